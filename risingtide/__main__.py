@@ -1,0 +1,2 @@
+from risingtide.cli import main
+raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""The loaded, checked configuration, as the rest of the daemon uses it.
+
+The loader (``risingtide.config.loader``) turns YAML into these frozen values: every
+threshold already resolved against its line's target, every duration a ``timedelta``,
+every calendar a ``Calendar`` with bank holidays as dates, every plugin block validated by
+its plugin's own model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from risingtide.domain.model import Calendar, Framework
+
+
+@dataclass(frozen=True, slots=True)
+class LineConfig:
+    """One call line: its framework (thresholds resolved for its target), hours, source."""
+
+    id: str
+    name: str
+    target_wait: float
+    framework: Framework
+    calendar: Calendar
+    source: str
+    source_params: BaseModel
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One source under ``sources:``; its lines are those whose ``source.use`` names it."""
+
+    id: str
+    type: str
+    interval: timedelta
+    timeout: timedelta
+    jitter: timedelta
+    settings: BaseModel
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseConfig:
+    """One response under ``responses:``."""
+
+    id: str
+    type: str
+    settings: BaseModel
+    undoable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """The daemon's HTTP listener, state file and logging."""
+
+    host: str = "127.0.0.1"
+    port: int = 9470
+    state_file: Path = Path("state/rising-tide.sqlite")
+    log_format: str = "auto"  # auto | json | console
+    log_level: str = "info"
+    evaluate_every: timedelta = timedelta(seconds=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A whole, valid configuration."""
+
+    path: Path
+    server: ServerConfig
+    lines: Mapping[str, LineConfig]
+    sources: Mapping[str, SourceConfig]
+    responses: Mapping[str, ResponseConfig]
+    warnings: tuple[str, ...] = field(default=())
+
+    def lines_of(self, source_id: str) -> dict[str, LineConfig]:
+        """The lines bound to a source, by line id."""
+        return {k: v for k, v in self.lines.items() if v.source == source_id}
+
+    @property
+    def switches(self) -> frozenset[str]:
+        """The responses that change the world and are undone on the way down."""
+        return frozenset(k for k, v in self.responses.items() if v.undoable)

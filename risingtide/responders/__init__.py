@@ -1,0 +1,19 @@
+"""Responders: one module per channel or platform action, wired here by ``type``.
+
+A new channel is one new module exporting a ``ResponderPlugin`` as ``PLUGIN`` and one line
+in ``RESPONDER_TYPES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from risingtide.ports import ResponderPlugin
+from risingtide.responders import log
+
+RESPONDER_TYPES: Mapping[str, ResponderPlugin] = {
+    p.type: p
+    for p in (
+        log.PLUGIN,
+    )
+}
