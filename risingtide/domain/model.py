@@ -260,7 +260,8 @@ class Framework:
     ``step_down``: when True, falling goes one tier at a time, each step waiting for its own
     clear condition; when False a line drops straight to the highest tier whose entry
     condition still holds (or 0). ``stale_after``: stats older than this are stale (the line
-    holds its tier). ``stale_alert_after``: a line stale this long raises a StatsStale event.
+    holds its tier). ``stale_alert_after``: a line stale this long raises a StatsStale event,
+    which runs ``stale_responses``.
     """
 
     name: str
@@ -269,6 +270,7 @@ class Framework:
     stale_after: timedelta = timedelta(minutes=2)
     stale_alert_after: timedelta = timedelta(minutes=10)
     calm_name: str = "calm"
+    stale_responses: tuple[str, ...] = ()
 
     @property
     def max_level(self) -> int:
