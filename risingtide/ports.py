@@ -16,6 +16,7 @@ so that the scheduler and dispatcher alone decide back-off and retries.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -120,8 +121,8 @@ class SourcePlugin:
     """
 
     type: str
-    settings_model: type[BaseModel]
-    line_model: type[BaseModel]
+    settings_model: builtins.type[BaseModel]
+    line_model: builtins.type[BaseModel]
     build: Callable[[str, BaseModel, Mapping[str, BaseModel], BuildContext], StatsSource]
     provides: frozenset[str]
     description: str = ""
@@ -137,7 +138,7 @@ class ResponderPlugin:
     """
 
     type: str
-    settings_model: type[BaseModel]
+    settings_model: builtins.type[BaseModel]
     build: Callable[[str, BaseModel, BuildContext], Responder]
     undoable: Callable[[BaseModel], bool]
     description: str = ""

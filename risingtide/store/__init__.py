@@ -1,0 +1,25 @@
+"""The state store: line state, the append-only history and the outbox of responses.
+
+``Store`` keeps them in one SQLite file (SQLAlchemy Core); ``codec`` turns domain values
+into JSON and back; ``schema`` holds the tables.
+"""
+
+from risingtide.store.sqlite import (
+    HistoryEntry,
+    OutboxEntry,
+    OutboxStatus,
+    SchemaTooNewError,
+    Store,
+    StoreError,
+    StoreLocked,
+)
+
+__all__ = [
+    "HistoryEntry",
+    "OutboxEntry",
+    "OutboxStatus",
+    "SchemaTooNewError",
+    "Store",
+    "StoreError",
+    "StoreLocked",
+]

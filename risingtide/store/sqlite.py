@@ -1,0 +1,562 @@
+"""The store: line state, the append-only history and the outbox, in one SQLite file.
+
+Every evaluation tick ends in one ``Store.commit``: all lines' new states, their events and
+the response orders they planned go in as one transaction, so after a crash (even
+``kill -9``) either all of a tick is on disk or none of it is. Responses then leave through
+the outbox: the dispatcher runs pending entries and records each outcome, and an entry is
+marked done only after its responder returned — a crash in between runs it once more, with
+the same idempotency key (at-least-once delivery; responders de-duplicate by key).
+
+The API is synchronous on purpose: SQLite in WAL mode with ``synchronous=NORMAL`` commits
+in about a millisecond, which is cheaper than a hop to a worker thread. Only one daemon may
+use a state file at a time; an advisory lock (``flock`` on ``<path>.lock``, released by the
+kernel even on ``kill -9``) enforces it.
+
+Errors::
+
+    StoreError          the database failed, or holds something this version cannot use
+    ├── StoreLocked     another process holds the state file's lock
+    └── SchemaTooNewError    the file was written by a newer Rising Tide
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import structlog
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    Row,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from risingtide.clock import Clock
+from risingtide.domain.model import Event, LineState, ResponseOrder
+from risingtide.store import codec
+from risingtide.store.codec import CodecError
+from risingtide.store.schema import SCHEMA_VERSION, history, line_state, meta, metadata, outbox
+
+__all__ = [
+    "HistoryEntry",
+    "OutboxEntry",
+    "OutboxStatus",
+    "SchemaTooNewError",
+    "Store",
+    "StoreError",
+    "StoreLocked",
+]
+
+log = structlog.get_logger(__name__)
+
+OutboxStatus = Literal["pending", "done", "dead"]
+
+#: A connection execution option: open its transaction with BEGIN IMMEDIATE.
+_WRITE = "risingtide_write"
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # NORMAL in WAL mode: a commit survives a process crash; only a power cut can lose the
+    # last few transactions (never corrupt the file). That is the trade the design makes.
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+
+class StoreError(RuntimeError):
+    """The state store failed, or holds something this version cannot use."""
+
+
+class StoreLocked(StoreError):  # noqa: N818 - the name is part of the store's API
+    """Another process (another Rising Tide, usually) holds the state file."""
+
+
+class SchemaTooNewError(StoreError):
+    """The state file was written by a newer Rising Tide, whose tables this one cannot read."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One record of the append-only history, newest first from ``Store.history``.
+
+    ``data`` holds the record's own fields as JSON-able values (for a domain event, the
+    encoded event less ``line``, ``at`` and ``kind``).
+    """
+
+    id: int
+    at: datetime
+    line: str
+    kind: str
+    tier: int | None
+    data: dict[str, Any]
+
+    def event(self) -> Event | None:
+        """The domain event this entry records, or None for other kinds (responses, reloads)."""
+        if self.kind not in codec.EVENT_TYPES:
+            return None
+        return codec.decode_event(
+            {**self.data, "line": self.line, "at": codec.encode_time(self.at), "kind": self.kind}
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One response order in the outbox, with its delivery state.
+
+    ``attempts`` counts the runs so far (a success included); ``next_attempt_at`` is when a
+    pending entry may run next; ``finished_at`` is set once it is done or dead.
+    """
+
+    id: int
+    order: ResponseOrder
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+# Statements built once; SQLAlchemy caches their compiled form.
+_upsert_state = sqlite_insert(line_state)
+_upsert_state = _upsert_state.on_conflict_do_update(
+    index_elements=[line_state.c.line],
+    set_={
+        "state": _upsert_state.excluded.state,
+        "updated_at": _upsert_state.excluded.updated_at,
+    },
+)
+_insert_history = insert(history)
+# Planning the same order twice (same key) must not run it twice.
+_insert_order = sqlite_insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.key])
+
+
+class Store:
+    """Line state, history and outbox in one SQLite file (see the module docstring)."""
+
+    def __init__(self, path: Path | str, clock: Clock) -> None:
+        """Open (or create) the state file at ``path``, taking its lock.
+
+        Creates missing parent directories and tables. Raises ``StoreLocked`` when another
+        process uses the file, ``SchemaTooNewError`` when a newer version wrote it.
+        """
+        self.path = Path(path)
+        self._clock = clock
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Lock before opening the database, so a second daemon never touches a live file.
+        self._lock_fd: int | None = _acquire_lock(Path(f"{path}.lock"), str(path))
+        self._engine: Engine | None = None
+        try:
+            self._engine = _make_engine(self.path)
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the database and release the lock. Safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+        if self._lock_fd is not None:
+            fd, self._lock_fd = self._lock_fd, None
+            # Leave the lock file in place: deleting it would race with a process opening it.
+            with suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def __enter__(self) -> Self:
+        """The store itself; ``close`` on exit."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the store."""
+        self.close()
+
+    def _prepare(self) -> None:
+        with self._transaction(write=True) as conn:
+            has_meta = conn.execute(
+                text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
+            ).first()
+            version = None
+            if has_meta:
+                version = conn.execute(
+                    select(meta.c.value).where(meta.c.key == "schema_version")
+                ).scalar_one_or_none()
+            if version is not None:
+                try:
+                    found = int(version)
+                except ValueError:
+                    raise StoreError(
+                        f"{self.path} has a schema version Rising Tide cannot read: {version!r}"
+                    ) from None
+                # Checked before create_all: a newer schema may have renamed tables, and
+                # creating ours beside them would only confuse the newer version later.
+                if found > SCHEMA_VERSION:
+                    raise SchemaTooNewError(
+                        f"{self.path} was written by a newer Rising Tide (schema version "
+                        f"{found}; this version reads up to {SCHEMA_VERSION}); upgrade Rising "
+                        "Tide, or point this one at another state file"
+                    )
+            metadata.create_all(conn)
+            if version is None:
+                conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        """A transaction; a write one opens with BEGIN IMMEDIATE (takes the write lock)."""
+        if self._engine is None:
+            raise StoreError(f"the store at {self.path} is closed")
+        try:
+            with self._engine.connect() as conn:
+                if write:
+                    conn.execution_options(**{_WRITE: True})
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"state store {self.path}: {exc}") from exc
+
+    # ------------------------------------------------------------------ line state
+
+    def load_states(self) -> dict[str, LineState]:
+        """Every line's last committed state, by line id."""
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(select(line_state.c.line, line_state.c.state)).all()
+        states: dict[str, LineState] = {}
+        for line, data in rows:
+            try:
+                states[line] = codec.decode_state(data)
+            except CodecError as exc:
+                raise StoreError(
+                    f"{self.path}: the state of line {line!r} is unreadable: {exc}"
+                ) from exc
+        return states
+
+    def commit(
+        self,
+        states: Sequence[LineState],
+        events: Sequence[Event],
+        orders: Sequence[ResponseOrder],
+    ) -> None:
+        """Save one evaluation in ONE transaction: all of it, or (on any error) none of it.
+
+        Upserts each line state, appends each event to the history, and adds each order to
+        the outbox as pending (attempts 0, first run at ``order.at``). An order whose key is
+        already in the outbox is ignored, so planning it twice runs it once.
+        """
+        now = self._clock.now()
+        # Encode everything before the transaction opens: a bad value fails here, without
+        # holding the write lock.
+        state_rows = [
+            {"line": s.line, "state": codec.encode_state(s), "updated_at": now} for s in states
+        ]
+        history_rows = [
+            {
+                "at": e.at,
+                "line": e.line,
+                "kind": e.kind,
+                "tier": codec.event_tier(e),
+                "data": codec.event_data(e),
+            }
+            for e in events
+        ]
+        order_rows = [
+            {
+                "key": o.key,
+                "line": o.line,
+                "response": o.response,
+                "action": o.action.value,
+                "order": codec.encode_order(o),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": o.at,
+                "last_error": None,
+                "created_at": now,
+                "finished_at": None,
+            }
+            for o in orders
+        ]
+        with self._transaction(write=True) as conn:
+            # executemany: one prepared statement per table, however many lines.
+            if state_rows:
+                conn.execute(_upsert_state, state_rows)
+            if history_rows:
+                conn.execute(_insert_history, history_rows)
+            if order_rows:
+                conn.execute(_insert_order, order_rows)
+
+    # ------------------------------------------------------------------ history
+
+    def history(
+        self,
+        *,
+        line: str | None = None,
+        kinds: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[HistoryEntry]:
+        """History entries, newest first, at most ``limit``.
+
+        Filters: one ``line``; ``kinds`` (an empty collection matches nothing); ``since``
+        (inclusive) and ``until`` (exclusive) on the entry's time. For the next page pass the
+        last entry's id as ``before_id``.
+        """
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, got {limit}")
+        if kinds is not None and not kinds:
+            return []
+        query = select(history).order_by(history.c.id.desc()).limit(limit)
+        if line is not None:
+            query = query.where(history.c.line == line)
+        if kinds is not None:
+            query = query.where(history.c.kind.in_(sorted(kinds)))
+        if since is not None:
+            query = query.where(history.c.at >= since)
+        if until is not None:
+            query = query.where(history.c.at < until)
+        if before_id is not None:
+            query = query.where(history.c.id < before_id)
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(query).all()
+        return [
+            HistoryEntry(id=r.id, at=r.at, line=r.line, kind=r.kind, tier=r.tier, data=r.data)
+            for r in rows
+        ]
+
+    def append_history(
+        self, entries: Sequence[tuple[str, str, datetime, int | None, Mapping[str, Any]]]
+    ) -> None:
+        """Append records that are not domain events, as ``(line, kind, at, tier, data)``.
+
+        For example ``("*", "config_reloaded", now, None, {"ok": True})``; ``data`` must be
+        JSON-able.
+        """
+        rows = [
+            {"line": line, "kind": kind, "at": at, "tier": tier, "data": dict(data)}
+            for line, kind, at, tier, data in entries
+        ]
+        if not rows:
+            return
+        with self._transaction(write=True) as conn:
+            conn.execute(_insert_history, rows)
+
+    # ------------------------------------------------------------------ outbox
+
+    def due(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
+        """Pending entries whose next attempt is at or before ``now``, oldest first."""
+        query = (
+            select(outbox)
+            .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        with self._transaction(write=False) as conn:
+            return [_outbox_entry(r) for r in conn.execute(query)]
+
+    def pending(self) -> list[OutboxEntry]:
+        """Every pending entry, due or not, oldest first."""
+        query = select(outbox).where(outbox.c.status == "pending").order_by(outbox.c.id)
+        with self._transaction(write=False) as conn:
+            return [_outbox_entry(r) for r in conn.execute(query)]
+
+    def pending_count(self) -> int:
+        """How many entries are pending."""
+        return self._count("pending")
+
+    def dead_count(self) -> int:
+        """How many entries gave up (dead letters)."""
+        return self._count("dead")
+
+    def _count(self, status: OutboxStatus) -> int:
+        query = select(func.count()).select_from(outbox).where(outbox.c.status == status)
+        with self._transaction(write=False) as conn:
+            count: int = conn.execute(query).scalar_one()
+        return count
+
+    def outbox_entry(self, key: str) -> OutboxEntry | None:
+        """The outbox entry with idempotency key ``key``, whatever its status."""
+        with self._transaction(write=False) as conn:
+            row = conn.execute(select(outbox).where(outbox.c.key == key)).first()
+        return None if row is None else _outbox_entry(row)
+
+    def record_success(self, key: str, detail: str, now: datetime) -> None:
+        """Mark a pending entry done and add a ``response`` history entry, in one transaction.
+
+        ``detail`` is the responder's short outcome. Raises ``StoreError`` if no pending entry
+        has the key.
+        """
+        with self._transaction(write=True) as conn:
+            row = self._pending_row(conn, key)
+            attempts = row.attempts + 1
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row.id)
+                .values(status="done", attempts=attempts, finished_at=now)
+            )
+            conn.execute(
+                _insert_history,
+                _response_record(row, now, outcome="ok", detail=detail, attempts=attempts),
+            )
+
+    def record_failure(
+        self, key: str, error: str, reason: str, now: datetime, retry_at: datetime | None
+    ) -> None:
+        """Count a failed attempt and add a ``response`` history entry, in one transaction.
+
+        With ``retry_at`` the entry stays pending until then (outcome ``retry``); with None
+        it is dead (outcome ``dead``) and never runs again. ``reason`` is the short label of
+        the failure (``timeout``, ``http_500``…), ``error`` the message.
+        """
+        with self._transaction(write=True) as conn:
+            row = self._pending_row(conn, key)
+            attempts = row.attempts + 1
+            values: dict[str, Any] = {"attempts": attempts, "last_error": error}
+            extra: dict[str, Any] = {"reason": reason}
+            if retry_at is None:
+                outcome = "dead"
+                values.update(status="dead", finished_at=now)
+            else:
+                outcome = "retry"
+                values.update(next_attempt_at=retry_at)
+                extra["retry_at"] = codec.encode_time(retry_at)
+            conn.execute(update(outbox).where(outbox.c.id == row.id).values(**values))
+            conn.execute(
+                _insert_history,
+                _response_record(
+                    row, now, outcome=outcome, detail=error, attempts=attempts, **extra
+                ),
+            )
+
+    def _pending_row(self, conn: Connection, key: str) -> _PendingRow:
+        row = conn.execute(
+            select(outbox.c.id, outbox.c.attempts, outbox.c.status, outbox.c.order).where(
+                outbox.c.key == key
+            )
+        ).first()
+        if row is None:
+            raise StoreError(f"no outbox entry has the key {key!r}")
+        if row.status != "pending":
+            raise StoreError(f"the outbox entry {key!r} is already {row.status}")
+        return _PendingRow(id=row.id, attempts=row.attempts, order=row.order)
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingRow:
+    """What recording an outcome needs of a pending entry (``order`` as stored JSON)."""
+
+    id: int
+    attempts: int
+    order: dict[str, Any]
+
+
+def _response_record(
+    row: _PendingRow, now: datetime, *, outcome: str, detail: str, attempts: int, **extra: Any
+) -> dict[str, Any]:
+    order = row.order
+    return {
+        "at": now,
+        "line": order["line"],
+        "kind": "response",
+        "tier": order["tier"],
+        "data": {
+            "response": order["response"],
+            "action": order["action"],
+            "outcome": outcome,
+            "detail": detail,
+            "attempts": attempts,
+            "key": order["key"],
+            "trigger": order["trigger"],
+            **extra,
+        },
+    }
+
+
+def _outbox_entry(row: Row[Any]) -> OutboxEntry:
+    return OutboxEntry(
+        id=row.id,
+        order=codec.decode_order(row.order),
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+def _make_engine(path: Path) -> Engine:
+    engine = create_engine(URL.create("sqlite", database=str(path)))
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Stop the sqlite3 module from opening transactions on its own (it would defer BEGIN
+        # until the first write); the "begin" hook below opens them instead.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in _PRAGMAS:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE for writes: take the write lock up front, so a read-then-write
+        # transaction (record_success) can never fail half-way on a lock upgrade.
+        mode = "IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _acquire_lock(lock_path: Path, db_name: str) -> int:
+    """Take the exclusive advisory lock on ``lock_path`` and write our pid into it."""
+    # os.open's descriptors are not inherited by child processes (PEP 446), so a responder
+    # that spawns a program cannot keep the lock alive after the daemon dies.
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StoreLocked(
+            f"another Rising Tide (pid {holder}) is using {db_name}; stop it first, "
+            "or give this one its own state file"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
