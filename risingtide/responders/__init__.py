@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from risingtide.ports import ResponderPlugin
-from risingtide.responders import log
+from risingtide.responders import log, simulator
 
 RESPONDER_TYPES: Mapping[str, ResponderPlugin] = {
     p.type: p
     for p in (
         log.PLUGIN,
+        simulator.PLUGIN,
     )
 }

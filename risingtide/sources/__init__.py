@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from risingtide.ports import SourcePlugin
-from risingtide.sources import scripted
+from risingtide.sources import scripted, simulator
 
 SOURCE_TYPES: Mapping[str, SourcePlugin] = {
     p.type: p
     for p in (
         scripted.PLUGIN,
+        simulator.PLUGIN,
     )
 }
