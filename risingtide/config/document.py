@@ -1,0 +1,202 @@
+"""Read YAML text into plain Python values while remembering where each one was written.
+
+PyYAML composes the text into nodes that carry their position (``start_mark``); this
+module turns the nodes into dicts, lists and scalars and records, for every *path* from
+the root (``("lines", "revenues", "source", "use")``), the line and column of the value and
+of the key that holds it. ``${VAR}`` substitution happens here, on every scalar string,
+before any validation.
+
+Deliberate differences from ``yaml.safe_load``:
+
+* mapping keys are always the text as written (``no:`` is the key ``"no"``, not ``False``);
+* a key repeated in one mapping is an error, not a silent overwrite;
+* a date that is not a real date (``2026-13-01``) stays text, so validation can say why;
+* merge keys (``<<: *anchor``) work; aliases that refer to themselves do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+
+from risingtide.config.envvars import EnvError, substitute
+from risingtide.config.errors import ConfigError
+
+#: A path from the document root: mapping keys and list indexes.
+Path = tuple[str | int, ...]
+#: A 1-based (line, column).
+Pos = tuple[int, int]
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed
+_YAML_TAG = "tag:yaml.org,2002:"
+_STR_TAG = _YAML_TAG + "str"
+_MERGE_TAG = _YAML_TAG + "merge"
+#: Aliases can make a small file expand enormously ("billion laughs"); stop well before.
+MAX_NODES = 1_000_000
+
+
+def format_path(path: Path) -> str:
+    """``("frameworks", "standard", "tiers", 1, "for")`` → ``frameworks.standard.tiers[1].for``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+@dataclass(slots=True)
+class Document:
+    """A parsed config file: its values, and the position of each value and key.
+
+    ``poisoned`` holds paths whose value could not be read (an unset variable, an unknown
+    tag); the error was reported once, and later errors at or under them are noise.
+    """
+
+    file: str
+    data: Any
+    values: dict[Path, Pos] = field(default_factory=dict)
+    keys: dict[Path, Pos] = field(default_factory=dict)
+    poisoned: set[Path] = field(default_factory=set)
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+def _pos(node: yaml.Node) -> Pos:
+    mark = node.start_mark
+    return (mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, file: str, env: Mapping[str, str]) -> None:
+        self.doc = Document(file=file, data=None)
+        self.env = env
+        self.errors: list[ConfigError] = []
+        self.constructor = SafeConstructor()
+        self.active: set[int] = set()
+        self.count = 0
+
+    def error(self, pos: Pos, path: Path, message: str) -> None:
+        prefix = format_path(path)
+        text = f"{prefix}: {message}" if prefix else message
+        self.errors.append(ConfigError(self.doc.file, pos[0], pos[1], text))
+        self.doc.poisoned.add(path)
+
+    def value(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooLargeError
+        self.doc.values[path] = _pos(node)
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, path)
+        if id(node) in self.active:
+            self.error(_pos(node), path, "an alias refers to the node that contains it")
+            return None
+        if not node.tag.startswith(_YAML_TAG):
+            self.error(_pos(node), path, f"unknown YAML tag {node.tag}")
+            return None
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, path)
+            return [self.value(child, (*path, i)) for i, child in enumerate(node.value)]
+        finally:
+            self.active.discard(id(node))
+
+    def scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
+        value: Any
+        if node.tag == _STR_TAG:
+            value = node.value
+        elif node.tag in SafeConstructor.yaml_constructors and node.tag.startswith(_YAML_TAG):
+            try:
+                value = self.constructor.construct_object(node)
+            except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+                value = node.value  # e.g. 2026-13-01: keep the text; validation says why
+        else:
+            self.error(_pos(node), path, f"unknown YAML tag {node.tag}")
+            return node.value
+        if isinstance(value, str):
+            try:
+                return substitute(value, self.env)
+            except EnvError as exc:
+                self.error(_pos(node), path, str(exc))
+        return value
+
+    def mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        merges: list[yaml.Node] = []
+        seen: dict[str, Pos] = {}
+        explicit: list[tuple[str, yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merges.append(value_node)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.error(_pos(key_node), path, "a key must be plain text")
+                continue
+            key = str(key_node.value)
+            if key in seen:
+                self.error(
+                    _pos(key_node), path, f'duplicate key "{key}" (first at line {seen[key][0]})'
+                )
+                continue
+            seen[key] = _pos(key_node)
+            explicit.append((key, key_node, value_node))
+        # In ``<<: [*a, *b]`` the earlier mapping wins, and explicit keys beat them all.
+        for merge in reversed(merges):
+            sources = merge.value if isinstance(merge, yaml.SequenceNode) else [merge]
+            for source in reversed(sources):
+                if not isinstance(source, yaml.MappingNode):
+                    self.error(_pos(source), path, "<< must name a mapping or a list of them")
+                    continue
+                if id(source) in self.active:
+                    self.error(_pos(source), path, "<< refers to the mapping that contains it")
+                    continue
+                self.active.add(id(source))
+                try:
+                    result.update(self.mapping(source, path))
+                finally:
+                    self.active.discard(id(source))
+        for key, key_node, value_node in explicit:
+            self.doc.keys[(*path, key)] = _pos(key_node)
+            result[key] = self.value(value_node, (*path, key))
+        return result
+
+
+def parse_document(
+    text: str, file: str, env: Mapping[str, str]
+) -> tuple[Document | None, list[ConfigError]]:
+    """Parse YAML ``text`` (read from ``file``) into a ``Document``, substituting ``env``.
+
+    Returns the document (None when the text is not YAML at all) and the errors found.
+    """
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = str(exc.problem or exc.context or "not valid YAML")
+        if exc.context and exc.problem:
+            message += f" ({exc.context})"
+        return None, [ConfigError(file, line, col, f"YAML syntax error: {message}")]
+    except yaml.YAMLError as exc:
+        return None, [ConfigError(file, 1, 1, f"YAML syntax error: {exc}")]
+    if root is None:
+        return None, [ConfigError(file, 1, 1, "the file is empty")]
+    builder = _Builder(file, env)
+    try:
+        builder.doc.data = builder.value(root, ())
+    except _TooLargeError:
+        return None, [
+            ConfigError(
+                file, 1, 1, f"the file expands to more than {MAX_NODES} values through aliases"
+            )
+        ]
+    return builder.doc, builder.errors

@@ -1,0 +1,620 @@
+"""Load a YAML config into a checked ``Config``, or say everything that is wrong with it.
+
+The steps, each reporting into one ``Report`` so that every mistake is found in one pass::
+
+    read file ─▶ parse YAML (positions, ${VAR}) ─▶ validate each block (pydantic)
+              ─▶ cross-block checks (references, tiers, hysteresis, timings)
+              ─▶ compile (thresholds per line, calendars, plugin models) ─▶ Config
+
+Each block (one line, one framework, one source…) is validated on its own, so one broken
+block never hides mistakes elsewhere, and checks that need a block simply skip it when it
+was broken (its own errors are already reported). Plugins are looked up in
+``SOURCE_TYPES``/``RESPONDER_TYPES`` at call time, since those tables grow.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from risingtide.config.calendars import CalendarError, bank_holidays, parse_days, week
+from risingtide.config.document import Document, Path, parse_document
+from risingtide.config.durations import format_duration
+from risingtide.config.errors import ConfigError, ConfigErrors, show, sort_errors
+from risingtide.config.frameworks import (
+    check_framework,
+    check_hysteresis,
+    compile_framework,
+    measures_read,
+    response_refs,
+)
+from risingtide.config.model import (
+    Config,
+    LineConfig,
+    ResponseConfig,
+    ServerConfig,
+    SourceConfig,
+)
+from risingtide.config.report import Report
+from risingtide.config.schema import (
+    REQUIRED_SECTIONS,
+    RESPONSE_COMMON_KEYS,
+    SECTIONS,
+    SOURCE_COMMON_KEYS,
+    CalendarBlock,
+    DefaultsBlock,
+    FrameworkBlock,
+    FrameworkHead,
+    LineBlock,
+    ResponseBlock,
+    ServerBlock,
+    SourceBlock,
+    TierBlock,
+)
+from risingtide.domain.model import ALWAYS_OPEN, Calendar, Framework
+from risingtide.ports import ResponderPlugin, SourcePlugin
+
+#: Ids become metric labels and URL parts, so they stay plain.
+ID_PATTERN = re.compile(r"[a-z0-9_-]+")
+DEFAULT_TARGET_WAIT = timedelta(seconds=180)
+MIN_INTERVAL = timedelta(seconds=1)
+MAX_TIMEOUT = timedelta(seconds=10)
+#: Bank holidays are resolved from last year to five years ahead.
+YEARS_BEFORE, YEARS_AFTER = 1, 5
+
+
+def load_config(
+    path: pathlib.Path | str,
+    env: Mapping[str, str] | None = None,
+    *,
+    today: date | None = None,
+    source_types: Mapping[str, SourcePlugin] | None = None,
+    responder_types: Mapping[str, ResponderPlugin] | None = None,
+) -> Config:
+    """Load and check the config at ``path``; raise ``ConfigErrors`` listing every error.
+
+    ``env`` (default ``os.environ``) supplies ``${VAR}`` values; ``today`` (default: today,
+    UTC) picks the years of bank holidays. ``source_types`` and ``responder_types`` replace
+    the plugin tables (for tests); by default the packages' tables are used.
+    """
+    config, errors, _warnings = check_config(
+        path, env, today=today, source_types=source_types, responder_types=responder_types
+    )
+    if config is None:
+        raise ConfigErrors(errors)
+    return config
+
+
+def check_config(
+    path: pathlib.Path | str,
+    env: Mapping[str, str] | None = None,
+    *,
+    today: date | None = None,
+    source_types: Mapping[str, SourcePlugin] | None = None,
+    responder_types: Mapping[str, ResponderPlugin] | None = None,
+) -> tuple[Config | None, list[ConfigError], list[ConfigError]]:
+    """Check the config at ``path``: ``(config or None, errors, warnings)``, each list sorted.
+
+    The config is None exactly when there are errors. Warnings never stop a config from
+    loading; they are also in ``Config.warnings`` as ``FILE:LINE:COL: warning: …``.
+    """
+    file = str(path)
+    text, problem = _read(file)
+    if problem is not None or text is None:
+        return None, [problem] if problem else [], []
+    doc, parse_errors = parse_document(text, file, os.environ if env is None else env)
+    if doc is None:
+        return None, sort_errors(parse_errors), []
+    if source_types is None or responder_types is None:
+        # Imported here, not at the top: plugin modules may import config helpers.
+        from risingtide.responders import RESPONDER_TYPES
+        from risingtide.sources import SOURCE_TYPES
+
+        source_types = SOURCE_TYPES if source_types is None else source_types
+        responder_types = RESPONDER_TYPES if responder_types is None else responder_types
+    report = Report(doc)
+    report.errors.extend(parse_errors)
+    compiler = _Compiler(
+        report,
+        today or datetime.now(UTC).date(),
+        source_types,
+        responder_types,
+    )
+    config = compiler.run(pathlib.Path(path))
+    errors = sort_errors(report.errors)
+    warnings = sort_errors(report.warnings)
+    if errors or config is None:
+        return None, errors, warnings
+    return replace(config, warnings=tuple(str(w) for w in warnings)), [], warnings
+
+
+def _read(file: str) -> tuple[str | None, ConfigError | None]:
+    """The file's text, or why it cannot be read (at line 1, column 1)."""
+    try:
+        data = pathlib.Path(file).read_bytes()
+    except FileNotFoundError:
+        return None, ConfigError(file, 1, 1, "file not found")
+    except IsADirectoryError:
+        return None, ConfigError(file, 1, 1, "this is a directory, not a config file")
+    except PermissionError:
+        return None, ConfigError(file, 1, 1, "permission denied: cannot read the file")
+    except OSError as exc:
+        return None, ConfigError(file, 1, 1, f"cannot read the file: {exc.strerror or exc}")
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        byte = data[exc.start]
+        return None, ConfigError(file, line, column, f"not UTF-8 text (byte 0x{byte:02x})")
+
+
+def _text(value: Any) -> str | None:
+    """``value`` if it is non-empty text, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True, slots=True)
+class _SourceRef:
+    """Which source a line uses and its per-line parameters, with where each came from."""
+
+    use: str | None
+    use_path: Path
+    params: dict[str, Any]
+    origins: dict[str, Path]
+
+
+class _Compiler:
+    """One pass over a parsed document: validates, checks and compiles every section."""
+
+    def __init__(
+        self,
+        report: Report,
+        today: date,
+        source_types: Mapping[str, SourcePlugin],
+        responder_types: Mapping[str, ResponderPlugin],
+    ) -> None:
+        self.report = report
+        self.doc: Document = report.doc
+        self.years = (today.year - YEARS_BEFORE, today.year + YEARS_AFTER)
+        self.source_types = source_types
+        self.responder_types = responder_types
+        self.calendars: dict[str, Calendar | None] = {}
+        self.sources: dict[str, SourceConfig | None] = {}
+        self.source_plugins: dict[str, SourcePlugin] = {}
+        self.responses: dict[str, ResponseConfig | None] = {}
+        self.frameworks: dict[str, FrameworkBlock | None] = {}
+        self.defaults = DefaultsBlock()
+        self.default_source: _SourceRef | None = None
+        self.default_refs_ok = {"hours": True, "framework": True, "source": True}
+
+    # ------------------------------------------------------------------ the whole file
+
+    def run(self, path: pathlib.Path) -> Config | None:
+        root = self.doc.data
+        if not isinstance(root, dict):
+            self.report.error(
+                (),
+                "the file must be a mapping of sections: " + ", ".join(SECTIONS),
+            )
+            return None
+        for key in root:
+            if key not in SECTIONS:
+                self.report.unknown_key((), key, SECTIONS, what="section")
+        for key in REQUIRED_SECTIONS:
+            if key not in root:
+                self.report.error((), f'missing required section "{key}"')
+        server = self._server(root.get("server"))
+        self._calendars(self._section(root, "calendars"))
+        self._responses(self._section(root, "responses"))
+        self._sources(self._section(root, "sources", required=True))
+        self._frameworks(self._section(root, "frameworks", required=True))
+        self._defaults(root.get("defaults"))
+        lines = self._lines(self._section(root, "lines", required=True))
+        self._unused_responses()
+        if self.report.errors:
+            return None
+        return Config(
+            path=path,
+            server=server,
+            lines=lines,
+            sources={k: v for k, v in self.sources.items() if v is not None},
+            responses={k: v for k, v in self.responses.items() if v is not None},
+        )
+
+    def _section(
+        self, root: dict[str, Any], name: str, *, required: bool = False
+    ) -> dict[str, Any]:
+        """A section of ``id: block`` entries, with every id checked."""
+        raw = root.get(name)
+        if raw is None:
+            if required and name in root:
+                self._needs_one(name)
+            return {}
+        if not isinstance(raw, dict):
+            self.report.error((name,), f"expected a mapping of id: settings, got {show(raw)}")
+            return {}
+        if required and not raw:
+            self._needs_one(name)
+        for key in raw:
+            if not ID_PATTERN.fullmatch(key):
+                self.report.error(
+                    (name,),
+                    f'"{key}" is not a valid id (use lower-case letters, digits, _ and -)',
+                    pos=self.report.pos((name, key), key=True),
+                )
+        return raw
+
+    def _needs_one(self, name: str) -> None:
+        self.report.error(
+            (name,),
+            f"needs at least one {name.removesuffix('s')}",
+            pos=self.report.pos((name,), key=True),
+        )
+
+    def _known(self, what: str, known: Mapping[str, object] | set[str], name: str) -> str:
+        return f'unknown {what} "{name}" (known: {", ".join(sorted(known)) or "none"})'
+
+    # ------------------------------------------------------------------ server, defaults
+
+    def _server(self, raw: Any) -> ServerConfig:
+        block = self.report.validate(ServerBlock, {} if raw is None else raw, ("server",))
+        if block is None:
+            return ServerConfig()
+        host, port = block.listen
+        return ServerConfig(
+            host=host,
+            port=port,
+            state_file=pathlib.Path(block.state_file),
+            log_format=block.log_format,
+            log_level=block.log_level,
+            evaluate_every=block.evaluate_every,
+        )
+
+    def _defaults(self, raw: Any) -> None:
+        path: Path = ("defaults",)
+        block = self.report.validate(DefaultsBlock, {} if raw is None else raw, path)
+        if block is None:
+            self.default_refs_ok = dict.fromkeys(self.default_refs_ok, False)
+            return
+        self.defaults = block
+        if block.hours is not None and block.hours not in self.calendars:
+            self.report.error(
+                (*path, "hours"), self._known("calendar", self.calendars, block.hours)
+            )
+            self.default_refs_ok["hours"] = False
+        if block.framework is not None and block.framework not in self.frameworks:
+            self.report.error(
+                (*path, "framework"), self._known("framework", self.frameworks, block.framework)
+            )
+            self.default_refs_ok["framework"] = False
+        ref = self._source_ref(block.source, (*path, "source"))
+        if ref is not None:
+            if ref.use is None:
+                self.report.missing_key((*path, "source"), "use")
+                self.default_refs_ok["source"] = False
+            elif ref.use not in self.sources:
+                self.report.error(ref.use_path, self._known("source", self.sources, ref.use))
+                self.default_refs_ok["source"] = False
+        self.default_source = ref
+
+    def _source_ref(self, raw: Any, path: Path) -> _SourceRef | None:
+        """``source: demo`` or ``source: {use: demo, …}``; None when absent or malformed."""
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            return _SourceRef(raw, path, {}, {})
+        if isinstance(raw, dict):
+            use = raw.get("use")
+            params = {k: v for k, v in raw.items() if k != "use"}
+            if use is not None and not isinstance(use, str):
+                self.report.error((*path, "use"), f"expected a source id, got {show(use)}")
+                use = None
+            return _SourceRef(use, (*path, "use"), params, dict.fromkeys(params, path))
+        self.report.error(
+            path,
+            f"expected a source id or a mapping with use: (e.g. {{use: demo}}), got {show(raw)}",
+        )
+        return None
+
+    # ------------------------------------------------------------------ calendars
+
+    def _calendars(self, section: dict[str, Any]) -> None:
+        self.calendars["always"] = ALWAYS_OPEN
+        for cid, raw in section.items():
+            path: Path = ("calendars", cid)
+            if cid == "always":
+                self.report.error(
+                    ("calendars",),
+                    '"always" is built in (open 24/7) and cannot be redefined',
+                    pos=self.report.pos(path, key=True),
+                )
+                continue
+            self.calendars[cid] = None
+            block = self.report.validate(CalendarBlock, raw, path)
+            raw_hours = raw.get("hours") if isinstance(raw, dict) else None
+            day_keys: dict[str, tuple[int, ...]] = {}
+            for key in raw_hours if isinstance(raw_hours, dict) else {}:
+                try:
+                    day_keys[key] = parse_days(key)
+                except CalendarError as exc:
+                    self.report.error(
+                        (*path, "hours"),
+                        str(exc),
+                        pos=self.report.pos((*path, "hours", key), key=True),
+                    )
+            if block is None or len(day_keys) != len(block.hours):
+                continue
+            days = week((day_keys[key], hours) for key, hours in block.hours.items())
+            closed = bank_holidays(block.bank_holidays, *self.years) | frozenset(block.closed_dates)
+            self.calendars[cid] = Calendar(name=cid, tz=block.timezone, hours=days, closed=closed)
+            if not any(days):
+                self.report.warn(
+                    path,
+                    f'calendar "{cid}" has no opening hours at all; lines using it are never '
+                    "evaluated",
+                    pos=self.report.pos(path, key=True),
+                )
+
+    # ------------------------------------------------------------------ plugins
+
+    def _split(
+        self, raw: Any, path: Path, common: tuple[str, ...]
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        if not isinstance(raw, dict):
+            self.report.error(path, f"expected a mapping (key: value), got {show(raw)}")
+            return None
+        return (
+            {k: v for k, v in raw.items() if k in common},
+            {k: v for k, v in raw.items() if k not in common},
+        )
+
+    def _responses(self, section: dict[str, Any]) -> None:
+        for rid, raw in section.items():
+            path: Path = ("responses", rid)
+            self.responses[rid] = None
+            split = self._split(raw, path, RESPONSE_COMMON_KEYS)
+            if split is None:
+                continue
+            block = self.report.validate(ResponseBlock, split[0], path)
+            kind = block.type if block is not None else _text(split[0].get("type"))
+            if kind is None:
+                continue
+            plugin = self.responder_types.get(kind)
+            if plugin is None:
+                self.report.error(
+                    (*path, "type"), self._known("response type", self.responder_types, kind)
+                )
+                continue
+            settings = self.report.validate(
+                plugin.settings_model, split[1], path, also_known=RESPONSE_COMMON_KEYS
+            )
+            if settings is not None and block is not None:
+                self.responses[rid] = ResponseConfig(
+                    id=rid, type=block.type, settings=settings, undoable=plugin.undoable(settings)
+                )
+
+    def _sources(self, section: dict[str, Any]) -> None:
+        for sid, raw in section.items():
+            path: Path = ("sources", sid)
+            self.sources[sid] = None
+            split = self._split(raw, path, SOURCE_COMMON_KEYS)
+            if split is None:
+                continue
+            block = self.report.validate(SourceBlock, split[0], path)
+            kind = block.type if block is not None else _text(split[0].get("type"))
+            if kind is None:
+                continue
+            plugin = self.source_types.get(kind)
+            if plugin is None:
+                self.report.error(
+                    (*path, "type"), self._known("source type", self.source_types, kind)
+                )
+                continue
+            self.source_plugins[sid] = plugin
+            settings = self.report.validate(
+                plugin.settings_model, split[1], path, also_known=SOURCE_COMMON_KEYS
+            )
+            if block is None:
+                continue
+            ok = settings is not None
+            if block.interval < MIN_INTERVAL:
+                self.report.error(
+                    (*path, "interval"),
+                    f"{format_duration(block.interval)} is too short; poll at most once a second",
+                )
+                ok = False
+            if block.jitter >= block.interval:
+                self.report.error(
+                    (*path, "jitter"),
+                    f"{format_duration(block.jitter)} must be shorter than the interval "
+                    f"({format_duration(block.interval)})",
+                )
+                ok = False
+            if settings is None or not ok:
+                continue
+            self.sources[sid] = SourceConfig(
+                id=sid,
+                type=block.type,
+                interval=block.interval,
+                timeout=block.timeout or min(MAX_TIMEOUT, block.interval),
+                jitter=block.jitter,
+                settings=settings,
+            )
+
+    # ------------------------------------------------------------------ frameworks
+
+    def _frameworks(self, section: dict[str, Any]) -> None:
+        for fid, raw in section.items():
+            path: Path = ("frameworks", fid)
+            self.frameworks[fid] = None
+            head = self.report.validate(FrameworkHead, raw, path)
+            raw_tiers = raw.get("tiers") if isinstance(raw, dict) else None
+            tiers = [
+                self.report.validate(TierBlock, t, (*path, "tiers", i))
+                for i, t in enumerate(raw_tiers if isinstance(raw_tiers, list) else [])
+            ]
+            check_framework(self.report, head, tiers, path)
+            stale_responses = head.stale_responses if head is not None else []
+            for ref_path, rid in response_refs(stale_responses, tiers, path):
+                if rid not in self.responses:
+                    self.report.error(ref_path, self._known("response", self.responses, rid))
+            if head is not None and all(t is not None for t in tiers):
+                self.frameworks[fid] = FrameworkBlock.model_construct(
+                    **{**dict(head), "tiers": tiers}
+                )
+
+    def _unused_responses(self) -> None:
+        if any(b is None for b in self.frameworks.values()):
+            return  # a broken framework's references are unknown; don't guess
+        used = {
+            rid
+            for fid, block in self.frameworks.items()
+            if block is not None
+            for _, rid in response_refs(block.stale_responses, block.tiers, ("frameworks", fid))
+        }
+        for rid in self.responses:
+            if rid not in used:
+                self.report.warn(
+                    ("responses", rid),
+                    f'response "{rid}" is defined but never used by any framework',
+                    pos=self.report.pos(("responses", rid), key=True),
+                )
+
+    # ------------------------------------------------------------------ lines
+
+    def _lines(self, section: dict[str, Any]) -> dict[str, LineConfig]:
+        compiled: dict[tuple[str, float], Framework] = {}
+        checked: set[tuple[str, float]] = set()
+        lines: dict[str, LineConfig] = {}
+        for lid, raw in section.items():
+            path: Path = ("lines", lid)
+            block = self.report.validate(LineBlock, raw, path)
+            if block is None:
+                if isinstance(raw, dict):
+                    self._partial_line(raw, path)
+                continue
+            target = block.target_wait or self.defaults.target_wait or DEFAULT_TARGET_WAIT
+            seconds = target.total_seconds()
+            calendar = self._line_calendar(block, path)
+            fid = self._line_framework(block, path)
+            source = self._line_source(block, path)
+            framework_block = self.frameworks.get(fid) if fid else None
+            framework = None
+            if fid is not None and framework_block is not None:
+                if (fid, seconds) not in checked:
+                    checked.add((fid, seconds))
+                    check_hysteresis(
+                        self.report, framework_block.tiers, ("frameworks", fid), (lid, seconds)
+                    )
+                framework = compiled.get((fid, seconds))
+                if framework is None:
+                    framework = compile_framework(fid, framework_block, seconds)
+                    compiled[(fid, seconds)] = framework
+            if framework is None or calendar is None or source is None:
+                continue
+            sid, params = source
+            missing = measures_read(framework) - self.source_plugins[sid].provides
+            if missing:
+                plugin = self.source_plugins[sid]
+                self.report.warn(
+                    path,
+                    f'framework "{fid}" reads {", ".join(sorted(missing))}, which source "{sid}" '
+                    f"(type {plugin.type}) never provides; conditions on "
+                    f"{'it' if len(missing) == 1 else 'them'} will never hold",
+                    pos=self.report.pos(path, key=True),
+                )
+            lines[lid] = LineConfig(
+                id=lid,
+                name=block.name,
+                target_wait=seconds,
+                framework=framework,
+                calendar=calendar,
+                source=sid,
+                source_params=params,
+            )
+        return lines
+
+    def _partial_line(self, raw: dict[str, Any], path: Path) -> None:
+        """Check the references of a line that failed validation (its errors are reported)."""
+        usable = {k: raw.get(k) for k in ("hours", "framework") if isinstance(raw.get(k), str)}
+        partial = LineBlock.model_construct(name="", source=raw.get("source"), **usable)
+        if "hours" not in raw or "hours" in usable:
+            self._line_calendar(partial, path)
+        if "framework" not in raw or "framework" in usable:
+            self._line_framework(partial, path)
+        self._line_source(partial, path)
+
+    def _line_calendar(self, block: LineBlock, path: Path) -> Calendar | None:
+        if block.hours is not None:
+            if block.hours not in self.calendars:
+                self.report.error(
+                    (*path, "hours"), self._known("calendar", self.calendars, block.hours)
+                )
+                return None
+            return self.calendars[block.hours]
+        if not self.default_refs_ok["hours"]:
+            return None
+        return self.calendars.get(self.defaults.hours or "always")
+
+    def _line_framework(self, block: LineBlock, path: Path) -> str | None:
+        if block.framework is not None:
+            if block.framework not in self.frameworks:
+                self.report.error(
+                    (*path, "framework"),
+                    self._known("framework", self.frameworks, block.framework),
+                )
+                return None
+            return block.framework
+        if self.defaults.framework is None:
+            if self.default_refs_ok["framework"]:
+                self.report.missing_key(path, "framework", " (or set defaults.framework)")
+            return None
+        return self.defaults.framework if self.default_refs_ok["framework"] else None
+
+    def _line_source(self, block: LineBlock, path: Path) -> tuple[str, BaseModel] | None:
+        own = self._source_ref(block.source, (*path, "source"))
+        if own is None and block.source is not None:
+            return None  # malformed; reported
+        inherited = self.default_source
+        if own is None and inherited is None:
+            if self.default_refs_ok["source"]:
+                self.report.missing_key(path, "source", " (or set defaults.source)")
+            return None
+        ref = own or inherited
+        assert ref is not None
+        if own is not None and inherited is not None and own.use in (None, inherited.use):
+            # The line refines the default source: its keys win over the defaults' keys.
+            ref = _SourceRef(
+                inherited.use,
+                inherited.use_path if own.use is None else own.use_path,
+                {**inherited.params, **own.params},
+                {**inherited.origins, **own.origins},
+            )
+        if ref.use is None:
+            self.report.missing_key((*path, "source"), "use")
+            return None
+        if ref.use not in self.sources:
+            if ref is own or ref.use_path[0] == "lines":
+                self.report.error(ref.use_path, self._known("source", self.sources, ref.use))
+            return None
+        plugin = self.source_plugins.get(ref.use)
+        if plugin is None:
+            return None  # the source itself is broken; reported there
+        params = self.report.validate(
+            plugin.line_model,
+            ref.params,
+            (*path, "source"),
+            origins=ref.origins,
+            also_known=("use",),
+        )
+        if params is None or self.sources[ref.use] is None:
+            return None
+        return ref.use, params

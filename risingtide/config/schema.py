@@ -1,0 +1,326 @@
+"""The shape of the YAML file, as pydantic models: one model per block, unknown keys forbidden.
+
+The loader validates each block on its own (one line, one framework, one source…) so that
+one broken block never hides the mistakes in the others, and so that plugin blocks can be
+split off and handed to the plugin's own models. Values with a grammar of their own —
+durations, thresholds, opening hours, time zones, ``listen`` — are parsed here by plain
+validators, whose messages are shown to the analyst as they are.
+
+Cross-block rules (references, tier order, hysteresis, …) are the loader's job, because
+they need positions of more than one value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
+from pydantic_core import PydanticCustomError
+
+from risingtide.config.calendars import BankHolidays, Hours, parse_day_hours
+from risingtide.config.durations import parse_duration
+from risingtide.config.errors import show
+from risingtide.config.thresholds import Threshold, parse_threshold
+
+T = TypeVar("T")
+
+#: The error type of messages written for people; the loader shows them unchanged.
+CONFIG_ERROR = "config"
+
+
+def config_error(message: str) -> PydanticCustomError:
+    """A pydantic error whose text is ``message`` exactly (braces and all)."""
+    return PydanticCustomError(CONFIG_ERROR, "{message}", {"message": message})
+
+
+def _plain(parse: Callable[[Any], T]) -> PlainValidator:
+    """A validator that runs ``parse`` and turns its ``ValueError`` into a readable error."""
+
+    def run(value: Any) -> T:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise config_error(str(exc)) from None
+
+    return PlainValidator(run)
+
+
+def _positive_duration(value: Any) -> timedelta:
+    result = parse_duration(value)
+    if result <= timedelta(0):
+        raise ValueError(f"{show(value)} must be longer than 0s")
+    return result
+
+
+def _timezone(value: Any) -> ZoneInfo:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{show(value)} is not a time zone (use an IANA name, e.g. Europe/London)")
+    try:
+        return ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"{show(value)} is not a known time zone (use an IANA name, e.g. Europe/London)"
+        ) from None
+
+
+_LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]]+)):(?P<port>[0-9]+)")
+
+
+def _listen(value: Any) -> tuple[str, int]:
+    hint = "e.g. 127.0.0.1:9470, or [::1]:9470 for IPv6"
+    match = _LISTEN.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{show(value)} is not HOST:PORT ({hint})")
+    port = int(match.group("port"))
+    if port > 65535:
+        raise ValueError(f"{show(value)}: port {port} is out of range (0-65535)")
+    return (match.group("v6") or match.group("host"), port)
+
+
+Duration = Annotated[timedelta, _plain(parse_duration)]
+PositiveDuration = Annotated[timedelta, _plain(_positive_duration)]
+TimeThreshold = Annotated[Threshold, _plain(lambda v: parse_threshold(v, "seconds"))]
+CountThreshold = Annotated[Threshold, _plain(lambda v: parse_threshold(v, "count"))]
+RatioThreshold = Annotated[Threshold, _plain(lambda v: parse_threshold(v, "ratio"))]
+TimeZone = Annotated[ZoneInfo, _plain(_timezone)]
+DayHours = Annotated[Hours, _plain(parse_day_hours)]
+Listen = Annotated[tuple[str, int], _plain(_listen)]
+Text = Annotated[str, Field(min_length=1)]
+Ids = list[str]
+
+
+class Block(BaseModel):
+    """Every block forbids unknown keys, so a typo is an error and never silently ignored."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, coerce_numbers_to_str=True, arbitrary_types_allowed=True
+    )
+
+
+# --------------------------------------------------------------------------- server, defaults
+
+
+class ServerBlock(Block):
+    """``server:`` — the HTTP listener, state file and logging."""
+
+    listen: Listen = ("127.0.0.1", 9470)
+    state_file: Text = "state/rising-tide.sqlite"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    evaluate_every: PositiveDuration = timedelta(seconds=5)
+
+
+class DefaultsBlock(Block):
+    """``defaults:`` — applied to every line that does not say otherwise."""
+
+    target_wait: PositiveDuration | None = None
+    hours: str | None = None
+    framework: str | None = None
+    source: Any = None  # an id or {use: id, …}; the loader splits it
+
+
+# --------------------------------------------------------------------------- calendars
+
+
+class CalendarBlock(Block):
+    """One calendar under ``calendars:`` (day keys are checked by the loader, with positions)."""
+
+    timezone: TimeZone = ZoneInfo("Europe/London")
+    hours: dict[str, DayHours] = Field(default_factory=dict)
+    bank_holidays: BankHolidays = "none"
+    closed_dates: list[date] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- sources, responses
+
+#: Keys of a ``sources:`` block that the loader reads; the rest belong to the plugin.
+SOURCE_COMMON_KEYS = ("type", "interval", "timeout", "jitter")
+#: Keys of a ``responses:`` block that the loader reads; the rest belong to the plugin.
+RESPONSE_COMMON_KEYS = ("type",)
+
+
+class SourceBlock(Block):
+    """The common keys of one source; ``SourcePlugin.settings_model`` validates the rest."""
+
+    type: Text
+    interval: Duration = timedelta(seconds=15)
+    timeout: PositiveDuration | None = None
+    jitter: Duration = timedelta(0)
+
+
+class ResponseBlock(Block):
+    """The common key of one response; ``ResponderPlugin.settings_model`` validates the rest."""
+
+    type: Text
+
+
+# --------------------------------------------------------------------------- conditions
+
+_OPS = ("above", "below", "at_least", "at_most")
+
+
+class _Comparison(Block):
+    @model_validator(mode="after")
+    def _not_empty(self) -> _Comparison:
+        if not self.items():  # ``{above: null}`` compares with nothing: not a condition
+            raise config_error("needs a comparison: above, below, at_least or at_most")
+        return self
+
+    def items(self) -> list[tuple[str, Threshold]]:
+        """(op, threshold) for each comparison written, in a fixed order."""
+        out: list[tuple[str, Threshold]] = []
+        for op in _OPS:
+            threshold = getattr(self, op)
+            if threshold is not None:
+                out.append((op, threshold))
+        return out
+
+
+class TimeComparison(_Comparison):
+    """Comparisons for ``avg_wait`` and ``longest_wait`` (seconds; ``target`` allowed)."""
+
+    above: TimeThreshold | None = None
+    below: TimeThreshold | None = None
+    at_least: TimeThreshold | None = None
+    at_most: TimeThreshold | None = None
+
+
+class CountComparison(_Comparison):
+    """Comparisons for ``calls_waiting`` and ``agents_available`` (counts)."""
+
+    above: CountThreshold | None = None
+    below: CountThreshold | None = None
+    at_least: CountThreshold | None = None
+    at_most: CountThreshold | None = None
+
+
+class RatioComparison(_Comparison):
+    """Comparisons for ``abandon_rate`` and ``answered_rate`` (0–1 or a percentage)."""
+
+    above: RatioThreshold | None = None
+    below: RatioThreshold | None = None
+    at_least: RatioThreshold | None = None
+    at_most: RatioThreshold | None = None
+
+
+class ConditionBlock(Block):
+    """A condition: measures with comparisons, ``any:`` and ``all:``; every part must hold."""
+
+    avg_wait: TimeComparison | None = None
+    longest_wait: TimeComparison | None = None
+    calls_waiting: CountComparison | None = None
+    agents_available: CountComparison | None = None
+    abandon_rate: RatioComparison | None = None
+    answered_rate: RatioComparison | None = None
+    any_: list[ConditionBlock] | None = Field(default=None, alias="any", min_length=1)
+    all_: list[ConditionBlock] | None = Field(default=None, alias="all", min_length=1)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ConditionBlock:
+        # ``{avg_wait: null}`` must not compile to an empty AllOf, which always holds.
+        if all(getattr(self, name) is None for name in type(self).model_fields):
+            raise config_error(
+                "needs at least one measure (avg_wait, longest_wait, calls_waiting, "
+                "agents_available, abandon_rate, answered_rate), any: or all:"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- frameworks
+
+
+class RepeatBlock(Block):
+    """``repeat:`` — responses run every ``every`` while the tier is unacknowledged."""
+
+    every: PositiveDuration
+    responses: Annotated[Ids, Field(min_length=1)]
+
+
+class EscalationBlock(Block):
+    """One ``escalate:`` step: run ``responses`` if still unacknowledged ``after`` entry."""
+
+    after: PositiveDuration
+    responses: Annotated[Ids, Field(min_length=1)]
+
+
+class TierBlock(Block):
+    """One tier of a framework."""
+
+    level: int
+    name: Text
+    when: ConditionBlock
+    for_: Duration = Field(default=timedelta(0), alias="for")
+    clear: ConditionBlock | None = None
+    clear_for: Duration | None = None
+    responses: Ids = Field(default_factory=list)
+    on_exit: Ids = Field(default_factory=list)
+    repeat: RepeatBlock | None = None
+    escalate: list[EscalationBlock] = Field(default_factory=list)
+
+
+class _FrameworkCommon(Block):
+    step_down: bool = True
+    stale_after: PositiveDuration = timedelta(minutes=2)
+    stale_alert_after: PositiveDuration = timedelta(minutes=10)
+    stale_responses: Ids = Field(default_factory=list)
+    calm_name: Text = "calm"
+
+
+class FrameworkBlock(_FrameworkCommon):
+    """One framework under ``frameworks:``."""
+
+    tiers: Annotated[list[TierBlock], Field(min_length=1)]
+
+
+class FrameworkHead(_FrameworkCommon):
+    """A framework with its tiers left unread: the loader validates each tier on its own,
+    so one broken tier does not hide the mistakes in the others."""
+
+    tiers: Annotated[list[Any], Field(min_length=1)]
+
+
+# --------------------------------------------------------------------------- lines
+
+
+class LineBlock(Block):
+    """One line under ``lines:`` (``source`` is an id or ``{use: id, …}``; the loader splits it)."""
+
+    name: Text
+    target_wait: PositiveDuration | None = None
+    hours: str | None = None
+    framework: str | None = None
+    source: Any = None
+
+
+#: The top-level sections, in the order the documentation presents them.
+SECTIONS = ("server", "defaults", "calendars", "sources", "lines", "frameworks", "responses")
+#: Sections a config must have.
+REQUIRED_SECTIONS = ("sources", "lines", "frameworks")
+
+__all__ = [
+    "CONFIG_ERROR",
+    "REQUIRED_SECTIONS",
+    "RESPONSE_COMMON_KEYS",
+    "SECTIONS",
+    "SOURCE_COMMON_KEYS",
+    "CalendarBlock",
+    "ConditionBlock",
+    "CountComparison",
+    "DefaultsBlock",
+    "EscalationBlock",
+    "FrameworkBlock",
+    "FrameworkHead",
+    "LineBlock",
+    "RatioComparison",
+    "RepeatBlock",
+    "ResponseBlock",
+    "ServerBlock",
+    "SourceBlock",
+    "TierBlock",
+    "TimeComparison",
+    "config_error",
+]

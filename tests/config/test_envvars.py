@@ -1,0 +1,60 @@
+"""${VAR} substitution: values, defaults, escapes and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from risingtide.config.envvars import EnvError, substitute
+
+ENV = {"HOOK": "https://example.invalid/hook", "EMPTY": "", "PORT": "9470"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("${HOOK}", "https://example.invalid/hook"),
+        ("url=${HOOK}/x", "url=https://example.invalid/hook/x"),
+        ("${MISSING:-fallback}", "fallback"),
+        ("${EMPTY:-fallback}", "fallback"),
+        ("${PORT:-1}", "9470"),
+        ("${MISSING:-}", ""),
+        ("costs $$5", "costs $5"),
+        ("$$${PORT}", "$9470"),
+        ("$HOME stays", "$HOME stays"),
+        ("trailing $", "trailing $"),
+        ("no dollars", "no dollars"),
+    ],
+)
+def test_substitutes_variables_defaults_and_escapes(text: str, expected: str) -> None:
+    """${VAR}, ${VAR:-default} and $$ are replaced; other dollars are left alone."""
+    assert substitute(text, ENV) == expected
+
+
+def test_values_are_not_expanded_twice() -> None:
+    """A value that itself contains ${…} is inserted as is."""
+    assert substitute("${A}", {"A": "${B}"}) == "${B}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("${TEAMS_WEBHOOK_URL}", "environment variable TEAMS_WEBHOOK_URL is not set"),
+        ("${OPEN", '"${OPEN" has an unterminated ${…} (write $$ for a literal $)'),
+        ("${1X}", '"${1X}": "1X" is not an environment variable name (use letters, digits and _)'),
+        ("${}", '"${}": "" is not an environment variable name (use letters, digits and _)'),
+    ],
+)
+def test_unset_or_malformed_references_are_errors(text: str, message: str) -> None:
+    """An unset variable without a default, or a malformed reference, says which and why."""
+    with pytest.raises(EnvError) as caught:
+        substitute(text, ENV)
+    assert str(caught.value) == message
+
+
+@given(st.text())
+def test_text_without_references_comes_back_unchanged(text: str) -> None:
+    """Text with no `$` is returned exactly as given."""
+    plain = text.replace("$", "")
+    assert substitute(plain, ENV) == plain
