@@ -1,2 +1,3 @@
 from risingtide.cli import main
+
 raise SystemExit(main())

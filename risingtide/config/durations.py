@@ -114,3 +114,13 @@ def format_duration(value: timedelta) -> str:
     else:
         out.append(f"{seconds}.{micros:06d}".rstrip("0") + "s")
     return "".join(out)
+
+
+def parse_offset(value: object) -> timedelta:
+    """A duration that may be negative, written with a leading minus: ``-5m`` is five
+    minutes *before* a reference time. Raises ``DurationError`` otherwise."""
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -parse_duration(value.strip()[1:].lstrip())
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        return -parse_duration(-value)
+    return parse_duration(value)

@@ -216,6 +216,7 @@ class ConditionBlock(Block):
     agents_available: CountComparison | None = None
     abandon_rate: RatioComparison | None = None
     answered_rate: RatioComparison | None = None
+    offered: CountComparison | None = None
     any_: list[ConditionBlock] | None = Field(default=None, alias="any", min_length=1)
     all_: list[ConditionBlock] | None = Field(default=None, alias="all", min_length=1)
 
@@ -225,7 +226,7 @@ class ConditionBlock(Block):
         if all(getattr(self, name) is None for name in type(self).model_fields):
             raise config_error(
                 "needs at least one measure (avg_wait, longest_wait, calls_waiting, "
-                "agents_available, abandon_rate, answered_rate), any: or all:"
+                "agents_available, abandon_rate, answered_rate, offered), any: or all:"
             )
         return self
 

@@ -25,6 +25,7 @@ Measure = Literal[
     "agents_available",
     "abandon_rate",
     "answered_rate",
+    "offered",
 ]
 
 MEASURES: tuple[Measure, ...] = (
@@ -34,6 +35,7 @@ MEASURES: tuple[Measure, ...] = (
     "agents_available",
     "abandon_rate",
     "answered_rate",
+    "offered",
 )
 
 #: How each measure is written in messages: seconds, a count or a ratio.
@@ -44,6 +46,7 @@ MEASURE_UNITS: Mapping[Measure, Literal["seconds", "count", "ratio"]] = {
     "agents_available": "count",
     "abandon_rate": "ratio",
     "answered_rate": "ratio",
+    "offered": "count",
 }
 
 

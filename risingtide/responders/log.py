@@ -6,9 +6,8 @@ sent. It never fails.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 import structlog
+from pydantic import BaseModel, ConfigDict
 
 from risingtide.domain.model import ResponseOrder
 from risingtide.ports import BuildContext, Responder, ResponderPlugin, ResponseContext

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict
 
 from risingtide.clock import Clock
-from risingtide.domain.model import QueueStats
+from risingtide.domain.model import MEASURES, QueueStats
 from risingtide.ports import BuildContext, PollResult, SourceError, SourcePlugin, StatsSource
 
 
@@ -105,9 +105,6 @@ PLUGIN = SourcePlugin(
     settings_model=ScriptedSettings,
     line_model=ScriptedLine,
     build=_build,
-    provides=frozenset(
-        {"avg_wait", "longest_wait", "calls_waiting", "agents_available", "abandon_rate",
-         "answered_rate"}
-    ),
+    provides=frozenset(MEASURES),
     description="Fixed or pushed figures, for trying a framework and for tests.",
 )

@@ -21,8 +21,6 @@ seconds (``Duration`` below).
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from typing import Annotated, Final, Literal
@@ -31,7 +29,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from risingtide.clock import Clock
-from risingtide.domain.model import QueueStats
+from risingtide.config.durations import parse_duration, parse_offset
+from risingtide.domain.model import MEASURES, QueueStats
 from risingtide.ports import BuildContext, PollResult, SourceError, SourcePlugin, StatsSource
 from risingtide.simulation import (
     DAY,
@@ -49,42 +48,6 @@ LOCAL_TZ: Final = ZoneInfo("Europe/London")
 
 # --------------------------------------------------------------------------- durations
 
-_DURATION = re.compile(
-    r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?"
-)
-_SECONDS = re.compile(r"\d+(?:\.\d+)?")
-
-
-def parse_duration(value: object) -> timedelta:
-    """Read a duration: ``"90s"``, ``"5m"``, ``"1h30m"``, ``"2.5m"``, or seconds (``90``,
-    ``"90"``).
-
-    Kept local to this module so the simulator stands alone; the config loader's own
-    ``parse_duration`` (if any) accepts at least the same forms.
-    """
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, bool):  # bool is an int; ``for: yes`` is a typo, not 1 second
-        raise ValueError(f"{value!r} is not a duration")
-    elif isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if _SECONDS.fullmatch(text):
-            return parse_duration(float(text))
-        match = _DURATION.fullmatch(text)
-        if not text or match is None:
-            raise ValueError(
-                f"{value!r} is not a duration: write e.g. 90s, 5m, 1h30m or a number of seconds"
-            )
-        h, m, s = (float(match[g] or 0) for g in ("h", "m", "s"))
-        seconds = h * 3600 + m * 60 + s
-    else:
-        raise ValueError(f"{value!r} is not a duration")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"{value!r}: a duration must be a finite number of seconds, ≥ 0")
-    return timedelta(seconds=seconds)
-
 
 def _parse_patience(value: object) -> timedelta | None:
     if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
@@ -99,8 +62,11 @@ def _parse_start(value: object) -> object:
     return value
 
 
-#: A pydantic field type for a duration (see ``parse_duration``); validated to a timedelta.
+#: A pydantic field type for a duration, read as the rest of the config reads them.
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+#: A duration that may be negative (``-5m``): an event that began before the daemon started.
+Offset = Annotated[timedelta, BeforeValidator(parse_offset)]
 
 #: A duration, or ``none`` (no abandonment).
 Patience = Annotated[timedelta | None, BeforeValidator(_parse_patience)]
@@ -139,14 +105,16 @@ class SimulatorSettings(BaseModel):
 class DemandEventSettings(BaseModel):
     """A scripted change in demand: ``{name, at, for, multiply}``.
 
-    ``at`` is when it starts, counted from the daemon's start; ``for`` how long it lasts;
-    ``multiply`` the factor on arrivals meanwhile (0 silences the line, 3 triples it).
+    ``at`` is when it starts, counted from the daemon's start — negative (``-5m``) for an
+    event already under way when the daemon starts, as far back as the warm-up; ``for`` how
+    long it lasts; ``multiply`` the factor on arrivals meanwhile (0 silences the line, 3
+    triples it).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str
-    at: Duration
+    at: Offset
     for_: Duration = Field(alias="for")
     multiply: float = Field(ge=0, allow_inf_nan=False)
 
@@ -163,7 +131,7 @@ class SimulatorLine(BaseModel):
     arrivals_per_hour: float = Field(gt=0, allow_inf_nan=False)
     handle_time: Duration = timedelta(minutes=5)
     patience: Patience = timedelta(minutes=4)
-    ivr_abandon_share: float = Field(default=0.44, ge=0, le=1)
+    ivr_abandon_share: float = Field(default=0.15, ge=0, le=1)
     deflection_share: float = Field(default=0.25, ge=0, le=1)
     callback_share: float = Field(default=0.5, ge=0, le=1)
     surge_agents: int = Field(default=0, ge=0)
@@ -208,18 +176,20 @@ def line_params(
         surge_agents=line.surge_agents,
         surge_delay=line.surge_delay.total_seconds(),
         profile=line.profile_multipliers(),
-        events=tuple(
-            DemandEvent(
-                name=e.name,
-                at=warmup + e.at.total_seconds(),
-                duration=e.for_.total_seconds(),
-                multiply=e.multiply,
-            )
-            for e in line.events
-        ),
+        events=tuple(_event(e, warmup) for e in line.events),
         window=window,
         day_offset=(start_of_day - warmup) % DAY,
     )
+
+
+def _event(e: DemandEventSettings, warmup: float) -> DemandEvent:
+    """The model's event; one that began before the warm-up is cut at the warm-up's start."""
+    start = warmup + e.at.total_seconds()
+    end = start + e.for_.total_seconds()
+    return DemandEvent(
+        name=e.name, at=max(0.0, start), duration=max(0.0, end - max(0.0, start)),
+        multiply=e.multiply,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the source
@@ -359,10 +329,7 @@ PLUGIN = SourcePlugin(
     settings_model=SimulatorSettings,
     line_model=SimulatorLine,
     build=_build,
-    provides=frozenset(
-        {"avg_wait", "longest_wait", "calls_waiting", "agents_available", "abandon_rate",
-         "answered_rate"}
-    ),
+    provides=frozenset(MEASURES),
     description="Simulated call lines that respond to IVR deflection, call-back and surge "
     "staff: the built-in demo.",
 )

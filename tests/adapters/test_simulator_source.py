@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from risingtide.clock import FakeClock
+from risingtide.config.durations import parse_duration
 from risingtide.domain.model import MEASURES, Action, QueueStats, ResponseOrder
 from risingtide.ports import (
     BuildContext,
@@ -27,7 +28,7 @@ from risingtide.sources.simulator import (
     SimulatorLine,
     SimulatorSettings,
     SimulatorSource,
-    parse_duration,
+    line_params,
 )
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday, 09:00 in London (GMT)
@@ -85,6 +86,18 @@ def test_bad_durations_are_rejected(bad: object):
         parse_duration(bad)
 
 
+def test_an_event_may_have_begun_before_the_daemon_started():
+    """``at: -5m`` is an event already five minutes in; one older than the warm-up is cut."""
+    line = SimulatorLine.model_validate(
+        {"agents": 3, "arrivals_per_hour": 20,
+         "events": [{"name": "reminders", "at": "-5m", "for": "10m", "multiply": 3},
+                    {"name": "old", "at": "-40m", "for": "20m", "multiply": 2}]}
+    )
+    assert line.events[0].at == timedelta(minutes=-5)
+    params = line_params(line, window=900, warmup=1800, start_of_day=9 * 3600)
+    assert [(e.at, e.duration) for e in params.events] == [(1500.0, 600.0), (0.0, 600.0)]
+
+
 def test_settings_have_the_documented_defaults():
     """An empty block is seed 2026, real speed, 30 minutes' warm-up, a 15-minute window."""
     s = SimulatorSettings()
@@ -95,7 +108,7 @@ def test_settings_have_the_documented_defaults():
     assert line.handle_time == timedelta(minutes=5)
     assert line.patience == timedelta(minutes=4)
     assert (line.deflection_share, line.callback_share, line.ivr_abandon_share) == (
-        0.25, 0.5, 0.44
+        0.25, 0.5, 0.15
     )
     assert (line.surge_agents, line.surge_delay, line.profile, line.events) == (
         0, timedelta(minutes=3), "flat", ()

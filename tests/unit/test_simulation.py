@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -127,6 +126,17 @@ def test_abandonment_bunches_at_the_ivr_message():
     plain = sum(60 <= w <= 120 for w in without) / len(without)
     assert share > 0.44  # the 44 % plus the exponential callers who happen to go then
     assert plain < 0.22  # exp(−60/240) − exp(−120/240) ≈ 0.17
+
+
+def test_default_ivr_share_matches_the_councils_measured_abandonment_shape():
+    """With the default share, between a third and a half of abandonments (the council
+    measured 44 %) fall 60–120 s in at an everyday load."""
+    sim = _sim(agents=25, arrivals_per_hour=250, patience=600.0, record=True)
+    sim.advance_to(40 * HOUR)
+    assert sim.records is not None
+    waits = [r.wait for r in sim.records if r.outcome == "abandoned"]
+    share = sum(60 <= w <= 120 for w in waits) / len(waits)
+    assert 0.30 <= share <= 0.55
 
 
 def test_no_patience_means_no_abandonment():
@@ -317,19 +327,6 @@ def test_seeds_are_stable_and_per_line():
     assert line_seed(2026, "revenues") != line_seed(2027, "revenues")
 
 
-def test_simulating_a_demo_centre_is_fast():
-    """Six lines of 100–400 calls/hour for an hour (warm-up plus 30 minutes) take well under
-    a second (typically a few milliseconds)."""
-    started = time.perf_counter()
-    for i, rate in enumerate((100, 160, 220, 280, 340, 400)):
-        sim = LineSim(LineParams(agents=int(rate / 12) + 2, arrivals_per_hour=rate),
-                      line_seed(2026, f"line{i}"))
-        for minute in range(61):
-            sim.advance_to(minute * MINUTE)
-            sim.stats()
-    assert time.perf_counter() - started < 1.0
-
-
 # --------------------------------------------------------------------------- closed loop
 
 WARMUP = 30 * MINUTE
@@ -355,8 +352,10 @@ def demo_run(*, switch_at: int | None, minutes: int = 30, multiply: float = 4.0,
     ``switch_at``."""
     event = DemandEvent(name="Council Tax reminders", at=WARMUP + 2 * MINUTE,
                         duration=10 * MINUTE, multiply=multiply)
+    # ivr_share 0.44 (many callers drop at the IVR message) is the scenario the figures in
+    # docs/simulator.md were measured with.
     params = LineParams(agents=12, arrivals_per_hour=140, handle_time=300, patience=patience,
-                        surge_agents=4, surge_delay=180, events=(event,))
+                        ivr_share=0.44, surge_agents=4, surge_delay=180, events=(event,))
     sim = LineSim(params, line_seed(2026, "revenues"))
     rows = []
     for minute in range(minutes + 1):

@@ -1,0 +1,442 @@
+"""The daemon's wiring: sources, scheduler, tier engine, store, dispatcher, HTTP; reload.
+
+One evaluation tick reads the clock once, evaluates every line with the pure engine, plans
+the responses, and commits states, events and outbox orders in one transaction *before*
+the in-memory state moves on — so a crash loses nothing and the dispatcher never runs an
+order that was not durably recorded.
+
+Reload (SIGHUP or ``POST /-/reload``) keeps line state and keeps sources whose config did
+not change (a simulator keeps its queue); a bad config keeps the old one running and sets
+``risingtide_config_last_reload_successful`` to 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import signal
+from collections.abc import Coroutine, Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
+
+from risingtide.clock import Clock, SystemClock
+from risingtide.config import ConfigErrors, load_config
+from risingtide.config.model import Config, LineConfig, SourceConfig
+from risingtide.dispatch import Dispatcher
+from risingtide.domain.model import (
+    Event,
+    Framework,
+    LineState,
+    QueueStats,
+    ResponseOrder,
+    TierChanged,
+)
+from risingtide.domain.responses import plan
+from risingtide.domain.tiers import evaluate, initial_state
+from risingtide.metrics import Metrics
+from risingtide.polling import Poller
+from risingtide.ports import BuildContext, Responder, ResponseContext, SourceError, StatsSource
+from risingtide.responders import RESPONDER_TYPES
+from risingtide.sources import SOURCE_TYPES
+from risingtide.store import Store
+from risingtide.view import LineView, build_view
+
+log = structlog.get_logger(__name__)
+
+
+class Runtime:
+    """A running Rising Tide: owns the store, the sources, the responders and the loop."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        registry: CollectorRegistry | None = None,
+        host: str | None = None,
+        port: int | None = None,
+    ) -> None:
+        """Prepare (but do not start) a daemon for ``config``; ``host``/``port`` override it."""
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.registry = registry or CollectorRegistry()
+        self.metrics = Metrics(self.registry, self.views)
+        self.host = host or config.server.host
+        self.port = config.server.port if port is None else port
+        self.states: dict[str, LineState] = {}
+        self.latest: dict[str, QueueStats] = {}
+        self.last_error: dict[str, str] = {}
+        self.sources: dict[str, StatsSource] = {}
+        self.responders: dict[str, Responder] = {}
+        self.store: Store | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.scheduler: AsyncIOScheduler | None = None
+        self.poller: Poller | None = None
+        self.server: uvicorn.Server | None = None
+        self.ready = False
+        self.last_tick: datetime | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[object]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, *, serve_http: bool = True, schedule: bool = True) -> None:
+        """Open the store, build the adapters, restore state, start polling and serving.
+
+        Tests pass ``schedule=False`` and drive ``poll``/``evaluate_all`` by hand on a
+        FakeClock; the dispatcher still runs.
+        """
+        self.store = Store(self.config.server.state_file, self.clock)
+        stored = self.store.load_states()
+        self._build_adapters(self.config, previous=None)
+        self.states = {
+            lid: _reconcile(lc.framework, stored.get(lid) or initial_state(lid, lc.framework))
+            for lid, lc in self.config.lines.items()
+        }
+        self.metrics.config_reload_ok.set(1)
+        self.metrics.config_reload_time.set(self.clock.now().timestamp())
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.responders,
+            self._context_for,
+            self.clock,
+            on_outcome=self._on_outcome,
+        )
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.poller = Poller(self.scheduler, self.metrics, self._on_poll)
+        self.poller.schedule(self._source_entries())
+        self.scheduler.add_job(
+            self.tick,
+            "interval",
+            id="evaluate",
+            seconds=self.config.server.evaluate_every.total_seconds(),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        if schedule:
+            self.scheduler.start()
+        self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(self._stop)))
+        if serve_http:
+            await self._start_http()
+        log.info(
+            "rising tide started",
+            config=str(self.config.path),
+            lines=len(self.config.lines),
+            listen=f"{self.host}:{self.port}",
+            state_file=str(self.config.server.state_file),
+        )
+
+    async def _start_http(self) -> None:
+        from risingtide.api.app import create_app  # the HTTP side imports the runtime's types
+
+        config = uvicorn.Config(
+            create_app(self),
+            host=self.host,
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        self.server = _Server(config)
+        task = asyncio.create_task(self.server.serve())
+        self._tasks.append(task)
+        while not self.server.started:
+            if task.done():
+                exc = task.exception() if not task.cancelled() else None
+                raise OSError(
+                    f"cannot listen on {self.host}:{self.port}"
+                    + (f": {exc}" if exc else " (is the port already in use?)")
+                )
+            await asyncio.sleep(0.01)
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT stop gracefully; SIGHUP reloads the config."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop)
+        loop.add_signal_handler(signal.SIGINT, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._in_background(self.reload()))
+
+    def _in_background(self, work: Coroutine[Any, Any, object]) -> None:
+        """Run ``work`` as a task the runtime keeps a reference to until it is done."""
+        task: asyncio.Task[object] = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def stop(self) -> None:
+        """Ask the daemon to stop."""
+        self._stop.set()
+
+    async def wait_stopped(self) -> None:
+        """Block until ``stop()``; then shut everything down in order."""
+        await self._stop.wait()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stop polling, finish the dispatcher's current work, close adapters and the store."""
+        self._stop.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.server is not None:
+            self.server.should_exit = True
+        for task in self._tasks:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+        self._tasks.clear()
+        for source in self.sources.values():
+            with contextlib.suppress(Exception):
+                await source.aclose()
+        if self.store is not None:
+            self.store.close()
+        log.info("rising tide stopped")
+
+    # ------------------------------------------------------------------ adapters
+
+    def _build_adapters(self, config: Config, previous: Config | None) -> None:
+        """Build sources then responders; keep sources whose config and lines are unchanged."""
+        ctx = BuildContext(clock=self.clock)
+        sources: dict[str, StatsSource] = {}
+        for sid, sc in config.sources.items():
+            old = self.sources.get(sid)
+            if (
+                previous is not None
+                and old is not None
+                and previous.sources.get(sid) == sc
+                and _line_params(previous, sid) == _line_params(config, sid)
+            ):
+                sources[sid] = old
+                continue
+            plugin = SOURCE_TYPES[sc.type]
+            sources[sid] = plugin.build(sid, sc.settings, _line_params(config, sid), ctx)
+        for sid, old in self.sources.items():
+            if sources.get(sid) is not old:
+                self._in_background(old.aclose())
+        self.sources = sources
+        rctx = BuildContext(clock=self.clock, sources=sources)
+        self.responders = {
+            rid: RESPONDER_TYPES[rc.type].build(rid, rc.settings, rctx)
+            for rid, rc in config.responses.items()
+        }
+
+    def _source_entries(self) -> dict[str, tuple[SourceConfig, StatsSource]]:
+        return {sid: (sc, self.sources[sid]) for sid, sc in self.config.sources.items()}
+
+    # ------------------------------------------------------------------ polling and evaluation
+
+    def _on_poll(
+        self,
+        source_id: str,
+        stats: Mapping[str, QueueStats],
+        errors: Mapping[str, SourceError],
+    ) -> None:
+        """Keep each line's latest good stats; a failure keeps the last good ones (stale)."""
+        for line, s in stats.items():
+            if line in self.config.lines:
+                self.latest[line] = s
+                self.last_error.pop(line, None)
+        if "*" in errors:
+            for line in self.config.lines_of(source_id):
+                self.last_error[line] = str(errors["*"])
+        for line, err in errors.items():
+            if line in self.config.lines:
+                self.last_error[line] = str(err)
+
+    async def tick(self) -> None:
+        """One evaluation of every line (the scheduler's job); never raises."""
+        try:
+            self.evaluate_all(self.clock.now())
+        except Exception:
+            log.exception("evaluation tick failed; state kept, will retry next tick")
+
+    def evaluate_all(self, now: datetime) -> None:
+        """Evaluate every line at ``now``; commit, then publish, the new states and orders."""
+        assert self.store is not None
+        new_states: dict[str, LineState] = {}
+        events: list[Event] = []
+        orders: list[ResponseOrder] = []
+        switches = self.config.switches
+        for lid, lc in self.config.lines.items():
+            before = self.states[lid]
+            decision = evaluate(
+                lc.framework, before, self.latest.get(lid), now, calendar=lc.calendar
+            )
+            state, planned = plan(lc.framework, switches, before, decision)
+            if state != before:
+                new_states[lid] = state
+            events.extend(decision.events)
+            orders.extend(planned)
+        self._commit(new_states, events, orders)
+        self.last_tick = now
+        self.ready = True
+        self.metrics.evaluations.inc()
+
+    def _commit(
+        self,
+        new_states: Mapping[str, LineState],
+        events: Iterable[Event],
+        orders: Iterable[ResponseOrder],
+    ) -> None:
+        """Make a decision durable, then visible: store first, memory and logs after."""
+        assert self.store is not None
+        events = list(events)
+        orders = list(orders)
+        if new_states or events or orders:
+            self.store.commit(list(new_states.values()), events, orders)
+        self.states.update(new_states)
+        for event in events:
+            self._log_event(event)
+        if orders and self.dispatcher is not None:
+            self.dispatcher.wake()
+        self._update_outbox_metrics()
+
+    def _log_event(self, event: Event) -> None:
+        state = self.states.get(event.line)
+        tier = state.tier if state is not None else 0
+        if isinstance(event, TierChanged):
+            self.metrics.tier_transitions.labels(
+                line=event.line, from_tier=str(event.from_tier), to_tier=str(event.to_tier)
+            ).inc()
+            lc = self.config.lines.get(event.line)
+            log.info(
+                "tier changed",
+                line=event.line,
+                tier=event.to_tier,
+                from_tier=event.from_tier,
+                to_tier=event.to_tier,
+                tier_name=lc.framework.tier_name(event.to_tier) if lc else "",
+                cause=event.cause.value,
+                reason=event.reason,
+            )
+            return
+        fields = {
+            k: v
+            for k, v in dataclasses.asdict(event).items()
+            if k not in ("line", "at", "kind", "tier")
+        }
+        log.info(event.kind.replace("_", " "), line=event.line, tier=tier, **fields)
+
+    # ------------------------------------------------------------------ dispatcher hooks
+
+    def _context_for(self, order: ResponseOrder) -> ResponseContext:
+        lc = self.config.lines.get(order.line)
+        return ResponseContext(
+            line_name=lc.name if lc else order.line,
+            tier_name=lc.framework.tier_name(order.tier) if lc else str(order.tier),
+            stats=self.latest.get(order.line),
+            target_wait=lc.target_wait if lc else 0.0,
+        )
+
+    def _on_outcome(self, order: ResponseOrder, outcome: str, detail: str) -> None:
+        self.metrics.response_runs.labels(
+            line=order.line, response=order.response, outcome=outcome
+        ).inc()
+        rc = self.config.responses.get(order.response)
+        if rc is not None and not rc.undoable:
+            self.metrics.notifications.labels(channel=rc.type, outcome=outcome).inc()
+        self._update_outbox_metrics()
+
+    def _update_outbox_metrics(self) -> None:
+        if self.store is None:
+            return
+        self.metrics.outbox_pending.set(self.store.pending_count())
+        self.metrics.outbox_dead.set(self.store.dead_count())
+
+    # ------------------------------------------------------------------ reload
+
+    async def reload(self, path: Path | None = None) -> list[str]:
+        """Load the config again; on success swap it in keeping line state.
+
+        Returns the errors (empty on success); a bad config leaves the old one running.
+        """
+        target = path or self.config.path
+        try:
+            new = load_config(target)
+        except ConfigErrors as exc:
+            messages = [str(e) for e in exc.errors]
+            self.metrics.config_reload_ok.set(0)
+            log.error("config reload failed; keeping the running config", errors=messages)
+            return messages
+        previous = self.config
+        self._build_adapters(new, previous)
+        self.config = new
+        for lid, lc in new.lines.items():
+            old = self.states.get(lid)
+            self.states[lid] = _reconcile(lc.framework, old or initial_state(lid, lc.framework))
+        for lid in set(self.latest) - set(new.lines):
+            del self.latest[lid]
+        if self.dispatcher is not None:
+            self.dispatcher.set_responders(self.responders)
+        if self.poller is not None:
+            self.poller.schedule(self._source_entries())
+        self.metrics.config_reload_ok.set(1)
+        self.metrics.config_reload_time.set(self.clock.now().timestamp())
+        if self.store is not None:
+            self.store.append_history(
+                [("*", "config_reloaded", self.clock.now(), None, {"path": str(target)})]
+            )
+        log.info("config reloaded", config=str(target), lines=len(new.lines))
+        return []
+
+    # ------------------------------------------------------------------ read side
+
+    def views(self) -> list[LineView]:
+        """Every configured line as it stands now."""
+        now = self.clock.now()
+        return [
+            build_view(lc, self.states[lid], self.latest.get(lid), now, self.last_error.get(lid))
+            for lid, lc in self.config.lines.items()
+            if lid in self.states
+        ]
+
+    def view(self, line: str) -> LineView | None:
+        """One line as it stands now, or None if the config has no such line."""
+        lc = self.config.lines.get(line)
+        if lc is None or line not in self.states:
+            return None
+        return build_view(
+            lc, self.states[line], self.latest.get(line), self.clock.now(),
+            self.last_error.get(line),
+        )  # fmt: skip
+
+    @property
+    def healthy(self) -> bool:
+        """False when the evaluation loop has stopped ticking."""
+        if self.last_tick is None:
+            return True  # still starting
+        age = (self.clock.now() - self.last_tick).total_seconds()
+        return age < max(30.0, 6 * self.config.server.evaluate_every.total_seconds())
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: the runtime owns SIGTERM, SIGINT and SIGHUP."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _line_params(config: Config, source_id: str) -> dict[str, BaseModel]:
+    lines: dict[str, LineConfig] = config.lines_of(source_id)
+    return {lid: lc.source_params for lid, lc in lines.items()}
+
+
+def _reconcile(framework: Framework, state: LineState) -> LineState:
+    """Fit a stored state to a (possibly changed) framework without losing its tier."""
+    n = len(framework.tiers)
+    if len(state.when_since) == n and state.tier <= framework.max_level:
+        return state
+    return dataclasses.replace(
+        state,
+        tier=min(state.tier, framework.max_level),
+        when_since=(None,) * n,
+        clear_since=None,
+    )
