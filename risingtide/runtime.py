@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import signal
+import socket
 from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -147,16 +148,15 @@ class Runtime:
             access_log=False,
             lifespan="off",
         )
+        # Bind here, not in uvicorn, so a busy port is an OSError that names the address
+        # rather than uvicorn's sys.exit inside a task.
+        sock = _bind(self.host, self.port)
         self.server = _Server(config)
-        task = asyncio.create_task(self.server.serve())
+        task = asyncio.create_task(self.server.serve(sockets=[sock]))
         self._tasks.append(task)
         while not self.server.started:
             if task.done():
-                exc = task.exception() if not task.cancelled() else None
-                raise OSError(
-                    f"cannot listen on {self.host}:{self.port}"
-                    + (f": {exc}" if exc else " (is the port already in use?)")
-                )
+                raise OSError(f"cannot serve HTTP on {self.host}:{self.port}")
             await asyncio.sleep(0.01)
 
     def install_signal_handlers(self) -> None:
@@ -422,6 +422,27 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv4 or IPv6), or an OSError saying which."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OSError(f"cannot listen on {host}:{port}: {reason}") from exc
+    sock.setblocking(False)
+    return sock
 
 
 def _line_params(config: Config, source_id: str) -> dict[str, BaseModel]:

@@ -1,0 +1,238 @@
+"""The runtime's wiring: polling isolation, evaluation, logging, reload and the HTTP port.
+
+Uses the shipped ``scripted`` source and ``log`` responder, a FakeClock where time matters,
+and the real ASGI server on loopback for HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from structlog.testing import capture_logs
+
+from risingtide.clock import FakeClock
+from risingtide.config import load_config
+from risingtide.domain.model import QueueStats
+from risingtide.ports import SourceError
+from risingtide.runtime import Runtime
+from risingtide.sources.scripted import ScriptedSource
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+CONFIG = """
+server:
+  state_file: {state}
+  evaluate_every: 5s
+sources:
+  fast: {{ type: scripted, interval: 1s, timeout: 1s }}
+  slow: {{ type: scripted, interval: 1s, timeout: 1s }}
+lines:
+  revenues: {{ name: Revenues & Benefits, source: {{ use: fast, avg_wait: 100 }} }}
+  waste: {{ name: Waste & Recycling, source: {{ use: slow, avg_wait: 100 }} }}
+defaults:
+  framework: standard
+frameworks:
+  standard:
+    stale_after: 1m
+    stale_alert_after: 5m
+    tiers:
+      - level: 1
+        name: {tier_name}
+        when: {{ avg_wait: {{ above: target }} }}
+        for: 10s
+        clear: {{ avg_wait: {{ below: 0.8 * target }} }}
+        clear_for: 10s
+        responses: [notify]
+responses:
+  notify: {{ type: log, message: duty manager please look }}
+"""
+
+
+def write_config(tmp_path: Path, tier_name: str = "rising") -> Path:
+    path = tmp_path / "rising-tide.yaml"
+    path.write_text(CONFIG.format(state=tmp_path / "state.sqlite", tier_name=tier_name))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    rt = Runtime(load_config(write_config(tmp_path)), clock=FakeClock(T0))
+    await rt.start(serve_http=False, schedule=False)
+    yield rt
+    await rt.shutdown()
+
+
+def scripted(rt: Runtime, source: str) -> ScriptedSource:
+    src = rt.sources[source]
+    assert isinstance(src, ScriptedSource)
+    return src
+
+
+async def raise_revenues(rt: Runtime) -> None:
+    """Push a long wait on revenues and hold it past the tier's 10 s."""
+    clock = rt.clock
+    assert isinstance(clock, FakeClock) and rt.poller is not None
+    for _ in range(3):
+        scripted(rt, "fast").push(QueueStats(line="revenues", at=clock.now(), avg_wait=400))
+        await rt.poller.poll("fast")
+        rt.evaluate_all(clock.now())
+        clock.advance(5)
+
+
+async def test_a_hanging_source_times_out_and_never_holds_up_another(tmp_path: Path) -> None:
+    """With the real scheduler, a source stuck past its timeout leaves the other polling."""
+    rt = Runtime(load_config(write_config(tmp_path)))
+    hung = asyncio.Event()
+
+    async def hang() -> dict[str, QueueStats]:
+        hung.set()
+        await asyncio.sleep(3600)
+        return {}
+
+    await rt.start(serve_http=False)
+    try:
+        scripted(rt, "slow").poll = hang  # type: ignore[method-assign]
+        fast = scripted(rt, "fast")
+        polls_before = fast.polls
+        await asyncio.wait_for(hung.wait(), 5)
+        await asyncio.sleep(2.5)
+        assert fast.polls >= polls_before + 2
+        timeouts = rt.registry.get_sample_value(
+            "risingtide_poll_errors_total", {"source": "slow", "reason": "timeout"}
+        )
+        assert timeouts is not None and timeouts >= 1
+        assert rt.latest["revenues"].avg_wait == 100
+        assert "waste" in rt.last_error
+    finally:
+        await rt.shutdown()
+
+
+async def test_a_tier_change_is_one_log_line_with_line_tiers_and_reason(runtime: Runtime) -> None:
+    """The tier change is logged once with line, from_tier, to_tier, tier and reason."""
+    with capture_logs() as logs:
+        await raise_revenues(runtime)
+    changes = [e for e in logs if e["event"] == "tier changed"]
+    assert len(changes) == 1
+    change = changes[0]
+    assert (change["line"], change["from_tier"], change["to_tier"], change["tier"]) == (
+        "revenues", 0, 1, 1,
+    )  # fmt: skip
+    assert "avg_wait 400s > 180s" in change["reason"]
+    assert runtime.registry.get_sample_value(
+        "risingtide_tier_transitions_total", {"line": "revenues", "from_tier": "0", "to_tier": "1"}
+    ) == 1
+
+
+async def test_the_outbox_runs_the_tier_response_and_counts_it(runtime: Runtime) -> None:
+    """The tier's notification runs through the dispatcher and lands in the counters."""
+    await raise_revenues(runtime)
+    assert runtime.dispatcher is not None
+    await runtime.dispatcher.run_due()
+    labels = {"line": "revenues", "response": "notify", "outcome": "ok"}
+    assert runtime.registry.get_sample_value("risingtide_response_runs_total", labels) == 1
+    assert runtime.registry.get_sample_value(
+        "risingtide_notifications_total", {"channel": "log", "outcome": "ok"}
+    ) == 1
+    assert runtime.registry.get_sample_value("risingtide_outbox_pending", {}) == 0
+
+
+async def test_a_failing_source_holds_the_tier_and_marks_the_line_stale(runtime: Runtime) -> None:
+    """When the platform goes down the line keeps its tier, is marked stale, and says why."""
+    await raise_revenues(runtime)
+    clock = runtime.clock
+    assert isinstance(clock, FakeClock) and runtime.poller is not None
+    scripted(runtime, "fast").go_down(SourceError("platform down", reason="http_503"))
+    for _ in range(30):
+        clock.advance(5)
+        await runtime.poller.poll("fast")
+        runtime.evaluate_all(clock.now())
+    view = runtime.view("revenues")
+    assert view is not None
+    assert view.state.tier == 1
+    assert view.state.stale
+    assert view.last_error == "platform down"
+    assert runtime.registry.get_sample_value("risingtide_line_stale", {"line": "revenues"}) == 1
+    assert runtime.registry.get_sample_value(
+        "risingtide_poll_errors_total", {"source": "fast", "reason": "http_503"}
+    ) == 30
+
+
+async def test_reload_keeps_line_state_and_a_bad_reload_keeps_the_old_config(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """A good reload swaps the config keeping the tier; a bad one changes nothing but says so."""
+    await raise_revenues(runtime)
+    write_config(tmp_path, tier_name="busy")
+    assert await runtime.reload() == []
+    assert runtime.states["revenues"].tier == 1
+    assert runtime.config.lines["revenues"].framework.tier_name(1) == "busy"
+    assert runtime.registry.get_sample_value("risingtide_config_last_reload_successful") == 1
+
+    (tmp_path / "rising-tide.yaml").write_text("lines: [not, a, mapping\n")
+    errors = await runtime.reload()
+    assert errors and errors[0].startswith(str(tmp_path / "rising-tide.yaml") + ":")
+    assert runtime.config.lines["revenues"].framework.tier_name(1) == "busy"
+    assert runtime.registry.get_sample_value("risingtide_config_last_reload_successful") == 0
+    assert runtime.states["revenues"].tier == 1
+
+
+async def test_http_port_serves_api_metrics_and_health(tmp_path: Path) -> None:
+    """Over real HTTP: lines, one line, 404 and 400 with reasons, events, metrics, health."""
+    port = free_port()
+    clock = FakeClock(T0)
+    rt = Runtime(load_config(write_config(tmp_path)), clock=clock, port=port)
+    await rt.start(schedule=False)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            assert (await http.get("/readyz")).status_code == 503
+            await raise_revenues(rt)
+            assert (await http.get("/readyz")).status_code == 200
+            assert (await http.get("/healthz")).json()["status"] == "ok"
+
+            lines = (await http.get("/api/v1/lines")).json()["lines"]
+            assert [line["line"] for line in lines] == ["revenues", "waste"]
+            one = (await http.get("/api/v1/lines/revenues")).json()
+            assert (one["tier"], one["tier_name"], one["stats"]["avg_wait"]) == (1, "rising", 400)
+
+            missing = await http.get("/api/v1/lines/nope")
+            assert missing.status_code == 404
+            assert "nope" in missing.json()["error"]
+            for bad in ("limit=0", "limit=x", "since=yesterday", "since=2026-01-05T09:00:00"):
+                resp = await http.get(f"/api/v1/events?{bad}")
+                assert resp.status_code == 400, bad
+                assert resp.json()["error"]
+
+            events = (await http.get("/api/v1/events?line=revenues&kind=tier_changed")).json()
+            assert [e["data"]["to_tier"] for e in events["events"]] == [1]
+
+            metrics = (await http.get("/metrics")).text
+            assert 'risingtide_line_tier{line="revenues"} 1.0' in metrics
+            assert 'risingtide_build_info{version=' in metrics
+            board = await http.get("/")
+            assert board.status_code == 200 and "duty board" in board.text
+    finally:
+        await rt.shutdown()
+
+
+async def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
+    """Starting on a port already taken fails with a message naming the address."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        rt = Runtime(load_config(write_config(tmp_path)), clock=FakeClock(T0), port=port)
+        with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
+            await rt.start(schedule=False)
+        await rt.shutdown()
