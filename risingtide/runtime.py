@@ -40,7 +40,7 @@ from risingtide.domain.model import (
     ResponseOrder,
     TierChanged,
 )
-from risingtide.domain.responses import plan
+from risingtide.domain.responses import plan, reassert
 from risingtide.domain.tiers import evaluate, initial_state
 from risingtide.metrics import Metrics
 from risingtide.polling import Poller
@@ -103,6 +103,7 @@ class Runtime:
             lid: _reconcile(lc.framework, stored.get(lid) or initial_state(lid, lc.framework))
             for lid, lc in self.config.lines.items()
         }
+        self._reassert_switches(self.config.lines)
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(self.clock.now().timestamp())
         self.dispatcher = Dispatcher(
@@ -201,10 +202,14 @@ class Runtime:
 
     # ------------------------------------------------------------------ adapters
 
-    def _build_adapters(self, config: Config, previous: Config | None) -> None:
-        """Build sources then responders; keep sources whose config and lines are unchanged."""
+    def _build_adapters(self, config: Config, previous: Config | None) -> set[str]:
+        """Build sources then responders; keep sources whose config and lines are unchanged.
+
+        Returns the ids of the sources built anew.
+        """
         ctx = BuildContext(clock=self.clock)
         sources: dict[str, StatsSource] = {}
+        built: set[str] = set()
         for sid, sc in config.sources.items():
             old = self.sources.get(sid)
             if (
@@ -217,6 +222,7 @@ class Runtime:
                 continue
             plugin = SOURCE_TYPES[sc.type]
             sources[sid] = plugin.build(sid, sc.settings, _line_params(config, sid), ctx)
+            built.add(sid)
         for sid, old in self.sources.items():
             if sources.get(sid) is not old:
                 self._in_background(old.aclose())
@@ -226,6 +232,19 @@ class Runtime:
             rid: RESPONDER_TYPES[rc.type].build(rid, rc.settings, rctx)
             for rid, rc in config.responses.items()
         }
+        return built
+
+    def _reassert_switches(self, lines: Iterable[str]) -> None:
+        """Queue an idempotent APPLY of every live switch of ``lines`` (see ``reassert``)."""
+        assert self.store is not None
+        now = self.clock.now()
+        orders = [
+            o for line in lines if line in self.states for o in reassert(self.states[line], now)
+        ]
+        if orders:
+            self.store.commit([], [], orders)
+            if self.dispatcher is not None:
+                self.dispatcher.wake()
 
     def _source_entries(self) -> dict[str, tuple[SourceConfig, StatsSource]]:
         return {sid: (sc, self.sources[sid]) for sid, sc in self.config.sources.items()}
@@ -366,11 +385,12 @@ class Runtime:
             log.error("config reload failed; keeping the running config", errors=messages)
             return messages
         previous = self.config
-        self._build_adapters(new, previous)
+        rebuilt = self._build_adapters(new, previous)
         self.config = new
         for lid, lc in new.lines.items():
             old = self.states.get(lid)
             self.states[lid] = _reconcile(lc.framework, old or initial_state(lid, lc.framework))
+        self._reassert_switches(lid for sid in rebuilt for lid in new.lines_of(sid))
         for lid in set(self.latest) - set(new.lines):
             del self.latest[lid]
         if self.dispatcher is not None:

@@ -64,7 +64,7 @@ from risingtide.domain.model import (
     TierChanged,
 )
 
-__all__ = ["plan"]
+__all__ = ["plan", "reassert"]
 
 
 def plan(
@@ -91,6 +91,33 @@ def plan(
     if live != state.live:
         state = replace(state, live=live)
     return state, tuple(planner.orders)
+
+
+def reassert(state: LineState, now: datetime) -> tuple[ResponseOrder, ...]:
+    """APPLY again every live switch of a line, so the platform agrees with the state.
+
+    A platform may have forgotten a switch the state says is on: the simulator restarts
+    with the daemon, a source is rebuilt on reload. Applying a switch is idempotent, so
+    the runtime re-asserts live switches at start and after such a rebuild. A silenced line
+    is left alone (a silence runs no APPLY).
+    """
+    if state.silence is not None and state.silence.until > now:
+        return ()
+    stamp = now.isoformat()
+    return tuple(
+        ResponseOrder(
+            key=f"{state.line}/{state.episode}/reassert/{state.tier}/{stamp}/{response}/apply",
+            line=state.line,
+            response=response,
+            action=Action.APPLY,
+            tier=state.tier,
+            episode=state.episode,
+            trigger="reassert",
+            at=now,
+            reason="switch re-asserted: the state says it is on",
+        )
+        for response in sorted(state.live)
+    )
 
 
 class _Planner:

@@ -131,5 +131,11 @@ def test_kill_9_and_restart_loses_nothing_and_repeats_nothing(tmp_path: Path) ->
     # at-least-once: a response cut off between sending and recording may run once more
     assert all(count <= 2 for count in done.values())
     assert sum(count == 2 for count in done.values()) <= 1
-    applies = [k for k in done if "/callback_on/apply" in k]
+    applies = [k for k in done if "/callback_on/apply" in k and "/reassert/" not in k]
     assert len(applies) == 1
+    # the restarted simulator forgot the call-back switch; the restart re-asserted it
+    reasserted = [
+        e for e in history
+        if e.kind == "response" and e.data["trigger"] == "reassert" and e.data["outcome"] == "ok"
+    ]
+    assert [e.data["response"] for e in reasserted] == ["callback_on"]

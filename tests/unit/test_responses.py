@@ -13,12 +13,20 @@ from engine_helpers import (
     office_hours,
     q,
     standard,
+    state_with,
     t,
 )
 
 from risingtide.domain.commands import acknowledge, declare, lift_silence, silence
-from risingtide.domain.model import Action, Decision, EscalationStep, Reminder, ResponseOrder
-from risingtide.domain.responses import plan
+from risingtide.domain.model import (
+    Action,
+    Decision,
+    EscalationStep,
+    Reminder,
+    ResponseOrder,
+    Silence,
+)
+from risingtide.domain.responses import plan, reassert
 
 
 def applied(orders: list[ResponseOrder]) -> list[str]:
@@ -294,3 +302,18 @@ def test_events_for_tiers_a_reloaded_framework_no_longer_has_are_planned_safely(
     state, orders = plan(small, SWITCHES, line.state, decision)
     assert orders == ()
     assert state is line.state
+
+
+def test_reassert_applies_every_live_switch_again_unless_silenced():
+    """After a restart the live switches are applied again (idempotently); a silence stops it."""
+    state = state_with(tier=2, episode=3, live=frozenset({"ivr_deflection", "callback_on"}))
+    orders = reassert(state, t(5))
+    assert [(o.response, o.action, o.trigger, o.tier) for o in orders] == [
+        ("callback_on", Action.APPLY, "reassert", 2),
+        ("ivr_deflection", Action.APPLY, "reassert", 2),
+    ]
+    assert len({o.key for o in orders}) == 2
+    assert reassert(state, t(6))[0].key != orders[0].key  # a later restart is a new order
+    hushed = replace(state, silence=Silence(until=t(60), by="dm", reason="works", at=t(0)))
+    assert reassert(hushed, t(5)) == ()
+    assert reassert(replace(state, live=frozenset()), t(5)) == ()

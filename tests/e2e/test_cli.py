@@ -1,0 +1,75 @@
+"""The ``risingtide`` command as a user runs it: exit codes and what it prints."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "config" / "rising-tide.yaml"
+
+
+def risingtide(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "risingtide", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_check_passes_the_shipped_demo_config():
+    """``risingtide check config/rising-tide.yaml`` exits 0 and says what it found."""
+    result = risingtide("check", "config/rising-tide.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "ok — 6 lines" in result.stdout
+
+
+def test_check_finds_every_mistake_in_a_broken_copy_with_file_line_and_column(tmp_path: Path):
+    """A broken copy of the demo exits 1 with each error as FILE:LINE:COL: message."""
+    text = DEMO.read_text()
+    text = text.replace("interval: 10s", "interval: ten seconds")
+    text = text.replace("responses: [notify_senior_managers, open_webchat]",
+                        "responses: [notify_senior_managers, open_webchatt]")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text)
+    lines = text.splitlines()
+    interval_line = next(i for i, ln in enumerate(lines, 1) if "interval: ten seconds" in ln)
+    webchat_line = next(i for i, ln in enumerate(lines, 1) if "open_webchatt" in ln)
+
+    result = risingtide("check", "-c", str(broken))
+    assert result.returncode == 1
+    errors = [
+        ln for ln in result.stderr.splitlines()
+        if re.match(rf"{re.escape(str(broken))}:\d+:\d+: (?!warning:)", ln)
+    ]
+    assert len(errors) == 2, result.stderr
+    assert result.stderr.rstrip().endswith("2 error(s)")
+    assert errors[0].startswith(f"{broken}:{interval_line}:")
+    assert "not a duration" in errors[0]
+    assert errors[1].startswith(f"{broken}:{webchat_line}:")
+    assert 'unknown response "open_webchatt"' in errors[1]
+
+
+def test_run_refuses_a_bad_config_with_exit_1(tmp_path: Path):
+    """``run`` on a config with mistakes prints them and exits 1 without starting."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lines: {}\n")
+    result = risingtide("run", "-c", str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:" in result.stderr
+
+
+def test_usage_errors_exit_2():
+    """No command, or a malformed --listen, is a usage error: exit 2."""
+    assert risingtide().returncode == 2
+    result = risingtide("run", "--listen", "nine-four-seven-zero")
+    assert result.returncode == 2
+    assert "HOST:PORT" in result.stderr
+
+
+def test_status_without_a_daemon_says_so_and_exits_1():
+    """``status`` against a port where nothing listens explains itself and exits 1."""
+    result = risingtide("status", "--url", "http://127.0.0.1:9")
+    assert result.returncode == 1
+    assert "cannot reach the daemon" in result.stderr
