@@ -14,20 +14,10 @@ from pathlib import Path
 import httpx
 
 from risingtide import __version__
+from risingtide.config.schema import parse_listen
 
 DEFAULT_CONFIG = Path("config/rising-tide.yaml")
 DEFAULT_LISTEN = "127.0.0.1:9470"
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:9470`` for IPv6) into its parts; ValueError when malformed."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host or not port_text.isdigit():
-        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:9470)")
-    port = int(port_text)
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} is out of range 1-65535")
-    return host.strip("[]"), port
 
 
 def _listen_arg(text: str) -> tuple[str, int]:

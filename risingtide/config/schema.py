@@ -70,7 +70,8 @@ def _timezone(value: Any) -> ZoneInfo:
 _LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]]+)):(?P<port>[0-9]+)")
 
 
-def _listen(value: Any) -> tuple[str, int]:
+def parse_listen(value: Any) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9470`` for IPv6) as (host, port); ValueError says how to write it."""
     hint = "e.g. 127.0.0.1:9470, or [::1]:9470 for IPv6"
     match = _LISTEN.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
@@ -88,7 +89,7 @@ CountThreshold = Annotated[Threshold, _plain(lambda v: parse_threshold(v, "count
 RatioThreshold = Annotated[Threshold, _plain(lambda v: parse_threshold(v, "ratio"))]
 TimeZone = Annotated[ZoneInfo, _plain(_timezone)]
 DayHours = Annotated[Hours, _plain(parse_day_hours)]
-Listen = Annotated[tuple[str, int], _plain(_listen)]
+Listen = Annotated[tuple[str, int], _plain(parse_listen)]
 Text = Annotated[str, Field(min_length=1)]
 Ids = list[str]
 

@@ -103,20 +103,37 @@ def reassert(state: LineState, now: datetime) -> tuple[ResponseOrder, ...]:
     """
     if state.silence is not None and state.silence.until > now:
         return ()
-    stamp = now.isoformat()
+    why = "switch re-asserted: the state says it is on"
+    n = now.isoformat()
+    line, episode, tier = state.line, state.episode, state.tier
     return tuple(
-        ResponseOrder(
-            key=f"{state.line}/{state.episode}/reassert/{state.tier}/{stamp}/{response}/apply",
-            line=state.line,
-            response=response,
-            action=Action.APPLY,
-            tier=state.tier,
-            episode=state.episode,
-            trigger="reassert",
-            at=now,
-            reason="switch re-asserted: the state says it is on",
-        )
-        for response in sorted(state.live)
+        _order(line, episode, "reassert", tier, n, r, Action.APPLY, now, why)
+        for r in sorted(state.live)
+    )
+
+
+def _order(
+    line: str,
+    episode: int,
+    trigger: str,
+    tier: int,
+    n: str,
+    response: str,
+    action: Action,
+    at: datetime,
+    reason: str,
+) -> ResponseOrder:
+    """One order, keyed ``{line}/{episode}/{trigger}/{tier}/{n}/{response}/{action}``."""
+    return ResponseOrder(
+        key=f"{line}/{episode}/{trigger}/{tier}/{n}/{response}/{action.value}",
+        line=line,
+        response=response,
+        action=action,
+        tier=tier,
+        episode=episode,
+        trigger=trigger,
+        at=at,
+        reason=reason,
     )
 
 
@@ -308,23 +325,11 @@ class _Planner:
         at: datetime,
         reason: str,
     ) -> None:
-        key = f"{self.line}/{episode}/{trigger}/{tier}/{n}/{response}/{action.value}"
-        if key in self.keys:
+        order = _order(self.line, episode, trigger, tier, n, response, action, at, reason)
+        if order.key in self.keys:
             return
-        self.keys.add(key)
-        self.orders.append(
-            ResponseOrder(
-                key=key,
-                line=self.line,
-                response=response,
-                action=action,
-                tier=tier,
-                episode=episode,
-                trigger=trigger,
-                at=at,
-                reason=reason,
-            )
-        )
+        self.keys.add(order.key)
+        self.orders.append(order)
 
     # ------------------------------------------------------------------ helpers
 
