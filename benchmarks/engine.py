@@ -12,9 +12,7 @@ them and rewrites the ``## Engine`` section of ``benchmarks/RESULTS.md``, keepin
 from __future__ import annotations
 
 import os
-import platform
 import random
-import re
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -34,7 +32,9 @@ from risingtide.domain.model import (
 from risingtide.domain.responses import plan
 from risingtide.domain.tiers import evaluate, initial_state
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import RESULTS, machine, write_section
+
 EVALUATIONS = 100_000
 RUNS = 5
 # Hourly target average waits (s) and how often each comes up: calm half the time, a
@@ -196,7 +196,7 @@ def run(evaluations: int = EVALUATIONS, runs: int = RUNS) -> dict[str, float]:
 
 
 def section(figures: dict[str, float]) -> str:
-    """The ``## Engine`` section of RESULTS.md for ``figures``."""
+    """The body of the ``## Engine`` section of RESULTS.md for ``figures``."""
     rows = []
     for mode, label in (
         ("replay", "replay: new stats every evaluation"),
@@ -211,9 +211,7 @@ def section(figures: dict[str, float]) -> str:
             f"{figures[f'{mode}_raised_share']:.0%} |"
         )
     return (
-        "## Engine\n\n"
-        f"Run {time.strftime('%Y-%m-%d')} · Python {platform.python_version()} · "
-        f"{os.cpu_count()} cores ({platform.machine()}, {platform.system()}); one core used.\n\n"
+        f"{machine()}\n\n"
         "`benchmarks/engine.py`: the 4-tier framework of DESIGN.md (avg_wait > 180/300/600/900 s "
         "with for/clear durations, abandonment in tier 2, longest wait in tier 4, reminders and "
         f"an escalation step) over {figures['evaluations']:,.0f} evaluations of one line's "
@@ -224,18 +222,6 @@ def section(figures: dict[str, float]) -> str:
         "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
         "Reproduce: `.venv/bin/python benchmarks/engine.py`.\n"
     )
-
-
-def write_results(figures: dict[str, float], path: Path = RESULTS) -> None:
-    """Replace (or append) the ``## Engine`` section of ``path``; keep every other section."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    new = section(figures)
-    pattern = re.compile(r"^## Engine\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: new + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + new
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def main() -> None:
@@ -251,7 +237,7 @@ def main() -> None:
             f"{figures[f'{mode}_tier_changes']:.0f} tier changes, "
             f"{figures[f'{mode}_orders']:.0f} orders, raised {figures[f'{mode}_raised_share']:.0%}"
         )
-    write_results(figures)
+    write_section("Engine", section(figures))
     print(f"updated {RESULTS}")
 
 
