@@ -107,7 +107,10 @@ class Op(enum.Enum):
     @property
     def symbol(self) -> str:
         """The comparison as a symbol, for reasons."""
-        return {"above": ">", "below": "<", "at_least": "≥", "at_most": "≤"}[self.value]
+        return _OP_SYMBOLS[self.value]
+
+
+_OP_SYMBOLS = {"above": ">", "below": "<", "at_least": "≥", "at_most": "≤"}
 
 
 def format_measure(measure: Measure, value: float) -> str:
