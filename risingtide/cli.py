@@ -10,11 +10,15 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from risingtide import __version__
 from risingtide.config.schema import parse_listen
+
+if TYPE_CHECKING:
+    from risingtide.config.model import Config
 
 DEFAULT_CONFIG = Path("config/rising-tide.yaml")
 DEFAULT_LISTEN = "127.0.0.1:9470"
@@ -46,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("-c", "--config", type=Path, dest="config_opt", help="config file")
     check.add_argument("config", type=Path, nargs="?", help="config file")
 
+    probe = sub.add_parser("probe", help="poll the configured sources once and show the stats")
+    probe.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file")
+    probe.add_argument("line", nargs="*", help="only these lines (default: every line)")
+
     status = sub.add_parser("status", help="show every line's tier from a running daemon")
     status.add_argument(
         "--url", default=f"http://{DEFAULT_LISTEN}", help="the daemon's base URL"
@@ -62,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args.config_opt or args.config or DEFAULT_CONFIG)
     if args.command == "status":
         return _status(args.url)
+    if args.command == "probe":
+        return _probe(args.config, args.line)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -84,16 +94,12 @@ def _check(path: Path) -> int:
 
 
 def _run(path: Path, listen: tuple[str, int] | None) -> int:
-    from risingtide.config import ConfigErrors, load_config
     from risingtide.logs import configure_logging
     from risingtide.runtime import Runtime
     from risingtide.store import StoreError
 
-    try:
-        config = load_config(path)
-    except ConfigErrors as exc:
-        for e in exc.errors:
-            print(e, file=sys.stderr)
+    config = _load(path)
+    if config is None:
         return 1
     configure_logging(config.server.log_format, config.server.log_level)
     host, port = listen if listen else (None, None)
@@ -111,6 +117,34 @@ def _run(path: Path, listen: tuple[str, int] | None) -> int:
         return 0
 
     return asyncio.run(serve())
+
+
+def _load(path: Path) -> Config | None:
+    """The config, or None after printing every error."""
+    from risingtide.config import ConfigErrors, load_config
+
+    try:
+        return load_config(path)
+    except ConfigErrors as exc:
+        for e in exc.errors:
+            print(e, file=sys.stderr)
+        return None
+
+
+def _probe(path: Path, lines: list[str]) -> int:
+    from risingtide.probe import probe, probe_text
+
+    config = _load(path)
+    if config is None:
+        return 1
+    unknown = sorted(set(lines) - set(config.lines))
+    if unknown:
+        print(f"risingtide: no such line in {path}: {', '.join(unknown)} "
+              f"(lines: {', '.join(config.lines)})", file=sys.stderr)  # fmt: skip
+        return 1
+    results = asyncio.run(probe(config, lines or None))
+    sys.stdout.write(probe_text(results))
+    return 1 if any(r.error is not None for r in results) else 0
 
 
 def _status(url: str) -> int:

@@ -10,7 +10,8 @@ are plain floats in seconds, counts, or ratios between 0 and 1.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -111,6 +112,12 @@ class Op(enum.Enum):
 
 
 _OP_SYMBOLS = {"above": ">", "below": "<", "at_least": "≥", "at_most": "≤"}
+_COMPARISONS: Mapping[Op, Callable[[float, float], bool]] = {
+    Op.ABOVE: operator.gt,
+    Op.BELOW: operator.lt,
+    Op.AT_LEAST: operator.ge,
+    Op.AT_MOST: operator.le,
+}
 
 
 def format_measure(measure: Measure, value: float) -> str:
@@ -130,20 +137,17 @@ class Compare:
     measure: Measure
     op: Op
     threshold: float
+    # The comparison as a C function, chosen once: conditions run millions of times in replay.
+    _test: Callable[[float, float], bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Pick the comparison function for ``op``."""
+        object.__setattr__(self, "_test", _COMPARISONS[self.op])
 
     def holds(self, stats: QueueStats) -> bool:
         """True when the measure is known and the comparison holds."""
-        value = stats.measure(self.measure)
-        if value is None:
-            return False
-        op = self.op
-        if op is Op.ABOVE:
-            return value > self.threshold
-        if op is Op.BELOW:
-            return value < self.threshold
-        if op is Op.AT_LEAST:
-            return value >= self.threshold
-        return value <= self.threshold
+        value = getattr(stats, self.measure)
+        return value is not None and self._test(value, self.threshold)
 
     def explain(self, stats: QueueStats) -> str:
         """Why this comparison holds or not, e.g. ``avg_wait 412s > 300s``."""
@@ -166,7 +170,10 @@ class AllOf:
 
     def holds(self, stats: QueueStats) -> bool:
         """True when every part holds."""
-        return all(p.holds(stats) for p in self.parts)
+        for p in self.parts:  # a plain loop: faster than all() over a generator
+            if not p.holds(stats):
+                return False
+        return True
 
     def explain(self, stats: QueueStats) -> str:
         """The parts, joined with "and"."""
@@ -185,7 +192,10 @@ class AnyOf:
 
     def holds(self, stats: QueueStats) -> bool:
         """True when any part holds."""
-        return any(p.holds(stats) for p in self.parts)
+        for p in self.parts:
+            if p.holds(stats):
+                return True
+        return False
 
     def explain(self, stats: QueueStats) -> str:
         """The parts that hold (or all of them, when none does), joined with "or"."""
@@ -205,11 +215,16 @@ class Not:
     """
 
     part: Condition
+    _reads: tuple[Measure, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Work out once which measures the part reads."""
+        object.__setattr__(self, "_reads", tuple(sorted(self.part.measures())))
 
     def holds(self, stats: QueueStats) -> bool:
         """True when every measure the part reads is known and the part does not hold."""
-        for m in self.part.measures():
-            if stats.measure(m) is None:
+        for m in self._reads:
+            if getattr(stats, m) is None:
                 return False
         return not self.part.holds(stats)
 
@@ -574,17 +589,45 @@ Event = (
 )
 
 
-@dataclass(frozen=True, slots=True)
 class Decision:
     """What one evaluation decided: the new state, the events, and why.
 
     ``reason`` explains the outcome in one sentence even when nothing changed (e.g.
-    "tier 2 held: clear condition avg_wait 260s < 240s not met").
+    "tier 2 held: clear condition avg_wait 260s < 240s not met"). The engine may hand in a
+    function that writes it: replay evaluates millions of rows whose reason nobody reads,
+    so the sentence is only written when someone asks for it (and then kept).
     """
 
-    state: LineState
-    events: tuple[Event, ...]
-    reason: str
+    __slots__ = ("_reason", "events", "state")
+
+    def __init__(
+        self, state: LineState, events: tuple[Event, ...], reason: str | Callable[[], str]
+    ) -> None:
+        """A decision; ``reason`` is the sentence or a function that writes it."""
+        self.state = state
+        self.events = events
+        self._reason = reason
+
+    @property
+    def reason(self) -> str:
+        """Why, in one sentence."""
+        if not isinstance(self._reason, str):
+            self._reason = self._reason()
+        return self._reason
+
+    def __eq__(self, other: object) -> bool:
+        """Decisions are equal when state, events and reason are."""
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return (self.state, self.events, self.reason) == (other.state, other.events, other.reason)
+
+    def __hash__(self) -> int:
+        """Hash of state and events (the reason follows from them)."""
+        return hash((self.state, self.events))
+
+    def __repr__(self) -> str:
+        """``Decision(state=…, events=…, reason=…)``."""
+        return f"Decision(state={self.state!r}, events={self.events!r}, reason={self.reason!r})"
 
 
 # --------------------------------------------------------------------------- responses

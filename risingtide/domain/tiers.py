@@ -53,8 +53,10 @@ says which condition held and for how long.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from risingtide.domain.escalation import advance
 from risingtide.domain.model import (
@@ -180,7 +182,8 @@ def evaluate(
     new_tier = tier
     cause: Cause | None = None
     change_reason = ""
-    reason = ""
+    # Steady-state reasons are written only if someone reads them (see Decision).
+    reason: str | Callable[[], str] = ""
 
     # ------------------------------------------------------------------ stats
     if stats is not None and last_stats_at is not None and stats.at < last_stats_at:
@@ -280,17 +283,14 @@ def evaluate(
                 elif tier <= floor:
                     reason = f"tier {tier} held: declared until {_hhmm(declaration)}"
                 else:
-                    reason = (
-                        f"tier {tier} held: clear condition ({t.clear.explain(stats)}) held "
-                        f"{format_duration(held)} of {format_duration(t.clear_for)}"
-                    )
+                    reason = partial(_clear_progress, tier, t, stats, held)
             else:
                 if clear_since is not None:
                     clear_since = None
                     changed = True
-                reason = f"tier {tier} held: clear condition ({t.clear.explain(stats)}) not met"
+                reason = partial(_clear_unmet, tier, t, stats)
         else:
-            reason = _calm_reason(framework, when_since, stats, now)
+            reason = partial(_calm_reason, framework, when_since, stats, now)
 
     # ------------------------------------------------------------------ declared floor
     if floor > new_tier and declaration is not None:
@@ -386,7 +386,7 @@ def evaluate(
         state, due = advance(tiers[new_tier - 1], state, now)
         if due:
             events.extend(due)
-            reason = f"{reason}; {_describe(due)}"
+            reason = partial(_and, reason, _describe(due))
 
     return Decision(state, tuple(events) if events else (), reason)
 
@@ -470,6 +470,21 @@ def _fit(framework: Framework, state: LineState) -> LineState:
         when_since=(None,) * n,
         clear_since=None,
     )
+
+
+def _clear_progress(tier: int, t: Tier, stats: QueueStats, held: timedelta) -> str:
+    return (
+        f"tier {tier} held: clear condition ({t.clear.explain(stats)}) held "
+        f"{format_duration(held)} of {format_duration(t.clear_for)}"
+    )
+
+
+def _clear_unmet(tier: int, t: Tier, stats: QueueStats) -> str:
+    return f"tier {tier} held: clear condition ({t.clear.explain(stats)}) not met"
+
+
+def _and(first: str | Callable[[], str], then: str) -> str:
+    return f"{first if isinstance(first, str) else first()}; {then}"
 
 
 def _calm_reason(

@@ -73,3 +73,26 @@ def test_status_without_a_daemon_says_so_and_exits_1():
     result = risingtide("status", "--url", "http://127.0.0.1:9")
     assert result.returncode == 1
     assert "cannot reach the daemon" in result.stderr
+
+
+def test_probe_prints_every_lines_figures_from_the_demo_simulator():
+    """``risingtide probe`` polls the simulator once and prints a row per line."""
+    result = risingtide("probe", "-c", "config/rising-tide.yaml")
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.splitlines()
+    assert rows[0].split()[:3] == ["LINE", "SOURCE", "waiting"]
+    assert [r.split()[0] for r in rows[1:]] == [
+        "council_tax", "revenues", "waste", "adult_social_care", "highways", "helping_hands"
+    ]
+    assert all(r.split()[1] == "demo" for r in rows[1:])
+
+
+def test_probe_one_line_and_an_unknown_line(tmp_path: Path):
+    """``probe LINE`` shows just that line; an unknown line is exit 1 with the known ones."""
+    result = risingtide("probe", "-c", "config/rising-tide.yaml", "waste")
+    assert result.returncode == 0, result.stderr
+    assert [r.split()[0] for r in result.stdout.splitlines()[1:]] == ["waste"]
+    result = risingtide("probe", "-c", "config/rising-tide.yaml", "wast")
+    assert result.returncode == 1
+    assert "no such line" in result.stderr and "waste" in result.stderr
+

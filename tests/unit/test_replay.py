@@ -1,0 +1,87 @@
+"""Replay: the configured tiers over historical stats, with a simulated clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from risingtide.config import load_config
+from risingtide.domain.model import QueueStats, TierChanged
+from risingtide.replay import replay, timeline_json, timeline_text
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)  # a Monday morning (10:00 in London, BST)
+
+
+def demo_config():
+    return load_config(ROOT / "config" / "rising-tide.yaml")
+
+
+def rows(line: str, waits: list[tuple[int, float]], *, step: int = 15) -> list[QueueStats]:
+    """Rows every ``step`` seconds, with avg_wait changing at the given minutes."""
+    out = []
+    changes = dict(waits)
+    wait = 0.0
+    for i in range(0, max(changes) * 60 + 10 * 60, step):
+        wait = changes.get(i // 60, wait) if i % 60 == 0 else wait
+        out.append(QueueStats(line=line, at=T0 + timedelta(seconds=i), avg_wait=wait,
+                              longest_wait=wait, calls_waiting=3, offered=100, abandoned=2))
+    return out
+
+
+def test_a_surge_gives_the_exact_timeline_through_the_demo_framework():
+    """Rising to tier 1 after its 1m, to tier 2 after its 1m, and down one tier at a time."""
+    config = demo_config()
+    result = replay(config, rows("revenues", [(0, 60.0), (5, 200.0), (10, 320.0), (20, 100.0)]))
+    changes = [
+        (e.at - T0, e.from_tier, e.to_tier) for e in result.events if isinstance(e, TierChanged)
+    ]
+    assert changes == [
+        (timedelta(minutes=6), 0, 1),     # 200 s > 180 s from minute 5, held 1m
+        (timedelta(minutes=11), 1, 2),    # 320 s > 300 s from minute 10, held 1m
+        (timedelta(minutes=21), 2, 1),    # 100 s clears tier 2 from minute 20, held 1m
+        (timedelta(minutes=22), 1, 0),    # ...then tier 1's own clear_for
+    ]
+    responses = [(o.at - T0, o.response, o.action.value) for o in result.orders]
+    assert (timedelta(minutes=6), "notify_duty_manager", "apply") in responses
+    assert (timedelta(minutes=6), "callback_on", "apply") in responses
+    assert (timedelta(minutes=11), "page_surge_staff", "apply") in responses
+    assert (timedelta(minutes=21), "ivr_deflection", "undo") in responses
+    assert (timedelta(minutes=22), "callback_on", "undo") in responses
+    s = result.summaries["revenues"]
+    assert (s.episodes, s.tier_changes, s.highest_tier) == (1, 4, 2)
+    assert s.switches_applied == s.switches_undone == 3
+    assert s.time_in_tier[1] == timedelta(minutes=6)  # 6–11 and 21–22
+    assert s.time_in_tier[2] == timedelta(minutes=10)
+    assert sum(s.time_in_tier.values(), timedelta()) == timedelta(minutes=29, seconds=45)
+
+
+def test_a_gap_in_the_data_shows_as_stale_and_never_lowers_the_tier():
+    """A 10-minute hole while raised gives a stale alert and keeps the tier."""
+    config = demo_config()
+    data = [r for r in rows("revenues", [(0, 400.0), (30, 400.0)])
+            if not timedelta(minutes=10) <= r.at - T0 < timedelta(minutes=20)]
+    result = replay(config, data)
+    kinds = [e.kind for e in result.events]
+    assert "stats_stale" in kinds
+    lowered = [e for e in result.events if isinstance(e, TierChanged) and e.to_tier < e.from_tier]
+    assert lowered == []
+    assert result.summaries["revenues"].stale_alerts == 1
+
+
+def test_text_and_json_output_say_what_would_have_been_sent():
+    """The text names each change with its reason and each response; JSON carries the same."""
+    config = demo_config()
+    data = rows("revenues", [(0, 60.0), (5, 320.0), (15, 50.0)])
+    result = replay(config, [*data, QueueStats(line="nope", at=T0, avg_wait=1.0)])
+    text = timeline_text(config, result)
+    assert "revenues  0 calm → 2 high  (rising to tier 2 high: avg_wait 320s > 300s" in text
+    assert "would run page_surge_staff" in text
+    assert "would undo ivr_deflection" in text
+    assert "nothing was sent" in text
+    assert "nope: 1 rows ignored" in text
+    body = timeline_json(result)
+    assert body["rows"] == len(data) + 1
+    assert [e["kind"] for e in body["events"]][:1] == ["tier_changed"]
+    assert {r["response"] for r in body["responses"]} >= {"callback_on", "page_surge_staff"}
+    assert body["summary"][1]["line"] == "revenues"
