@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import signal
 import socket
-from collections.abc import Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,9 @@ from risingtide.clock import Clock, SystemClock
 from risingtide.config import ConfigErrors, load_config
 from risingtide.config.model import Config, LineConfig, SourceConfig
 from risingtide.dispatch import Dispatcher
+from risingtide.domain import commands
 from risingtide.domain.model import (
+    Decision,
     Event,
     Framework,
     LineState,
@@ -368,6 +370,72 @@ class Runtime:
             return
         self.metrics.outbox_pending.set(self.store.pending_count())
         self.metrics.outbox_dead.set(self.store.dead_count())
+
+    # ------------------------------------------------------------------ duty-manager commands
+
+    def acknowledge(self, line: str, *, by: str, note: str = "") -> Decision:
+        """The duty manager's "I've got this" for the line's tier (see ``domain.commands``)."""
+        lc = self._line(line)
+        return self._command(
+            line, lambda st, now: commands.acknowledge(lc.framework, st, by=by, note=note, now=now)
+        )
+
+    def silence(
+        self, line: str, *, until: datetime, by: str, reason: str, undo: bool = False
+    ) -> Decision:
+        """Silence the line for planned work until ``until``."""
+        self._line(line)
+        return self._command(
+            line,
+            lambda st, now: commands.silence(
+                st, until=until, by=by, reason=reason, undo=undo, now=now
+            ),
+        )
+
+    def lift_silence(self, line: str, *, by: str) -> Decision:
+        """End the line's silence early."""
+        self._line(line)
+        return self._command(line, lambda st, now: commands.lift_silence(st, by=by, now=now))
+
+    def declare(
+        self, line: str, *, level: int, until: datetime, by: str, reason: str
+    ) -> Decision:
+        """Declare a tier for the line ahead of a known event."""
+        lc = self._line(line)
+        return self._command(
+            line,
+            lambda st, now: commands.declare(
+                lc.framework, st, level=level, until=until, by=by, reason=reason, now=now
+            ),
+        )
+
+    def clear_declaration(self, line: str, *, by: str) -> Decision:
+        """End the line's declared tier early."""
+        lc = self._line(line)
+        return self._command(
+            line, lambda st, now: commands.clear_declaration(lc.framework, st, by=by, now=now)
+        )
+
+    def _line(self, line: str) -> LineConfig:
+        lc = self.config.lines.get(line)
+        if lc is None:
+            raise KeyError(line)
+        return lc
+
+    def _command(
+        self, line: str, command: Callable[[LineState, datetime], Decision]
+    ) -> Decision:
+        """Run a pure command, plan its responses, and commit both like an evaluation.
+
+        Raises ``KeyError`` for an unknown line and ``CommandRejected`` when the command
+        makes no sense; nothing changes then.
+        """
+        before = self.states[line]
+        decision = command(before, self.clock.now())
+        lc = self.config.lines[line]
+        state, orders = plan(lc.framework, self.config.switches, before, decision)
+        self._commit({line: state}, decision.events, orders)
+        return decision
 
     # ------------------------------------------------------------------ reload
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 
 from risingtide.clock import FakeClock
 from risingtide.config import load_config
+from risingtide.domain.commands import CommandRejected
 from risingtide.domain.model import QueueStats
 from risingtide.ports import SourceError
 from risingtide.runtime import Runtime
@@ -236,3 +237,28 @@ async def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
         with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
             await rt.start(schedule=False)
         await rt.shutdown()
+
+
+async def test_duty_manager_commands_are_stored_like_evaluations(runtime: Runtime) -> None:
+    """Ack, silence and declare change the state, land in the history, and reject nonsense."""
+    with pytest.raises(CommandRejected):
+        runtime.acknowledge("revenues", by="Priya")  # calm: nothing to acknowledge
+    with pytest.raises(KeyError):
+        runtime.acknowledge("nope", by="Priya")
+    await raise_revenues(runtime)
+    runtime.acknowledge("revenues", by="Priya", note="on it")
+    assert runtime.states["revenues"].acknowledged
+    assert runtime.registry.get_sample_value(
+        "risingtide_line_tier_acknowledged", {"line": "revenues"}
+    ) == 1
+    until = runtime.clock.now() + timedelta(hours=1)
+    runtime.silence("waste", until=until, by="Priya", reason="phone system upgrade")
+    runtime.declare("waste", level=1, until=until, by="Priya", reason="bin day change")
+    assert runtime.states["waste"].tier == 1
+    assert runtime.store is not None
+    kinds = [e.kind for e in reversed(runtime.store.history(limit=50))]
+    assert kinds[-4:] == ["acknowledged", "silenced", "declared", "tier_changed"], kinds
+    ack = runtime.store.history(kinds=["acknowledged"])[0]
+    assert (ack.line, ack.data["by"], ack.data["note"]) == ("revenues", "Priya", "on it")
+    # a silenced line's declared tier sends nothing
+    assert [o for o in runtime.store.pending() if o.order.line == "waste"] == []
