@@ -46,7 +46,14 @@ from risingtide.domain.responses import plan, reassert
 from risingtide.domain.tiers import evaluate, initial_state
 from risingtide.metrics import Metrics
 from risingtide.polling import Poller
-from risingtide.ports import BuildContext, Responder, ResponseContext, SourceError, StatsSource
+from risingtide.ports import (
+    AdapterError,
+    BuildContext,
+    Responder,
+    ResponseContext,
+    SourceError,
+    StatsSource,
+)
 from risingtide.responders import RESPONDER_TYPES
 from risingtide.sources import SOURCE_TYPES
 from risingtide.store import Store
@@ -223,7 +230,15 @@ class Runtime:
                 sources[sid] = old
                 continue
             plugin = SOURCE_TYPES[sc.type]
-            sources[sid] = plugin.build(sid, sc.settings, _line_params(config, sid), ctx)
+            try:
+                sources[sid] = plugin.build(sid, sc.settings, _line_params(config, sid), ctx)
+            except Exception as exc:
+                # A source that cannot be built (a missing optional package, say) fails its
+                # polls, so its lines go stale and hold their tiers; the daemon runs on.
+                error = _as_source_error(exc)
+                log.error("source could not be built", source=sid, error=str(error),
+                          reason=error.reason)  # fmt: skip
+                sources[sid] = _BrokenSource(sid, error)
             built.add(sid)
         for sid, old in self.sources.items():
             if sources.get(sid) is not old:
@@ -502,6 +517,28 @@ class Runtime:
             return True  # still starting
         age = (self.clock.now() - self.last_tick).total_seconds()
         return age < max(30.0, 6 * self.config.server.evaluate_every.total_seconds())
+
+
+class _BrokenSource:
+    """Stands in for a source that could not be built: every poll fails with why."""
+
+    def __init__(self, name: str, error: SourceError) -> None:
+        self.name = name
+        self._error = error
+
+    async def poll(self) -> dict[str, QueueStats | SourceError]:
+        raise self._error
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _as_source_error(exc: Exception) -> SourceError:
+    if isinstance(exc, SourceError):
+        return exc
+    if isinstance(exc, AdapterError):
+        return SourceError(str(exc), reason=exc.reason, retryable=exc.retryable)
+    return SourceError(f"{type(exc).__name__}: {exc}", reason="build", retryable=False)
 
 
 class _Server(uvicorn.Server):

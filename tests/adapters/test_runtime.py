@@ -262,3 +262,32 @@ async def test_duty_manager_commands_are_stored_like_evaluations(runtime: Runtim
     assert (ack.line, ack.data["by"], ack.data["note"]) == ("revenues", "Priya", "on it")
     # a silenced line's declared tier sends nothing
     assert [o for o in runtime.store.pending() if o.order.line == "waste"] == []
+
+
+async def test_a_source_that_cannot_be_built_fails_its_polls_not_the_daemon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build error (e.g. a missing optional package) is a poll error; the others run."""
+    import dataclasses
+
+    from risingtide import runtime as runtime_module
+    from risingtide.sources import SOURCE_TYPES
+
+    def refuse(*_: object) -> None:
+        raise SourceError("pip install 'risingtide[aws]'", reason="dependency", retryable=False)
+
+    broken = dataclasses.replace(SOURCE_TYPES["scripted"], build=refuse)
+    monkeypatch.setattr(runtime_module, "SOURCE_TYPES", {"scripted": broken})
+    rt = Runtime(load_config(write_config(tmp_path)), clock=FakeClock(T0))
+    await rt.start(serve_http=False, schedule=False)
+    try:
+        assert rt.poller is not None
+        await rt.poller.poll("fast")
+        assert rt.last_error["revenues"] == "pip install 'risingtide[aws]'"
+        assert rt.registry.get_sample_value(
+            "risingtide_poll_errors_total", {"source": "fast", "reason": "dependency"}
+        ) == 1
+        rt.evaluate_all(rt.clock.now())
+        assert rt.ready
+    finally:
+        await rt.shutdown()
