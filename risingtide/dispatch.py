@@ -31,7 +31,7 @@ from typing import Literal
 import structlog
 
 from risingtide.clock import Clock
-from risingtide.domain.model import ResponseOrder
+from risingtide.domain.model import Action, ResponseOrder
 from risingtide.ports import Responder, ResponseContext, ResponseError
 from risingtide.store import OutboxEntry, Store
 
@@ -56,6 +56,11 @@ class RetryPolicy:
     in lockstep. An entry is dead when it has run ``max_attempts`` times, when the order is
     older than ``max_age`` (a page about a flood an hour ago helps nobody), or when the
     error says retrying cannot help.
+
+    An UNDO is different: a switch left on (the IVR telling residents to go online when
+    the lines are calm) does harm for as long as it stays on, so an UNDO is not given up
+    after ``max_attempts``; it keeps retrying, at most ``max_delay`` apart, until
+    ``undo_max_age`` or an error retrying cannot help.
     """
 
     max_attempts: int = 6
@@ -63,6 +68,7 @@ class RetryPolicy:
     max_delay: timedelta = timedelta(minutes=5)
     jitter: float = 0.2
     max_age: timedelta = timedelta(hours=1)
+    undo_max_age: timedelta = timedelta(hours=24)
 
     def __post_init__(self) -> None:
         """Refuse settings that would retry forever or never wait."""
@@ -82,9 +88,15 @@ class RetryPolicy:
             seconds *= 1 + rng.uniform(-self.jitter, self.jitter)
         return timedelta(seconds=seconds)
 
-    def gives_up(self, attempts: int, age: timedelta, *, retryable: bool) -> bool:
+    def gives_up(
+        self, attempts: int, age: timedelta, *, retryable: bool, undo: bool = False
+    ) -> bool:
         """True when, after ``attempts`` failed attempts on an order ``age`` old, it is dead."""
-        return not retryable or attempts >= self.max_attempts or age > self.max_age
+        if not retryable:
+            return True
+        if undo:
+            return age > self.undo_max_age
+        return attempts >= self.max_attempts or age > self.max_age
 
 
 #: The policy a dispatcher uses unless told otherwise.
@@ -247,7 +259,10 @@ class Dispatcher:
     def _fail(self, entry: OutboxEntry, failure: _Failure, now: datetime) -> Outcome | None:
         order = entry.order
         attempts = entry.attempts + 1
-        dead = self._policy.gives_up(attempts, now - order.at, retryable=failure.retryable)
+        dead = self._policy.gives_up(
+            attempts, now - order.at, retryable=failure.retryable,
+            undo=order.action is Action.UNDO,
+        )  # fmt: skip
         retry_at = None if dead else now + self._policy.delay(attempts, self._rng)
         try:
             self._store.record_failure(order.key, failure.message, failure.reason, now, retry_at)

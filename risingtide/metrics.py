@@ -61,7 +61,7 @@ class _LineCollector(Collector):
             stale.add_metric(labels, 1.0 if st.stale else 0.0)
             open_.add_metric(labels, 1.0 if st.open else 0.0)
             declared.add_metric(labels, v.declared_level)
-            live.add_metric(labels, len(st.live))
+            live.add_metric(labels, len(v.live_switches))
             s = v.stats
             if s is None:
                 continue

@@ -28,6 +28,13 @@ class LineView:
     max_tier: int
     now: datetime
     last_error: str | None = None
+    #: Switches whose UNDO is still in the outbox (retrying): still on, as far as anyone knows.
+    undo_pending: frozenset[str] = frozenset()
+
+    @property
+    def live_switches(self) -> frozenset[str]:
+        """Switches on now: applied and not undone, or whose undo has not yet succeeded."""
+        return self.state.live | self.undo_pending
 
     @property
     def stats_age(self) -> float | None:
@@ -90,7 +97,8 @@ class LineView:
                 "by": st.declaration.by,
                 "reason": st.declaration.reason,
             },
-            "live_switches": sorted(st.live),
+            "live_switches": sorted(self.live_switches),
+            "undo_pending": sorted(self.undo_pending),
             "target_wait": self.target_wait,
             "stats_age": self.stats_age,
             "agents_needed": self.agents_needed,
@@ -121,6 +129,7 @@ def build_view(
     stats: QueueStats | None,
     now: datetime,
     last_error: str | None = None,
+    undo_pending: frozenset[str] = frozenset(),
 ) -> LineView:
     """Assemble a line's view from its parts."""
     return LineView(
@@ -133,6 +142,7 @@ def build_view(
         max_tier=config.framework.max_level,
         now=now,
         last_error=last_error,
+        undo_pending=undo_pending,
     )
 
 

@@ -170,7 +170,7 @@ class AllOf:
 
     def holds(self, stats: QueueStats) -> bool:
         """True when every part holds."""
-        for p in self.parts:  # a plain loop: faster than all() over a generator
+        for p in self.parts:  # noqa: SIM110 - a plain loop is faster than all() over a genexpr
             if not p.holds(stats):
                 return False
         return True
@@ -192,7 +192,7 @@ class AnyOf:
 
     def holds(self, stats: QueueStats) -> bool:
         """True when any part holds."""
-        for p in self.parts:
+        for p in self.parts:  # noqa: SIM110 - a plain loop is faster than any() over a genexpr
             if p.holds(stats):
                 return True
         return False

@@ -474,3 +474,26 @@ async def test_run_forever_survives_a_failing_store(tmp_path: Path, clock: FakeC
         assert not loop.done(), "run_forever must keep going after a failed pass"
         stop.set()
         await asyncio.wait_for(loop, 5)
+
+
+async def test_an_undo_keeps_retrying_past_max_attempts_until_its_own_age_limit(
+    store: Store, clock: FakeClock
+) -> None:
+    """A switch must not be left on: an UNDO outlives max_attempts and dies only at undo_max_age."""
+    policy = RetryPolicy(max_attempts=2, base_delay=timedelta(seconds=1),
+                         max_delay=timedelta(seconds=10), jitter=0,
+                         undo_max_age=timedelta(minutes=10))  # fmt: skip
+    failing = Scripted("ivr", *([ResponseError("platform down")] * 500))
+    d = Dispatcher(store, {"ivr": failing}, context_for, clock, policy)
+    store.commit([], [], [order("off", response="ivr", action=Action.UNDO)])
+    for _ in range(20):
+        await d.run_due()
+        clock.advance(10)
+    entry = store.outbox_entry("off")
+    assert entry is not None
+    assert entry.status == "pending" and entry.attempts > 2
+    for _ in range(60):
+        await d.run_due()
+        clock.advance(10)
+    entry = store.outbox_entry("off")
+    assert entry is not None and entry.status == "dead"
