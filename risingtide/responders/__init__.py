@@ -9,12 +9,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from risingtide.ports import ResponderPlugin
-from risingtide.responders import log, simulator
+from risingtide.responders import (
+    email,
+    govuk_notify,
+    http_action,
+    log,
+    simulator,
+    slack,
+    teams,
+    webhook,
+)
 
 RESPONDER_TYPES: Mapping[str, ResponderPlugin] = {
     p.type: p
     for p in (
         log.PLUGIN,
         simulator.PLUGIN,
+        http_action.PLUGIN,
+        http_action.GENESYS_DATATABLE,
+        http_action.TWILIO_SYNC,
+        http_action.JSON_FLAG,
+        email.PLUGIN,
+        govuk_notify.PLUGIN,
+        slack.PLUGIN,
+        teams.PLUGIN,
+        webhook.PLUGIN,
     )
 }

@@ -1,0 +1,955 @@
+"""Message content for notifications: what a duty manager reads on a phone.
+
+Every notification channel (email, GOV.UK Notify, Slack, Teams, webhook) says the same
+things, written here once:
+
+1. ``facts_from(order, context)`` gathers the facts of one order into a frozen
+   :class:`MessageFacts` (line, tier, figures, how long raised, what is switched on, the
+   reason, the acknowledge link) and picks the message *kind*;
+2. ``render(facts, templates)`` writes a :class:`Rendered` message — a one-line
+   ``subject``, a plain ``text`` body, an ``html`` body and a short ``sms`` — from built-in
+   defaults or from the response's own templates;
+3. ``render_digest(facts_list)`` writes one message about several lines ("a citywide surge
+   is one text, not ten").
+
+Kinds (``MessageFacts.kind``), chosen from the order's trigger:
+
+=================  =========================================================
+``tier_raised``    ``tier_changed`` going up (and catch-ups: silence ended,
+                   re-assert, declared tiers)
+``reminder``       ``reminder``: the tier is still unacknowledged
+``escalated``      ``escalated``: an escalation step fell due
+``tier_lowered``   ``tier_changed`` going down, to a tier above 0
+``back_to_calm``   ``tier_changed`` to tier 0
+``stats_stale``    ``stats_stale``: no fresh figures; the tier is held
+=================  =========================================================
+
+Whether a tier change went up or down comes from ``context.extra["tier_from"]`` when the
+runtime supplies it, else from the order's idempotency key (whose occurrence part is
+``{from}-{to}@{time}`` for a tier change, see ``risingtide.domain.responses``).
+
+``context.extra`` keys read here (all optional; a missing or malformed one is left out of
+the message, never an error, because a message must still go out):
+
+- ``"entered_at"`` (aware ``datetime``): when the line entered its current tier;
+- ``"live_switches"`` (list of str): the switch responses switched on for the line now;
+- ``"ack_url"`` (str, ``http(s)://`` only): where the duty manager acknowledges the tier;
+- ``"tier_from"`` (int): the tier before a tier change;
+- ``"framework_tiers"`` (list of str, the tier names for levels 1..N; or a mapping from
+  level to name): names the previous tier and gives "tier 2 of 4".
+
+Templates are Jinja2 strings from the config, rendered in a sandbox
+(``ImmutableSandboxedEnvironment``): attribute tricks such as ``{{ ''.__class__ }}`` raise
+``SecurityError``, and an unknown variable raises too (``StrictUndefined``), so a broken
+template is a :class:`TemplateError` — at config time, where ``check_template`` renders
+each template against sample facts of every kind, or at run time. HTML templates are
+autoescaped; text templates are not (they are not HTML).
+
+The variables a template sees are listed in ``TEMPLATE_VARIABLES`` (and in
+``docs/channels.md``). Times are shown in UK time (``DISPLAY_TZ``).
+
+SMS: the default ``sms`` text uses only GSM 03.38 characters (an en dash or a curly quote
+would switch the whole text to UCS-2 and cut a segment from 153 to 67 characters) and is
+fitted to at most ``SMS_MAX_SEGMENTS`` (3) segments — 459 characters — by shortening the
+reason and then dropping the least important figures; the headline and the acknowledge
+link are kept.
+
+Doc pages followed: Jinja2 "Sandbox" (``ImmutableSandboxedEnvironment``,
+``SecurityError``) and "API" (``StrictUndefined``, ``finalize``, autoescaping); 3GPP TS
+23.038 (the GSM 7-bit default alphabet and its extension table; 160/153 septets per
+segment, UCS-2 70/67); Slack "Formatting text for app surfaces" (escape ``&``, ``<``, ``>``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
+
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import SecurityError
+from jinja2.exceptions import TemplateError as JinjaError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from risingtide.domain.model import ResponseOrder
+from risingtide.ports import ResponseContext
+
+__all__ = [
+    "DISPLAY_TZ",
+    "EXTRA_KEYS",
+    "KINDS",
+    "SMS_MAX_SEGMENTS",
+    "TEMPLATE_VARIABLES",
+    "MessageFacts",
+    "MessageKind",
+    "MessageTemplates",
+    "Rendered",
+    "TemplateError",
+    "check_html_template",
+    "check_template",
+    "facts_from",
+    "format_duration",
+    "format_percent",
+    "gsm_length",
+    "render",
+    "render_digest",
+    "render_string",
+    "slack_escape",
+    "sms_safe",
+    "sms_segments",
+    "variables",
+    "wait_line",
+]
+
+MessageKind = Literal[
+    "tier_raised", "reminder", "escalated", "tier_lowered", "back_to_calm", "stats_stale"
+]
+KINDS: Final[tuple[MessageKind, ...]] = (
+    "tier_raised",
+    "reminder",
+    "escalated",
+    "tier_lowered",
+    "back_to_calm",
+    "stats_stale",
+)
+
+#: The ``ResponseContext.extra`` keys this module reads.
+EXTRA_KEYS: Final = ("entered_at", "live_switches", "ack_url", "tier_from", "framework_tiers")
+
+#: Messages are read in the UK: clock times are shown in UK local time.
+DISPLAY_TZ: Final = ZoneInfo("Europe/London")
+
+#: The default SMS fits in this many GSM-7 segments (153 characters each when split).
+SMS_MAX_SEGMENTS: Final = 3
+
+# --------------------------------------------------------------------------- facts
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFacts:
+    """Everything a message about one line may say, gathered from one order.
+
+    Figures are as the source reported them (``None`` = unknown): waits in seconds,
+    ``abandon_rate`` a ratio 0–1 over ``window`` seconds. ``tier_from`` is the tier before a
+    tier change (``None`` when unknown or not a tier change).
+    """
+
+    kind: MessageKind
+    line: str
+    line_name: str
+    tier: int
+    tier_name: str
+    at: datetime
+    reason: str
+    key: str
+    response: str
+    trigger: str
+    episode: int
+    target_wait: float
+    tier_from: int | None = None
+    tier_from_name: str | None = None
+    tier_count: int | None = None
+    stats_at: datetime | None = None
+    avg_wait: float | None = None
+    longest_wait: float | None = None
+    calls_waiting: int | None = None
+    agents_available: int | None = None
+    abandon_rate: float | None = None
+    window: float | None = None
+    entered_at: datetime | None = None
+    live_switches: tuple[str, ...] = ()
+    ack_url: str | None = None
+
+    @property
+    def raised_for(self) -> timedelta | None:
+        """How long the line has been at its tier when the order was planned, if known."""
+        if self.entered_at is None or self.entered_at > self.at:
+            return None
+        return self.at - self.entered_at
+
+
+_TIER_CHANGE = re.compile(r"/(\d+)-(\d+)@")
+
+
+def facts_from(order: ResponseOrder, context: ResponseContext) -> MessageFacts:
+    """The facts of ``order`` for a message, with the optional extras of ``context``."""
+    extra = context.extra
+    stats = context.stats
+    names = _tier_names(extra.get("framework_tiers"))
+    tier_from = _tier_from(order, extra.get("tier_from"))
+    return MessageFacts(
+        kind=_kind(order, tier_from),
+        line=order.line,
+        line_name=context.line_name or order.line,
+        tier=order.tier,
+        tier_name=context.tier_name,
+        at=order.at,
+        reason=order.reason,
+        key=order.key,
+        response=order.response,
+        trigger=order.trigger,
+        episode=order.episode,
+        target_wait=context.target_wait,
+        tier_from=tier_from,
+        tier_from_name=None if tier_from is None else names.get(tier_from),
+        tier_count=max(names) if names else None,
+        stats_at=None if stats is None else stats.at,
+        avg_wait=None if stats is None else stats.avg_wait,
+        longest_wait=None if stats is None else stats.longest_wait,
+        calls_waiting=None if stats is None else stats.calls_waiting,
+        agents_available=None if stats is None else stats.agents_available,
+        abandon_rate=None if stats is None else stats.abandon_rate,
+        window=None if stats is None else stats.window,
+        entered_at=_aware(extra.get("entered_at")),
+        live_switches=_names(extra.get("live_switches")),
+        ack_url=_url(extra.get("ack_url")),
+    )
+
+
+def _kind(order: ResponseOrder, tier_from: int | None) -> MessageKind:
+    trigger = order.trigger
+    if trigger == "reminder":
+        return "reminder"
+    if trigger == "escalated":
+        return "escalated"
+    if trigger == "stats_stale":
+        return "stats_stale"
+    if order.tier <= 0:
+        return "back_to_calm"
+    if trigger == "tier_changed" and tier_from is not None and tier_from > order.tier:
+        return "tier_lowered"
+    # A rise, or a catch-up at the current tier (silence ended, re-assert, declared).
+    return "tier_raised"
+
+
+def _tier_from(order: ResponseOrder, given: Any) -> int | None:
+    if order.trigger != "tier_changed":
+        return None
+    if isinstance(given, int) and not isinstance(given, bool) and given >= 0:
+        return given
+    match = _TIER_CHANGE.search(order.key)
+    if match is not None and int(match.group(2)) == order.tier:
+        return int(match.group(1))
+    return None
+
+
+def _tier_names(value: Any) -> dict[int, str]:
+    """Tier names by level from a list (levels 1..N) or a mapping; {} when malformed."""
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            try:
+                out[int(k)] = str(v)
+            except (TypeError, ValueError):
+                continue
+        return out
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return {i: str(name) for i, name in enumerate(value, start=1)}
+    return {}
+
+
+def _aware(value: Any) -> datetime | None:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    return None
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (Sequence, frozenset, set)):
+        return ()
+    return tuple(sorted(str(v) for v in value))
+
+
+def _url(value: Any) -> str | None:
+    # Only web links: a "javascript:" link must never become a button in an email or card.
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        return value
+    return None
+
+
+# --------------------------------------------------------------------------- wording
+
+
+def format_duration(seconds: float | timedelta) -> str:
+    """A duration as people say it: ``45s``, ``6m 40s``, ``3m``, ``1h 5m``."""
+    total = seconds.total_seconds() if isinstance(seconds, timedelta) else seconds
+    s = max(0, round(total))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        m, sec = divmod(s, 60)
+        return f"{m}m {sec}s" if sec else f"{m}m"
+    h, rest = divmod(s, 3600)
+    m = rest // 60
+    return f"{h}h {m}m" if m else f"{h}h"
+
+
+def format_percent(ratio: float) -> str:
+    """A ratio 0–1 as a percentage: ``12.5%``, ``10%``."""
+    text = f"{ratio * 100:.1f}"
+    return (text.removesuffix(".0")) + "%"
+
+
+def _clock(when: datetime | None) -> str:
+    return "" if when is None else when.astimezone(DISPLAY_TZ).strftime("%H:%M")
+
+
+def _tier_label(tier: int, name: str | None) -> str:
+    return f"tier {tier} ({name})" if name else f"tier {tier}"
+
+
+def _headline(f: MessageFacts) -> str:
+    label = _tier_label(f.tier, f.tier_name)
+    came_from = ""
+    if f.tier_from is not None and f.tier_from > 0:
+        came_from = f" from {_tier_label(f.tier_from, f.tier_from_name)}"
+    if f.kind == "tier_raised" and f.trigger != "tier_changed":
+        # A catch-up (a silence ended): nothing rose just now, the line is still there.
+        return f"{f.line_name} is at {label}"
+    if f.kind == "tier_raised":
+        return f"{f.line_name} raised to {label}{came_from}"
+    if f.kind == "tier_lowered":
+        return f"{f.line_name} down to {label}{came_from}"
+    if f.kind == "back_to_calm":
+        return f"{f.line_name} back to {f.tier_name or 'calm'}"
+    if f.kind == "reminder":
+        return f"Reminder: {f.line_name} still at {label}, not acknowledged"
+    if f.kind == "escalated":
+        return f"Escalated: {f.line_name} at {label}, not acknowledged"
+    return f"{f.line_name}: no fresh figures, holding {label}"
+
+
+def wait_line(f: MessageFacts) -> str:
+    """``Average wait 6m 40s (target 3m)`` (or "not known")."""
+    target = f" (target {format_duration(f.target_wait)})" if f.target_wait > 0 else ""
+    if f.avg_wait is None:
+        return f"Average wait not known{target}"
+    return f"Average wait {format_duration(f.avg_wait)}{target}"
+
+
+def _waiting_line(f: MessageFacts) -> str | None:
+    parts = []
+    if f.calls_waiting is not None:
+        parts.append(f"{f.calls_waiting} call{'' if f.calls_waiting == 1 else 's'} waiting")
+    if f.agents_available is not None:
+        parts.append(f"{f.agents_available} agent{'' if f.agents_available == 1 else 's'} free")
+    return ", ".join(parts) if parts else None
+
+
+def _abandon_line(f: MessageFacts) -> str | None:
+    if f.abandon_rate is None:
+        return None
+    window = f" (last {format_duration(f.window)})" if f.window else ""
+    return f"Abandoned {format_percent(f.abandon_rate)}{window}"
+
+
+def _longest_line(f: MessageFacts) -> str | None:
+    return None if f.longest_wait is None else f"Longest wait {format_duration(f.longest_wait)}"
+
+
+def _since_line(f: MessageFacts) -> str | None:
+    if f.kind == "tier_raised" and f.trigger == "tier_changed":
+        return f"Raised at {_clock(f.at)}"
+    if f.kind != "tier_raised" and f.kind not in ("reminder", "escalated", "stats_stale"):
+        return None
+    if f.entered_at is not None:
+        held = f.raised_for
+        length = f" ({format_duration(held)})" if held is not None else ""
+        return f"At tier {f.tier} since {_clock(f.entered_at)}{length}"
+    return None
+
+
+def _stale_line(f: MessageFacts) -> str | None:
+    if f.kind != "stats_stale":
+        return None
+    return "No figures received" if f.stats_at is None else f"Last figures at {_clock(f.stats_at)}"
+
+
+def _on_line(f: MessageFacts) -> str | None:
+    return f"Already on: {', '.join(f.live_switches)}" if f.live_switches else None
+
+
+def _figures(f: MessageFacts) -> list[str]:
+    lines = (
+        _stale_line(f),
+        wait_line(f),
+        _longest_line(f),
+        _waiting_line(f),
+        _abandon_line(f),
+        _since_line(f),
+        _on_line(f),
+    )
+    return [line for line in lines if line]
+
+
+def _colour(f: MessageFacts) -> str:
+    """A GOV.UK palette colour for the message's severity (HTML border, card accents)."""
+    if f.kind in ("back_to_calm", "tier_lowered"):
+        return "#00703c"  # green
+    if f.kind == "stats_stale":
+        return "#505a5f"  # grey
+    return "#d4351c" if f.tier >= 3 else "#f47738"  # red, orange
+
+
+# --------------------------------------------------------------------------- SMS
+
+# GSM 03.38: the basic set (one septet each) and the extension set (two septets each).
+_GSM_BASIC: Final = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENSION: Final = frozenset("^{}\\[~]|€")
+_SMS_REPLACEMENTS: Final = {
+    "–": "-", "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "≥": ">=", "≤": "<=",
+    "…": "...", "×": "x", "·": "-", "•": "-", "\u00a0": " ", "\t": " ", "≠": "!=",
+}  # fmt: skip
+
+
+def sms_safe(text: str) -> str:
+    """``text`` in GSM 03.38 characters only: dashes, quotes and ≥ spelt out, accents
+    dropped where GSM lacks the letter, anything else ``?``."""
+    out: list[str] = []
+    for ch in text:
+        if ch in _GSM_BASIC or ch in _GSM_EXTENSION:
+            out.append(ch)
+        elif ch in _SMS_REPLACEMENTS:
+            out.append(_SMS_REPLACEMENTS[ch])
+        else:
+            plain = "".join(
+                c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)
+            )
+            ok = plain and all(c in _GSM_BASIC or c in _GSM_EXTENSION for c in plain)
+            out.append(plain if ok else "?")
+    return "".join(out)
+
+
+def gsm_length(text: str) -> int:
+    """Septets ``text`` takes in GSM-7 (extension characters count twice)."""
+    return sum(2 if ch in _GSM_EXTENSION else 1 for ch in text)
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS segments ``text`` takes: GSM-7 160/153, else UCS-2 70/67 per segment."""
+    if all(ch in _GSM_BASIC or ch in _GSM_EXTENSION for ch in text):
+        n, single, multi = gsm_length(text), 160, 153
+    else:
+        # UCS-2 counts UTF-16 code units: an emoji is two.
+        n, single, multi = len(text.encode("utf-16-le")) // 2, 70, 67
+    if n <= single:
+        return 1
+    return math.ceil(n / multi)
+
+
+_SMS_LIMIT: Final = SMS_MAX_SEGMENTS * 153
+_MIN_REASON: Final = 40
+
+
+@dataclass(slots=True)
+class _Part:
+    text: str
+    drop_order: int  # 0: never dropped; higher numbers are dropped first
+    shrink: bool = False
+
+
+def _truncate(text: str, septets: int) -> str:
+    """``text`` cut to at most ``septets`` GSM septets, ending in ``...`` when cut."""
+    if gsm_length(text) <= septets:
+        return text
+    budget = max(0, septets - 3)
+    out: list[str] = []
+    used = 0
+    for ch in text:
+        cost = 2 if ch in _GSM_EXTENSION else 1
+        if used + cost > budget:
+            break
+        out.append(ch)
+        used += cost
+    return "".join(out).rstrip() + "..."
+
+
+def _fit(parts: list[_Part], limit: int = _SMS_LIMIT) -> str:
+    """Join ``parts`` by lines within ``limit`` septets: shrink, then drop, then cut."""
+    parts = [replace(p, text=sms_safe(p.text)) for p in parts if p.text]
+    while True:
+        text = "\n".join(p.text for p in parts)
+        over = gsm_length(text) - limit
+        if over <= 0:
+            return text
+        for p in parts:
+            if p.shrink and gsm_length(p.text) - over >= _MIN_REASON:
+                p.text = _truncate(p.text, gsm_length(p.text) - over)
+                break
+        else:
+            droppable = [p for p in parts if p.drop_order > 0]
+            if droppable:
+                parts.remove(max(droppable, key=lambda p: p.drop_order))
+            elif len(parts) > 1 and gsm_length(parts[-1].text) > limit // 2:
+                parts.pop()  # an absurdly long link is no use cut short
+            else:
+                return _truncate(text, limit)
+
+
+def _sms(f: MessageFacts) -> str:
+    ack = f"Acknowledge: {f.ack_url}" if f.ack_url else ""
+    return _fit(
+        [
+            # In the order of the plain text; the numbers say what goes first when the
+            # text is too long (the reason is shortened before anything is dropped).
+            _Part(_headline(f), 0),
+            _Part(_stale_line(f) or "", 4),
+            _Part(wait_line(f), 1),
+            _Part(_longest_line(f) or "", 6),
+            _Part(_waiting_line(f) or "", 2),
+            _Part(_abandon_line(f) or "", 3),
+            _Part(_since_line(f) or "", 5),
+            _Part(_on_line(f) or "", 8),
+            _Part(f"Why: {f.reason}" if f.reason else "", 7, shrink=True),
+            _Part(ack, 0),
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- templates
+
+
+class TemplateError(ValueError):
+    """A message template that cannot be compiled or rendered; the message says why."""
+
+
+def _finalize_none(value: Any) -> Any:
+    # "None" in a text message reads as a bug; an unknown figure prints as nothing.
+    return "" if value is None else value
+
+
+def _env(*, html: bool, finalize: Callable[[Any], Any]) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        autoescape=html,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=finalize,
+    )
+    env.filters["duration"] = format_duration
+    env.filters["percent"] = format_percent
+    env.filters["clock"] = _clock
+    return env
+
+
+def slack_escape(value: Any) -> Any:
+    """Escape ``&``, ``<`` and ``>`` the way Slack's mrkdwn requires (``<!channel>`` pings)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
+
+
+TemplateMode = Literal["text", "html", "slack"]
+_ENVS: Final[dict[str, ImmutableSandboxedEnvironment]] = {
+    "text": _env(html=False, finalize=_finalize_none),
+    "html": _env(html=True, finalize=_finalize_none),
+    # Slack: every {{ value }} is escaped for mrkdwn; the template's own text is not, so
+    # a template may use *bold* and <https://…|links>.
+    "slack": _env(html=False, finalize=slack_escape),
+}
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(source: str, mode: TemplateMode) -> Template:
+    try:
+        return _ENVS[mode].from_string(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"template syntax error on line {exc.lineno}: {exc.message}") from None
+    except JinjaError as exc:
+        raise TemplateError(f"template error: {exc}") from None
+
+
+def render_string(source: str, facts: MessageFacts | Mapping[str, Any], mode: TemplateMode) -> str:
+    """Render one template over the facts' variables (or given variables).
+
+    Raises :class:`TemplateError` with a readable sentence for syntax errors, sandbox
+    violations, unknown variables and errors inside the template.
+    """
+    template = _compile(source, mode)
+    values = variables(facts) if isinstance(facts, MessageFacts) else facts
+    try:
+        return template.render(values)
+    except SecurityError as exc:
+        raise TemplateError(f"not allowed in a template: {exc}") from None
+    except UndefinedError as exc:
+        raise TemplateError(_undefined(str(exc.message), values)) from None
+    except Exception as exc:
+        # Anything else the template's own code raised (a division by zero, a bad filter
+        # argument): a template problem, not a bug of the daemon.
+        raise TemplateError(f"template failed: {type(exc).__name__}: {exc}") from None
+
+
+def _undefined(message: str, values: Mapping[str, Any]) -> str:
+    match = re.match(r"'(\w+)' is undefined", message)
+    if match is not None:
+        close = difflib.get_close_matches(match.group(1), list(values), n=1)
+        if close:
+            return f"template error: {message} (did you mean {close[0]}?)"
+    return f"template error: {message}"
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTemplates:
+    """A response's own templates; ``None`` keeps the built-in default.
+
+    ``text`` also stands in for the SMS text, and, without ``html``, for the HTML body
+    (escaped, line breaks kept).
+    """
+
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One message, written for each kind of channel."""
+
+    subject: str
+    text: str
+    html: str
+    sms: str
+
+
+DEFAULTS: Final = MessageTemplates()
+
+_TEXT: Final = """\
+{{ headline }}
+{% for line in figures %}
+{{ line }}
+{% endfor %}
+{% if reason %}
+Why: {{ reason }}
+{% endif %}
+{% if ack_url %}
+Acknowledge: {{ ack_url }}
+{% endif %}
+"""
+
+_HTML: Final = """\
+<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ headline }}</title></head>
+<body style="margin:0;padding:16px;font-family:Arial,Helvetica,sans-serif;font-size:16px;\
+line-height:1.4;color:#0b0c0c;background:#ffffff">
+<div style="max-width:600px">
+<h1 style="font-size:20px;margin:0 0 12px;padding:4px 0 4px 12px;\
+border-left:6px solid {{ colour }}">{{ headline }}</h1>
+<ul style="margin:0 0 12px;padding-left:20px">
+{% for line in figures %}
+<li>{{ line }}</li>
+{% endfor %}
+</ul>
+{% if reason %}
+<p style="margin:0 0 12px"><strong>Why:</strong> {{ reason }}</p>
+{% endif %}
+{% if ack_url %}
+<p style="margin:0 0 16px"><a href="{{ ack_url }}" style="display:inline-block;\
+padding:10px 16px;background:#00703c;color:#ffffff;font-weight:bold;text-decoration:none">\
+Acknowledge</a></p>
+{% endif %}
+<p style="margin:0;font-size:13px;color:#505a5f">Rising Tide &middot; {{ line }} &middot; \
+{{ key }}</p>
+</div>
+</body>
+</html>
+"""
+
+# A custom text body shown as HTML: escaped by autoescape, line breaks kept.
+_HTML_FROM_TEXT: Final = """\
+<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ subject }}</title></head>
+<body style="font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.4">
+<div style="white-space:pre-wrap;max-width:600px">{{ text }}</div>
+</body></html>
+"""
+
+
+def variables(facts: MessageFacts) -> dict[str, Any]:
+    """The variables a template sees for ``facts`` (see ``TEMPLATE_VARIABLES``)."""
+    values: dict[str, Any] = {f.name: getattr(facts, f.name) for f in fields(facts)}
+    held = facts.raised_for
+    values.update(
+        live_switches=list(facts.live_switches),
+        tier_label=_tier_label(facts.tier, facts.tier_name),
+        avg_wait_text=None if facts.avg_wait is None else format_duration(facts.avg_wait),
+        longest_wait_text=(
+            None if facts.longest_wait is None else format_duration(facts.longest_wait)
+        ),
+        target_wait_text=format_duration(facts.target_wait),
+        abandon_text=None if facts.abandon_rate is None else format_percent(facts.abandon_rate),
+        raised_for=None if held is None else held.total_seconds(),
+        raised_for_text=None if held is None else format_duration(held),
+        at_text=_clock(facts.at),
+        entered_at_text=_clock(facts.entered_at) or None,
+        wait_line=wait_line(facts),
+        headline=_headline(facts),
+        figures=_figures(facts),
+        colour=_colour(facts),
+    )
+    values["body"] = _compile(_TEXT, "text").render(values).strip()
+    values["sms"] = _sms(facts)
+    return values
+
+
+def _one_line(text: str) -> str:
+    # Subjects and headers are one line; a newline in a header is also an injection risk.
+    return " ".join(text.split())
+
+
+def render(facts: MessageFacts, templates: MessageTemplates = DEFAULTS) -> Rendered:
+    """The message for ``facts``, from ``templates`` where given, else the defaults."""
+    values = variables(facts)
+    subject = (
+        render_string(templates.subject, values, "text")
+        if templates.subject is not None
+        else values["headline"]
+    )
+    subject = _one_line(subject)
+    if templates.text is not None:
+        text = render_string(templates.text, values, "text").strip()
+        sms = text
+    else:
+        text = values["body"]
+        sms = values["sms"]
+    if templates.html is not None:
+        html = render_string(templates.html, values, "html")
+    elif templates.text is not None:
+        html = render_string(_HTML_FROM_TEXT, {"subject": subject, "text": text}, "html")
+    else:
+        html = render_string(_HTML, values, "html")
+    return Rendered(subject=subject, text=text, html=html, sms=sms)
+
+
+def render_digest(
+    facts: Sequence[MessageFacts], templates: MessageTemplates = DEFAULTS
+) -> Rendered:
+    """One message about several lines, highest tier first.
+
+    Templates see ``lines`` (the variables of each line, as ``variables`` gives them),
+    ``count`` and the default ``headline``.
+    """
+    if not facts:
+        raise ValueError("a digest needs at least one line")
+    ordered = sorted(facts, key=lambda f: (-f.tier, f.line_name))
+    lines = [variables(f) for f in ordered]
+    headline = _digest_headline(ordered)
+    values: dict[str, Any] = {"lines": lines, "count": len(lines), "headline": headline}
+    subject = _one_line(
+        render_string(templates.subject, values, "text")
+        if templates.subject is not None
+        else headline
+    )
+    if templates.text is not None:
+        text = render_string(templates.text, values, "text").strip()
+        sms = text
+    else:
+        text = render_string(_DIGEST_TEXT, values, "text").strip()
+        sms = _digest_sms(ordered, headline)
+    if templates.html is not None:
+        html = render_string(templates.html, values, "html")
+    elif templates.text is not None:
+        html = render_string(_HTML_FROM_TEXT, {"subject": subject, "text": text}, "html")
+    else:
+        html = render_string(_DIGEST_HTML, values, "html")
+    return Rendered(subject=subject, text=text, html=html, sms=sms)
+
+
+def _digest_headline(ordered: Sequence[MessageFacts]) -> str:
+    named = ", ".join(f"{f.line_name} tier {f.tier}" for f in ordered)
+    return _one_line(f"{len(ordered)} lines: {named}")
+
+
+def _digest_sms(ordered: Sequence[MessageFacts], headline: str) -> str:
+    def entry(f: MessageFacts) -> str:
+        bits = [f"{f.line_name}: {_tier_label(f.tier, f.tier_name)}"]
+        if f.avg_wait is not None:
+            bits.append(f"avg {format_duration(f.avg_wait)}")
+        if f.calls_waiting is not None:
+            bits.append(f"{f.calls_waiting} waiting")
+        return ", ".join(bits)
+
+    head = f"{len(ordered)} lines need attention"
+    entries = [sms_safe(entry(f)) for f in ordered]
+    # Keep as many lines as fit, highest tier first, and say how many were left out.
+    for keep in range(len(entries), 0, -1):
+        more = len(entries) - keep
+        tail = [f"+{more} more"] if more else []
+        text = "\n".join([head, *entries[:keep], *tail])
+        if gsm_length(text) <= _SMS_LIMIT:
+            return text
+    return _truncate("\n".join([head, entries[0]]), _SMS_LIMIT)
+
+
+_DIGEST_TEXT: Final = """\
+{{ headline }}
+{% for l in lines %}
+
+{{ l.headline }}
+{% for line in l.figures %}
+  {{ line }}
+{% endfor %}
+{% if l.ack_url %}
+  Acknowledge: {{ l.ack_url }}
+{% endif %}
+{% endfor %}
+"""
+
+_DIGEST_HTML: Final = """\
+<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ headline }}</title></head>
+<body style="margin:0;padding:16px;font-family:Arial,Helvetica,sans-serif;font-size:16px;\
+line-height:1.4;color:#0b0c0c;background:#ffffff">
+<div style="max-width:600px">
+<h1 style="font-size:20px;margin:0 0 12px">{{ count }} lines need attention</h1>
+{% for l in lines %}
+<h2 style="font-size:18px;margin:16px 0 8px;padding:4px 0 4px 12px;\
+border-left:6px solid {{ l.colour }}">{{ l.headline }}</h2>
+<ul style="margin:0 0 8px;padding-left:20px">
+{% for line in l.figures %}
+<li>{{ line }}</li>
+{% endfor %}
+</ul>
+{% if l.ack_url %}
+<p style="margin:0 0 8px"><a href="{{ l.ack_url }}">Acknowledge {{ l.line_name }}</a></p>
+{% endif %}
+{% endfor %}
+</div>
+</body>
+</html>
+"""
+
+# --------------------------------------------------------------------------- config checks
+
+#: Every variable a single-line template sees, with what it holds (documented in
+#: docs/channels.md; the sample check below keeps the two in step).
+TEMPLATE_VARIABLES: Final[Mapping[str, str]] = {
+    "kind": "tier_raised, reminder, escalated, tier_lowered, back_to_calm or stats_stale",
+    "line": "the line's id in the config",
+    "line_name": "the line's name",
+    "tier": "the tier number (0 is calm)",
+    "tier_name": "the tier's name",
+    "tier_label": 'e.g. "tier 2 (high)"',
+    "tier_from": "the tier before a tier change, or none",
+    "tier_from_name": "its name, when known",
+    "tier_count": "how many tiers the framework has, when known",
+    "at": "when the order was planned (datetime, UTC)",
+    "at_text": "that time as HH:MM, UK time",
+    "reason": "the engine's reason sentence",
+    "key": "the order's idempotency key",
+    "response": "the response id",
+    "trigger": "the event that caused the order (tier_changed, reminder, …)",
+    "episode": "the episode number (rises from calm)",
+    "target_wait": "the line's target wait, seconds",
+    "target_wait_text": 'e.g. "3m"',
+    "avg_wait": "average wait, seconds, or none",
+    "avg_wait_text": 'e.g. "6m 40s"',
+    "longest_wait": "longest wait now, seconds, or none",
+    "longest_wait_text": 'e.g. "12m 5s"',
+    "calls_waiting": "calls waiting now, or none",
+    "agents_available": "agents free now, or none",
+    "abandon_rate": "abandoned share of offered calls, 0-1, or none",
+    "abandon_text": 'e.g. "12.5%"',
+    "window": "the window of abandon_rate, seconds, or none",
+    "stats_at": "when the figures were true (datetime), or none",
+    "entered_at": "when the line entered its tier (datetime), or none",
+    "entered_at_text": "that time as HH:MM, UK time",
+    "raised_for": "seconds at this tier, or none",
+    "raised_for_text": 'e.g. "25m"',
+    "live_switches": "list of switch responses on now",
+    "ack_url": "the acknowledge link, or none",
+    "wait_line": 'e.g. "Average wait 6m 40s (target 3m)"',
+    "figures": "the default figure sentences (a list)",
+    "headline": "the default subject line",
+    "body": "the default plain-text message",
+    "sms": "the default SMS text (GSM-7, at most 3 segments)",
+    "colour": "a hex colour for the message's severity",
+}
+
+
+def _samples() -> tuple[MessageFacts, ...]:
+    at = datetime(2026, 1, 5, 9, 25, tzinfo=UTC)
+    base = MessageFacts(
+        kind="tier_raised",
+        line="council_tax",
+        line_name="Council Tax",
+        tier=2,
+        tier_name="high",
+        at=at,
+        reason="avg_wait 400s > 300s for 5m",
+        key="council_tax/3/tier_changed/2/1-2@2026-01-05T09:25:00+00:00/notify/apply",
+        response="notify",
+        trigger="tier_changed",
+        episode=3,
+        target_wait=180.0,
+        tier_from=1,
+        tier_from_name="rising",
+        tier_count=4,
+        stats_at=at,
+        avg_wait=400.0,
+        longest_wait=725.0,
+        calls_waiting=14,
+        agents_available=2,
+        abandon_rate=0.125,
+        window=900.0,
+        entered_at=at - timedelta(minutes=25),
+        live_switches=("callback_on",),
+        ack_url="https://risingtide.example/ack/council_tax",
+    )
+    sparse = replace(
+        base, kind="stats_stale", trigger="stats_stale", tier_from=None, tier_from_name=None,
+        tier_count=None, stats_at=None, avg_wait=None, longest_wait=None, calls_waiting=None,
+        agents_available=None, abandon_rate=None, window=None, entered_at=None,
+        live_switches=(), ack_url=None,
+    )  # fmt: skip
+    plain = replace(base, tier_from=None, tier_from_name=None)
+    return (
+        base,
+        replace(plain, kind="reminder", trigger="reminder"),
+        replace(plain, kind="escalated", trigger="escalated"),
+        replace(base, kind="tier_lowered", tier=1, tier_name="rising", tier_from=2,
+                tier_from_name="high", live_switches=()),
+        replace(base, kind="back_to_calm", tier=0, tier_name="calm", live_switches=()),
+        replace(plain, kind="stats_stale", trigger="stats_stale"),
+        sparse,
+    )  # fmt: skip
+
+
+def _check(source: str, mode: TemplateMode) -> str:
+    if not isinstance(source, str):
+        raise TemplateError("expected a template (text)")
+    _compile(source, mode)
+    for sample in _samples():
+        render_string(source, sample, mode)
+    return source
+
+
+def check_template(source: str) -> str:
+    """Validate a text template (config time): it compiles and renders for every kind.
+
+    Returns ``source``; raises :class:`TemplateError` (a ``ValueError``) naming the problem.
+    """
+    return _check(source, "text")
+
+
+def check_html_template(source: str) -> str:
+    """Validate an HTML template (autoescaped) as ``check_template`` does."""
+    return _check(source, "html")

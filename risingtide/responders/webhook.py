@@ -1,0 +1,441 @@
+"""The ``webhook`` responder: POST a signed JSON event to any HTTP(S) endpoint of your own.
+
+::
+
+    responses:
+      tell_intranet:
+        type: webhook
+        url: https://intranet.example.gov.uk/hooks/rising-tide
+        secret: "${RISING_TIDE_WEBHOOK_SECRET}"
+        headers: { X-Team: csc }
+
+Body (JSON, UTF-8)::
+
+    {"event": "tier_raised", "version": 1, "key": "<order key>", "line": "council_tax",
+     "line_name": "Council Tax", "tier": 2, "tier_name": "high", "tier_from": 1,
+     "trigger": "tier_changed", "episode": 3, "response": "tell_intranet",
+     "at": "2026-01-05T09:25:00+00:00", "reason": "…",
+     "stats": {"at": …, "avg_wait": 400.0, "longest_wait": 725.0, "target_wait": 180.0,
+               "calls_waiting": 14, "agents_available": 2, "abandon_rate": 0.125,
+               "window": 900.0},
+     "entered_at": …, "live_switches": ["callback_on"], "ack_url": …,
+     "message": {"subject": "…", "text": "…"}}
+
+``event`` is the message kind (``tier_raised``, ``reminder``, ``escalated``,
+``tier_lowered``, ``back_to_calm``, ``stats_stale``; see ``risingtide.messages``).
+
+Headers: ``Content-Type: application/json``, ``Idempotency-Key: <order key>`` (the same on
+every retry of an order: the receiver drops repeats by it), ``User-Agent``, the configured
+``headers``, and with a ``secret``:
+
+- ``X-Rising-Tide-Timestamp: <unix seconds when sent>``
+- ``X-Rising-Tide-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>``
+
+A receiver recomputes the MAC over the timestamp header, a dot and the raw body bytes (as
+received, before any JSON parsing), compares it in constant time, and rejects a timestamp
+more than 5 minutes from its own clock, so a captured request cannot be replayed later
+(``verify_signature`` does exactly this). This is the scheme Stripe and Slack use for their
+own webhooks.
+
+Outcome: any 2xx is success. Failures, as ``HttpError`` (a ``ResponseError`` that also
+carries the status and any ``Retry-After`` in seconds)::
+
+    reason "timeout"    no answer within ``timeout`` (or HTTP 408)     retryable
+    reason "network"    connection refused or reset, DNS, TLS          retryable
+    reason "http_429"   rate limited (Retry-After quoted)              retryable
+    reason "http_5xx"   the receiver failed                            retryable
+    reason "http_3xx"   a redirect (not followed: give the final URL)  not retryable
+    reason "http_4xx"   any other 4xx: the request was refused         not retryable
+    reason "template"   a message template failed                      not retryable
+
+The HTTP helpers here (``post``, ``check_status``, ``HttpError``) are shared by the
+``slack`` and ``teams`` responders. Every run uses its own short-lived ``httpx.AsyncClient``
+(notifications are rare, and a client per run cannot leak across config reloads).
+
+Doc pages followed: RFC 9110 §10.2.3 (``Retry-After``: delay-seconds or an HTTP date) and
+§15.6 (5xx: the server failed); RFC 2104 (HMAC); the IETF draft "The Idempotency-Key HTTP
+Header Field" (draft-ietf-httpapi-idempotency-key-header) for ``Idempotency-Key``; the
+timestamped-signature scheme follows Slack's "Verifying requests from Slack"
+(``v0:{timestamp}:{body}``, five-minute window) and Stripe's webhook signatures.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Final
+
+import httpx
+from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, field_validator
+
+from risingtide import __version__
+from risingtide.clock import Clock
+from risingtide.config.schema import PositiveDuration
+from risingtide.domain.model import Action, ResponseOrder
+from risingtide.messages import (
+    MessageFacts,
+    MessageTemplates,
+    Rendered,
+    TemplateError,
+    check_template,
+    facts_from,
+    render,
+)
+from risingtide.ports import (
+    BuildContext,
+    Responder,
+    ResponderPlugin,
+    ResponseContext,
+    ResponseError,
+)
+
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "PLUGIN",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "HttpError",
+    "HttpUrl",
+    "MessageTemplate",
+    "SecretHttpUrl",
+    "WebhookResponder",
+    "WebhookSettings",
+    "check_http_url",
+    "check_status",
+    "event_payload",
+    "not_undone",
+    "post",
+    "render_or_fail",
+    "sign",
+    "verify_signature",
+]
+
+SIGNATURE_HEADER: Final = "X-Rising-Tide-Signature"
+TIMESTAMP_HEADER: Final = "X-Rising-Tide-Timestamp"
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+USER_AGENT: Final = f"risingtide/{__version__}"
+DEFAULT_TIMEOUT: Final = timedelta(seconds=10)
+#: How far a receiver should let a signature's timestamp stray from its clock.
+SIGNATURE_TOLERANCE: Final = 300.0
+
+# --------------------------------------------------------------------------- settings types
+
+
+def check_http_url(value: str) -> str:
+    """``value`` when it is an ``http(s)://`` URL with a host; else ``ValueError``."""
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, TypeError):
+        raise ValueError("is not a URL (write e.g. https://example.gov.uk/hook)") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value
+
+
+def _secret_http_url(value: SecretStr) -> SecretStr:
+    check_http_url(value.get_secret_value())
+    return value
+
+
+#: An ``http(s)://`` URL, checked when the config is loaded.
+HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+#: The same, held as a secret (Slack and Teams webhook URLs are their own credential).
+SecretHttpUrl = Annotated[SecretStr, AfterValidator(_secret_http_url)]
+#: A text message template (Jinja2, sandboxed), checked when the config is loaded.
+MessageTemplate = Annotated[str, AfterValidator(check_template)]
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_RESERVED_HEADERS: Final = frozenset(
+    h.lower()
+    for h in (
+        "Content-Type",
+        "Content-Length",
+        "Host",
+        IDEMPOTENCY_HEADER,
+        SIGNATURE_HEADER,
+        TIMESTAMP_HEADER,
+    )
+)
+
+
+class WebhookSettings(BaseModel):
+    """``url`` to POST to; optional ``secret`` (signs each request), extra ``headers``,
+    ``template``/``subject_template`` (the ``message`` text), ``timeout`` (default 10s)."""
+
+    # hide_input_in_errors: a malformed secret must not reach logs through str(error).
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    url: HttpUrl
+    secret: SecretStr | None = None
+    headers: dict[str, str] = {}
+    template: MessageTemplate | None = None
+    subject_template: MessageTemplate | None = None
+    timeout: PositiveDuration = DEFAULT_TIMEOUT
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("is too short to sign with: use at least 16 characters")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f'"{name}" is not a valid HTTP header name')
+            if name.lower() in _RESERVED_HEADERS:
+                raise ValueError(f'"{name}" is set by Rising Tide and cannot be configured')
+            if "\r" in text or "\n" in text:
+                raise ValueError(f'header "{name}" must be one line')
+        return value
+
+
+# --------------------------------------------------------------------------- shared HTTP
+
+
+class HttpError(ResponseError):
+    """A classified HTTP failure, with the status and the ``Retry-After`` (s) when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """See ``ResponseError``; ``retry_after`` is how long the server asked us to wait."""
+        super().__init__(message, reason=reason, retryable=retryable)
+        self.status = status
+        self.retry_after = retry_after
+
+
+async def post(
+    url: str, *, content: bytes, headers: Mapping[str, str], time_limit: float, what: str
+) -> httpx.Response:
+    """POST ``content`` once, in a client of its own; network trouble is a retryable error.
+
+    ``time_limit`` (seconds) bounds connecting, sending and each read. ``what`` names the
+    request in messages ("Slack webhook"); the URL is never quoted, because for Slack and
+    Teams the URL is itself the credential.
+    """
+    try:
+        async with httpx.AsyncClient(timeout=time_limit, follow_redirects=False) as client:
+            return await client.post(url, content=content, headers=headers)
+    except httpx.TimeoutException:
+        raise HttpError(
+            f"{what}: no answer within {time_limit:g}s", reason="timeout", retryable=True
+        ) from None
+    except httpx.TransportError as exc:
+        detail = str(exc) or type(exc).__name__
+        raise HttpError(f"{what}: {detail}", reason="network", retryable=True) from None
+
+
+def check_status(response: httpx.Response, what: str, now: datetime | None = None) -> None:
+    """Raise ``HttpError`` for a non-2xx answer, classified for the dispatcher."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    body = snippet(response.text)
+    shown = f"{what} answered HTTP {status}"
+    if status == 429:
+        after = retry_after_seconds(response.headers.get("Retry-After"), now)
+        asks = f", asks to wait {after:g}s" if after is not None else ""
+        raise HttpError(
+            f"{shown} (rate limited{asks}): {body}",
+            reason="http_429", retryable=True, status=status, retry_after=after,
+        )  # fmt: skip
+    if status >= 500:
+        after = retry_after_seconds(response.headers.get("Retry-After"), now)
+        raise HttpError(
+            f"{shown}: {body}", reason="http_5xx", retryable=True, status=status, retry_after=after
+        )
+    if status == 408:
+        raise HttpError(f"{shown}: {body}", reason="timeout", retryable=True, status=status)
+    if 300 <= status < 400:
+        raise HttpError(
+            f"{shown} (a redirect, not followed: configure the final URL)",
+            reason="http_3xx", retryable=False, status=status,
+        )  # fmt: skip
+    raise HttpError(f"{shown}: {body}", reason="http_4xx", retryable=False, status=status)
+
+
+def snippet(text: str, limit: int = 200) -> str:
+    """The start of a response body on one line, for error messages."""
+    flat = " ".join(text.split())
+    if not flat:
+        return "(empty body)"
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def render_or_fail(
+    name: str, order: ResponseOrder, context: ResponseContext, templates: MessageTemplates
+) -> tuple[MessageFacts, Rendered]:
+    """The facts and message for an order; a failing template is a non-retryable error."""
+    facts = facts_from(order, context)
+    try:
+        return facts, render(facts, templates)
+    except TemplateError as exc:
+        raise ResponseError(
+            f"response {name!r}: {exc}", reason="template", retryable=False
+        ) from None
+
+
+def not_undone(order: ResponseOrder) -> str | None:
+    """The outcome for an UNDO of a notification (nothing to undo), or None to send."""
+    if order.action is Action.UNDO:
+        return "nothing to undo: a notification is not taken back"
+    return None
+
+
+# --------------------------------------------------------------------------- signature
+
+
+def sign(secret: bytes, timestamp: int, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>``."""
+    mac = hmac.new(secret, str(timestamp).encode("ascii") + b"." + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def verify_signature(
+    secret: bytes,
+    *,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    now: float,
+    tolerance: float = SIGNATURE_TOLERANCE,
+) -> bool:
+    """What a receiver does: True when ``signature`` is ours for ``body`` and is fresh.
+
+    ``timestamp`` and ``signature`` are the header values as received; ``now`` is the
+    receiver's clock (unix seconds).
+    """
+    if not timestamp.isdigit():
+        return False
+    if abs(now - int(timestamp)) > tolerance:
+        return False
+    expected = sign(secret, int(timestamp), body)
+    return hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii", "replace"))
+
+
+# --------------------------------------------------------------------------- responder
+
+
+def event_payload(facts: MessageFacts, message: Rendered) -> dict[str, Any]:
+    """The JSON body of a webhook event (see the module docstring)."""
+    return {
+        "event": facts.kind,
+        "version": 1,
+        "key": facts.key,
+        "line": facts.line,
+        "line_name": facts.line_name,
+        "tier": facts.tier,
+        "tier_name": facts.tier_name,
+        "tier_from": facts.tier_from,
+        "trigger": facts.trigger,
+        "episode": facts.episode,
+        "response": facts.response,
+        "at": facts.at.isoformat(),
+        "reason": facts.reason,
+        "stats": {
+            "at": None if facts.stats_at is None else facts.stats_at.isoformat(),
+            "avg_wait": facts.avg_wait,
+            "longest_wait": facts.longest_wait,
+            "target_wait": facts.target_wait,
+            "calls_waiting": facts.calls_waiting,
+            "agents_available": facts.agents_available,
+            "abandon_rate": facts.abandon_rate,
+            "window": facts.window,
+        },
+        "entered_at": None if facts.entered_at is None else facts.entered_at.isoformat(),
+        "live_switches": list(facts.live_switches),
+        "ack_url": facts.ack_url,
+        "message": {"subject": message.subject, "text": message.text},
+    }
+
+
+class WebhookResponder:
+    """POSTs each order as a signed JSON event."""
+
+    undoable = False
+
+    def __init__(self, name: str, settings: WebhookSettings, clock: Clock) -> None:
+        """Post to ``settings.url``; ``clock`` stamps the signature."""
+        self.name = name
+        self._settings = settings
+        self._clock = clock
+        self._templates = MessageTemplates(
+            subject=settings.subject_template, text=settings.template
+        )
+
+    async def run(self, order: ResponseOrder, context: ResponseContext) -> str:
+        """POST the event for ``order``; return ``HTTP <status>``."""
+        skipped = not_undone(order)
+        if skipped is not None:
+            return skipped
+        facts, message = render_or_fail(self.name, order, context, self._templates)
+        body = json.dumps(
+            event_payload(facts, message), ensure_ascii=False, separators=(",", ":")
+        ).encode("utf-8")
+        headers = {
+            **self._settings.headers,
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            IDEMPOTENCY_HEADER: order.key,
+        }
+        now = self._clock.now()
+        if self._settings.secret is not None:
+            timestamp = int(now.timestamp())
+            secret = self._settings.secret.get_secret_value().encode("utf-8")
+            headers[TIMESTAMP_HEADER] = str(timestamp)
+            headers[SIGNATURE_HEADER] = sign(secret, timestamp, body)
+        what = f"response {self.name!r}: webhook"
+        response = await post(
+            self._settings.url,
+            content=body,
+            headers=headers,
+            time_limit=self._settings.timeout.total_seconds(),
+            what=what,
+        )
+        check_status(response, what, now)
+        return f"HTTP {response.status_code}"
+
+
+def _build(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
+    if not isinstance(settings, WebhookSettings):
+        raise TypeError(f"response {name!r}: settings are {type(settings).__name__}")
+    return WebhookResponder(name, settings, ctx.clock)
+
+
+PLUGIN = ResponderPlugin(
+    type="webhook",
+    settings_model=WebhookSettings,
+    build=_build,
+    undoable=lambda _settings: False,
+    description="POST a signed JSON event to a URL of your own.",
+)
