@@ -25,6 +25,7 @@ lint: install-test
 	$(BIN)/mypy
 
 test: install-test
+	VENV=$(VENV) bash scripts/install-system-deps
 	$(BIN)/ruff check risingtide tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q
