@@ -16,6 +16,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from risingtide import __version__
+from risingtide.config.model import Config
+from risingtide.domain.model import Framework
 from risingtide.view import LineView
 
 PREFIX = "risingtide_"
@@ -150,3 +152,37 @@ class Metrics:
             registry=registry,
         )  # fmt: skip
         self.build_info.labels(version=__version__).set(1)
+
+    def prime(self, config: Config) -> None:
+        """Create every labelled counter the config can move, at zero.
+
+        A counter series born on its first increment hides that increment from ``rate()``
+        and ``increase()``, and a panel shows "No data" until then; born at zero, the first
+        tier change of the day is counted like every other.
+        """
+        for lid, lc in config.lines.items():
+            levels = range(lc.framework.max_level + 1)
+            for a in levels:
+                for b in levels:
+                    if a != b:
+                        self.tier_transitions.labels(line=lid, from_tier=str(a), to_tier=str(b))
+            for response in _responses_of(lc.framework):
+                for outcome in OUTCOMES:
+                    self.response_runs.labels(line=lid, response=response, outcome=outcome)
+        for rc in config.responses.values():
+            if not rc.undoable:
+                for outcome in OUTCOMES:
+                    self.notifications.labels(channel=rc.type, outcome=outcome)
+
+
+#: What became of one run of a response.
+OUTCOMES = ("ok", "retry", "dead")
+
+
+def _responses_of(framework: Framework) -> set[str]:
+    names = set(framework.stale_responses)
+    for t in framework.tiers:
+        names.update(t.responses, t.on_exit, t.repeat_responses)
+        for step in t.escalation:
+            names.update(step.responses)
+    return names
