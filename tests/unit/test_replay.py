@@ -85,3 +85,40 @@ def test_text_and_json_output_say_what_would_have_been_sent():
     assert [e["kind"] for e in body["events"]][:1] == ["tier_changed"]
     assert {r["response"] for r in body["responses"]} >= {"callback_on", "page_surge_staff"}
     assert body["summary"][1]["line"] == "revenues"
+
+
+def test_a_csv_replays_to_the_exact_timeline():
+    """The CSV in tests/data through the demo framework gives exactly this timeline."""
+    from risingtide.sources.csv_file import read_rows
+
+    config = demo_config()
+    result = replay(config, read_rows(ROOT / "tests" / "data" / "replay-council-tax.csv"))
+    timeline = [
+        (e.at.strftime("%H:%M"), e.from_tier, e.to_tier, e.reason)
+        for e in result.events
+        if isinstance(e, TierChanged)
+    ]
+    assert timeline == [
+        ("09:03", 0, 1, "rising to tier 1 rising: avg_wait 230s > 180s held for 1m"),
+        ("09:05", 1, 2, "rising to tier 2 high: avg_wait 340s > 300s held for 1m"),
+        ("09:08", 2, 1, "falling to tier 1 rising: tier 2 clear condition avg_wait 200s < "
+                        "240s and abandon_rate 5.0% < 8.0% held for 1m"),
+        ("09:11", 1, 0, "falling to tier 0 calm: tier 1 clear condition avg_wait 110s < 144s "
+                        "held for 1m"),
+    ]  # fmt: skip
+    responses = [
+        (o.at.strftime("%H:%M"), o.response, o.action.value)
+        for o in result.orders
+    ]
+    assert responses == [
+        ("09:03", "notify_duty_manager", "apply"),
+        ("09:03", "callback_on", "apply"),
+        ("09:05", "notify_duty_manager", "apply"),  # tier 2 tells the duty manager again
+        ("09:05", "page_surge_staff", "apply"),
+        ("09:05", "ivr_deflection", "apply"),
+        ("09:08", "page_surge_staff", "undo"),
+        ("09:08", "ivr_deflection", "undo"),
+        ("09:11", "callback_on", "undo"),
+    ]
+    s = result.summaries["council_tax"]
+    assert (s.rows, s.episodes, s.notifications, s.switches_applied) == (14, 1, 2, 3)
