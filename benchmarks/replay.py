@@ -36,8 +36,9 @@ def write_month(path: Path, lines: list[str]) -> int:
     rows = 0
     with path.open("w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["time", "line", "calls_waiting", "avg_wait", "longest_wait",
-                      "agents_available", "offered", "answered", "abandoned", "window"])  # fmt: skip
+        header = ["time", "line", "calls_waiting", "avg_wait", "longest_wait",
+                  "agents_available", "offered", "answered", "abandoned", "window"]  # fmt: skip
+        out.writerow(header)
         for minute in range(DAYS * 24 * 60):
             at = (T0 + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z")
             for line in lines:
