@@ -28,12 +28,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
+from risingtide.api.links import make_ack_link
 from risingtide.clock import Clock, SystemClock
 from risingtide.config import ConfigErrors, load_config
 from risingtide.config.model import Config, LineConfig, SourceConfig
 from risingtide.dispatch import Dispatcher
 from risingtide.domain import commands
 from risingtide.domain.model import (
+    Action,
     Decision,
     Event,
     Framework,
@@ -115,6 +117,7 @@ class Runtime:
         self._reassert_switches(self.config.lines)
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(self.clock.now().timestamp())
+        self.metrics.prime(self.config)
         self.dispatcher = Dispatcher(
             self.store,
             self.responders,
@@ -363,12 +366,30 @@ class Runtime:
     # ------------------------------------------------------------------ dispatcher hooks
 
     def _context_for(self, order: ResponseOrder) -> ResponseContext:
+        """What a responder may say about the order's line (see ``risingtide.messages``)."""
         lc = self.config.lines.get(order.line)
+        state = self.states.get(order.line)
+        extra: dict[str, Any] = {}
+        if lc is not None:
+            extra["framework_tiers"] = [t.name for t in lc.framework.tiers]
+        if state is not None:
+            extra["live_switches"] = sorted(state.live)
+            if state.entered_at is not None:
+                extra["entered_at"] = state.entered_at
+        # A notification can offer a signed "acknowledge" link for its own tier and episode.
+        link = (
+            self.ack_link(order.line, tier=order.tier, episode=order.episode)
+            if order.action is Action.APPLY
+            else None
+        )
+        if link:
+            extra["ack_url"] = link
         return ResponseContext(
             line_name=lc.name if lc else order.line,
             tier_name=lc.framework.tier_name(order.tier) if lc else str(order.tier),
             stats=self.latest.get(order.line),
             target_wait=lc.target_wait if lc else 0.0,
+            extra=extra,
         )
 
     def _on_outcome(self, order: ResponseOrder, outcome: str, detail: str) -> None:
@@ -454,10 +475,11 @@ class Runtime:
 
     # ------------------------------------------------------------------ reload
 
-    async def reload(self, path: Path | None = None) -> list[str]:
+    async def reload(self, path: Path | None = None, *, by: str | None = None) -> list[str]:
         """Load the config again; on success swap it in keeping line state.
 
         Returns the errors (empty on success); a bad config leaves the old one running.
+        ``by`` names who asked (``POST /-/reload``); it is logged and kept in the history.
         """
         target = path or self.config.path
         try:
@@ -465,7 +487,9 @@ class Runtime:
         except ConfigErrors as exc:
             messages = [str(e) for e in exc.errors]
             self.metrics.config_reload_ok.set(0)
-            log.error("config reload failed; keeping the running config", errors=messages)
+            log.error(
+                "config reload failed; keeping the running config", errors=messages, by=by
+            )
             return messages
         previous = self.config
         rebuilt = self._build_adapters(new, previous)
@@ -482,20 +506,66 @@ class Runtime:
             self.poller.schedule(self._source_entries())
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(self.clock.now().timestamp())
+        self.metrics.prime(new)
         if self.store is not None:
-            self.store.append_history(
-                [("*", "config_reloaded", self.clock.now(), None, {"path": str(target)})]
-            )
-        log.info("config reloaded", config=str(target), lines=len(new.lines))
+            data: dict[str, Any] = {"path": str(target)}
+            if by is not None:
+                data["by"] = by
+            self.store.append_history([("*", "config_reloaded", self.clock.now(), None, data)])
+        log.info("config reloaded", config=str(target), lines=len(new.lines), by=by)
         return []
+
+    # ------------------------------------------------------------------ links in messages
+
+    @property
+    def public_url(self) -> str:
+        """The base of links in messages: ``server.public_url``, else the listen address."""
+        if self.config.server.public_url:
+            return self.config.server.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def ack_link(
+        self, line: str, *, tier: int | None = None, episode: int | None = None
+    ) -> str | None:
+        """A signed link that acknowledges ``line``'s tier, for a message to carry.
+
+        ``tier`` and ``episode`` default to the line's current ones (give the order's when
+        the message is about a particular tier). The link expires ``server.ack_link_ttl``
+        from now. None when links are off (no ``server.secret_key``), the line is unknown,
+        or the tier is 0 (nothing to acknowledge). The link is a credential: never log it.
+        """
+        secret = self.config.server.secret_key
+        state = self.states.get(line)
+        if secret is None or state is None:
+            return None
+        tier = state.tier if tier is None else tier
+        if tier <= 0:
+            return None
+        return make_ack_link(
+            secret,
+            self.public_url,
+            line,
+            tier,
+            state.episode if episode is None else episode,
+            self.clock.now() + self.config.server.ack_link_ttl,
+        )
 
     # ------------------------------------------------------------------ read side
 
     def views(self) -> list[LineView]:
         """Every configured line as it stands now."""
         now = self.clock.now()
+        undos = self._undo_pending()
         return [
-            build_view(lc, self.states[lid], self.latest.get(lid), now, self.last_error.get(lid))
+            build_view(
+                lc,
+                self.states[lid],
+                self.latest.get(lid),
+                now,
+                self.last_error.get(lid),
+                undos.get(lid, frozenset()),
+            )
             for lid, lc in self.config.lines.items()
             if lid in self.states
         ]
@@ -507,8 +577,19 @@ class Runtime:
             return None
         return build_view(
             lc, self.states[line], self.latest.get(line), self.clock.now(),
-            self.last_error.get(line),
+            self.last_error.get(line), self._undo_pending().get(line, frozenset()),
         )  # fmt: skip
+
+    def _undo_pending(self) -> dict[str, frozenset[str]]:
+        """Per line, the switches whose UNDO has not yet succeeded (a switch is shown as
+        live until its undo goes through)."""
+        if self.store is None:
+            return {}
+        pending: dict[str, set[str]] = {}
+        for entry in self.store.pending():
+            if entry.order.action is Action.UNDO:
+                pending.setdefault(entry.order.line, set()).add(entry.order.response)
+        return {line: frozenset(names) for line, names in pending.items()}
 
     @property
     def healthy(self) -> bool:

@@ -1,82 +1,89 @@
-"""The daemon's one HTTP port: JSON API (read side), a first duty board, health and metrics.
+"""The daemon's one HTTP port: the JSON API, the duty board, sign-in, links, health, metrics.
 
-Routes (DESIGN.md's public contract): ``GET /api/v1/lines``, ``GET /api/v1/lines/{line}``,
-``GET /api/v1/events?line=&since=&limit=&before=&kind=``, ``GET /healthz``, ``GET /readyz``,
-``GET /metrics`` and the board at ``GET /``. Routes that change state (ack, silence,
-declare, reload) arrive with authentication in their own issue; until then the daemon
-changes state only through its config, SIGHUP and the engine itself.
+Routes (DESIGN.md's public contract, described in full at ``GET /openapi.json``):
+
+* reads — ``GET /api/v1/lines``, ``GET /api/v1/lines/{line}``,
+  ``GET /api/v1/events?line=&since=&until=&kind=&limit=&before=``, ``GET /api/v1/session``;
+* changes — ack, silence, override and ``POST /-/reload`` (``risingtide.api.control``);
+* pages — the board at ``GET /``, sign-in and sign-out, acknowledgement links
+  (``risingtide.api.pages``);
+* open to all — ``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``.
+
+Who may do what is ``risingtide.api.access``. Every refusal from the API is a 4xx with
+``{"error": reason}``; an unexpected failure is logged and answered with a JSON 500 rather
+than taking anything down.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from risingtide import __version__
-from risingtide.store import Store
-from risingtide.view import LineView
+from risingtide.api import access, auth
+from risingtide.api.access import Gate, error
+from risingtide.api.control import command_routes
+from risingtide.api.daemon import DaemonControl, DaemonView
+from risingtide.api.openapi import openapi_document
+from risingtide.api.pages import message, page_routes
+
+__all__ = ["MAX_EVENTS", "DaemonControl", "DaemonView", "create_app"]
+
+log = structlog.get_logger(__name__)
 
 _BOARD = (Path(__file__).parent / "templates" / "board.html").read_text(encoding="utf-8")
 MAX_EVENTS = 1000
+#: Event ids are SQLite integers; a larger ``before`` would overflow the query.
+MAX_EVENT_ID = 2**63 - 1
 
 
-class DaemonView(Protocol):
-    """What the HTTP side reads from the runtime."""
-
-    registry: CollectorRegistry
-    store: Store | None
-    ready: bool
-
-    @property
-    def healthy(self) -> bool:
-        """False when the evaluation loop has stopped."""
-        ...
-
-    def views(self) -> list[LineView]:
-        """Every line now."""
-        ...
-
-    def view(self, line: str) -> LineView | None:
-        """One line now."""
-        ...
-
-
-def _error(status: int, reason: str) -> JSONResponse:
-    return JSONResponse({"error": reason}, status_code=status)
-
-
-def create_app(daemon: DaemonView) -> Starlette:
+def create_app(daemon: DaemonControl) -> Starlette:
     """Build the ASGI app over a running daemon."""
+    gate = Gate(daemon)
+    spec = openapi_document()
 
-    async def lines(_: Request) -> JSONResponse:
+    async def lines(request: Request) -> Response:
+        who = gate.check(request, access.READ)
+        if isinstance(who, Response):
+            return who
         return JSONResponse({"lines": [v.to_json() for v in daemon.views()]})
 
-    async def line(request: Request) -> JSONResponse:
+    async def line(request: Request) -> Response:
+        who = gate.check(request, access.READ)
+        if isinstance(who, Response):
+            return who
         view = daemon.view(request.path_params["line"])
         if view is None:
-            return _error(404, f"no line {request.path_params['line']!r} in the config")
+            return error(404, f"no line {request.path_params['line']!r} in the config")
         return JSONResponse(view.to_json())
 
-    async def events(request: Request) -> JSONResponse:
+    async def events(request: Request) -> Response:
+        who = gate.check(request, access.READ)
+        if isinstance(who, Response):
+            return who
         q = request.query_params
         try:
             limit = int(q.get("limit", "100"))
             before = int(q["before"]) if "before" in q else None
             since = _parse_time(q["since"]) if "since" in q else None
             until = _parse_time(q["until"]) if "until" in q else None
-        except ValueError as exc:
-            return _error(400, f"bad query parameter: {exc}")
+        except (ValueError, OverflowError) as exc:
+            return error(400, f"bad query parameter: {exc}")
         if not 1 <= limit <= MAX_EVENTS:
-            return _error(400, f"limit must be between 1 and {MAX_EVENTS}")
+            return error(400, f"limit must be between 1 and {MAX_EVENTS}")
+        if before is not None and not 1 <= before <= MAX_EVENT_ID:
+            return error(400, "before must be an event id (a positive whole number)")
         if daemon.store is None:
-            return _error(503, "the store is not open yet")
+            return error(503, "the store is not open yet")
         kinds = q.getlist("kind") or None
         entries = daemon.store.history(
             line=q.get("line") or None,
@@ -107,24 +114,84 @@ def create_app(daemon: DaemonView) -> Starlette:
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(daemon.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def board(_: Request) -> HTMLResponse:
+    async def board(request: Request) -> Response:
+        if gate.users_configured and isinstance(gate.identify(request), auth.Refusal):
+            return RedirectResponse("/login?next=/", status_code=303)
         return HTMLResponse(_BOARD)
 
-    return Starlette(
+    async def session(request: Request) -> Response:
+        who = gate.check(request, access.READ)
+        if isinstance(who, Response):
+            return who
+        if isinstance(who, access.Open):
+            return JSONResponse({"users_configured": False, "authenticated": False})
+        secret = gate.secret
+        csrf = (
+            auth.session_csrf(secret, who.session)
+            if who.session is not None and secret is not None
+            else None
+        )
+        return JSONResponse(
+            {
+                "users_configured": True,
+                "authenticated": True,
+                "user": who.user.id,
+                "name": who.user.name,
+                "role": who.user.role,
+                "via": who.via,
+                "csrf_token": csrf,
+                "expires_at": who.session.expires_at.isoformat() if who.session else None,
+            }
+        )
+
+    async def openapi(_: Request) -> JSONResponse:
+        return JSONResponse(spec)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        reasons = {404: "no such page or API route", 405: "that method is not allowed here"}
+        reason = reasons.get(exc.status_code, str(exc.detail))
+        if not request.url.path.startswith(("/api/", "/-/")):  # people's pages answer in HTML
+            page = message(exc.status_code, reason[:1].upper() + reason[1:])
+            page.headers.update(exc.headers or {})
+            return page
+        return JSONResponse(
+            {"error": reason}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    async def crashed(request: Request, exc: Exception) -> Response:
+        # Last resort: the request is answered and logged; the daemon carries on.
+        log.exception("HTTP request failed", method=request.method, path=request.url.path)
+        return JSONResponse(
+            {"error": "the daemon could not handle this request; its log says why"},
+            status_code=500,
+        )
+
+    handlers: dict[Any, Any] = {HTTPException: http_error, Exception: crashed}
+    app = Starlette(
         routes=[
             Route("/", board),
             Route("/api/v1/lines", lines),
             Route("/api/v1/lines/{line}", line),
             Route("/api/v1/events", events),
+            Route("/api/v1/session", session),
+            *command_routes(daemon, gate),
+            *page_routes(daemon, gate),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
-        ]
+            Route("/openapi.json", openapi),
+        ],
+        exception_handlers=handlers,
     )
+    # "/api/v1/lines/" is not a route: say so rather than redirect (307) to a guess.
+    app.router.redirect_slashes = False
+    return app
 
 
 def _parse_time(text: str) -> datetime:
     t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if t.tzinfo is None:
         raise ValueError(f"{text!r} needs a timezone (e.g. 2026-11-23T09:00:00Z)")
-    return t
+    # In UTC here, not later in the store: year 1 with a positive offset has no UTC time.
+    return t.astimezone(UTC)

@@ -41,6 +41,7 @@ from risingtide.config.model import (
     ResponseConfig,
     ServerConfig,
     SourceConfig,
+    UserConfig,
 )
 from risingtide.config.report import Report
 from risingtide.config.schema import (
@@ -57,6 +58,7 @@ from risingtide.config.schema import (
     ServerBlock,
     SourceBlock,
     TierBlock,
+    UserBlock,
 )
 from risingtide.domain.model import ALWAYS_OPEN, Calendar, Framework
 from risingtide.ports import ResponderPlugin, SourcePlugin
@@ -219,6 +221,8 @@ class _Compiler:
         self._defaults(root.get("defaults"))
         lines = self._lines(self._section(root, "lines", required=True))
         self._unused_responses()
+        users = self._users(self._section(root, "users"))
+        self._users_need_a_secret(root, users)
         if self.report.errors:
             return None
         return Config(
@@ -227,6 +231,7 @@ class _Compiler:
             lines=lines,
             sources={k: v for k, v in self.sources.items() if v is not None},
             responses={k: v for k, v in self.responses.items() if v is not None},
+            users=users,
         )
 
     def _section(
@@ -276,6 +281,9 @@ class _Compiler:
             log_format=block.log_format,
             log_level=block.log_level,
             evaluate_every=block.evaluate_every,
+            secret_key=block.secret_key,
+            public_url=block.public_url,
+            ack_link_ttl=block.ack_link_ttl,
         )
 
     def _defaults(self, raw: Any) -> None:
@@ -440,14 +448,41 @@ class _Compiler:
                 ok = False
             if settings is None or not ok:
                 continue
+            timeout = block.timeout or min(MAX_TIMEOUT, block.interval)
+            settings = self._fit_request_budget(settings, timeout, split[1], path)
+            if settings is None:
+                continue
             self.sources[sid] = SourceConfig(
                 id=sid,
                 type=block.type,
                 interval=block.interval,
-                timeout=block.timeout or min(MAX_TIMEOUT, block.interval),
+                timeout=timeout,
                 jitter=block.jitter,
                 settings=settings,
             )
+
+    def _fit_request_budget(
+        self, settings: BaseModel, timeout: timedelta, raw: dict[str, Any], path: Path
+    ) -> BaseModel | None:
+        """Keep a platform source's ``request_budget`` inside the poll's ``timeout``.
+
+        The budget bounds the source's own retries; the poll is cut off at ``timeout``, so
+        a budget at or above it would never get to say why it failed. A budget written in
+        the file must be shorter (an error otherwise); a default one is shortened to 80 %
+        of the timeout.
+        """
+        budget = getattr(settings, "request_budget", None)
+        if not isinstance(budget, timedelta) or budget < timeout:
+            return settings
+        if "request_budget" in raw:
+            self.report.error(
+                (*path, "request_budget"),
+                f"{format_duration(budget)} must be shorter than the poll timeout "
+                f"({format_duration(timeout)}), so a slow platform is given up on, and "
+                "said so, before the poll is cut off",
+            )
+            return None
+        return settings.model_copy(update={"request_budget": timeout * 0.8})
 
     # ------------------------------------------------------------------ frameworks
 
@@ -487,6 +522,51 @@ class _Compiler:
                     f'response "{rid}" is defined but never used by any framework',
                     pos=self.report.pos(("responses", rid), key=True),
                 )
+
+    # ------------------------------------------------------------------ users
+
+    def _users(self, section: dict[str, Any]) -> dict[str, UserConfig]:
+        users: dict[str, UserConfig] = {}
+        owners: dict[str, str] = {}  # token hash -> user id, so a token names one user
+        for uid, raw in section.items():
+            path: Path = ("users", uid)
+            block = self.report.validate(UserBlock, raw, path)
+            if block is None:
+                continue
+            for i, token in enumerate(block.tokens):
+                if token in owners:
+                    whose = "this user" if owners[token] == uid else f'user "{owners[token]}"'
+                    self.report.error(
+                        (*path, "tokens", i),
+                        f"this token hash is already listed for {whose}; a token belongs to "
+                        "one user, once",
+                    )
+                else:
+                    owners[token] = uid
+            users[uid] = UserConfig(
+                id=uid,
+                name=block.name,
+                role=block.role,
+                password_hash=block.password_hash,
+                token_hashes=frozenset(block.tokens),
+            )
+        return users
+
+    def _users_need_a_secret(self, root: dict[str, Any], users: dict[str, UserConfig]) -> None:
+        """Users sign in with cookies signed by ``server.secret_key``, so it must be set."""
+        raw_users = root.get("users")
+        if not isinstance(raw_users, dict) or not raw_users:
+            return
+        server = root.get("server")
+        if isinstance(server, dict) and server.get("secret_key") is not None:
+            return  # set; if it is weak, the server block said so
+        self.report.error(
+            ("users",),
+            "server.secret_key is required when users are defined (it signs sign-in cookies "
+            'and acknowledgement links): add secret_key: "${RISINGTIDE_SECRET_KEY}" under '
+            "server: and set that variable to at least 32 random characters",
+            pos=self.report.pos(("users",), key=True),
+        )
 
     # ------------------------------------------------------------------ lines
 

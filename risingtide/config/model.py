@@ -55,7 +55,11 @@ class ResponseConfig:
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    """The daemon's HTTP listener, state file and logging."""
+    """The daemon's HTTP listener, state file, logging, and what signs cookies and links.
+
+    ``secret_key`` is kept out of ``repr`` so that a logged config never shows it.
+    ``public_url`` is None when not configured (links then use the listen address).
+    """
 
     host: str = "127.0.0.1"
     port: int = 9470
@@ -63,6 +67,33 @@ class ServerConfig:
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
     evaluate_every: timedelta = timedelta(seconds=5)
+    secret_key: str | None = field(default=None, repr=False)
+    public_url: str | None = None
+    ack_link_ttl: timedelta = timedelta(hours=24)
+
+
+#: The roles, least to most powerful; each may do everything the ones before it may.
+ROLES = ("viewer", "duty_manager", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class UserConfig:
+    """One user of the board and the API.
+
+    ``id`` is the key under ``users:`` (what they type to sign in); ``name`` is what the
+    history records as ``by``. ``token_hashes`` are ``sha256:<hex>`` of their API tokens.
+    Credentials stay out of ``repr``.
+    """
+
+    id: str
+    name: str
+    role: str  # one of ROLES
+    password_hash: str | None = field(default=None, repr=False)
+    token_hashes: frozenset[str] = field(default=frozenset(), repr=False)
+
+    def may(self, role: str) -> bool:
+        """True when this user's role includes everything ``role`` may do."""
+        return ROLES.index(self.role) >= ROLES.index(role)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +106,7 @@ class Config:
     sources: Mapping[str, SourceConfig]
     responses: Mapping[str, ResponseConfig]
     warnings: tuple[str, ...] = field(default=())
+    users: Mapping[str, UserConfig] = field(default_factory=dict)
 
     def lines_of(self, source_id: str) -> dict[str, LineConfig]:
         """The lines bound to a source, by line id."""

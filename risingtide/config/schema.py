@@ -16,8 +16,11 @@ import re
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import argon2
+from argon2.exceptions import InvalidHashError
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -82,6 +85,62 @@ def parse_listen(value: Any) -> tuple[str, int]:
     return (match.group("v6") or match.group("host"), port)
 
 
+#: ``server.secret_key`` signs cookies and links; shorter keys are too easy to guess.
+MIN_SECRET_LENGTH = 32
+_MIN_DISTINCT = 10
+_TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def _secret_key(value: Any) -> str:
+    # Never echo the value: it is a secret, and check's output ends up in CI logs.
+    if not isinstance(value, str):
+        raise ValueError('expected text (set it from the environment: "${RISINGTIDE_SECRET_KEY}")')
+    hint = "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"is {len(value)} characters long; it needs at least {MIN_SECRET_LENGTH} ({hint})"
+        )
+    if len(set(value)) < _MIN_DISTINCT:
+        raise ValueError(f"is too easy to guess: it repeats a few characters ({hint})")
+    return value
+
+
+def _public_url(value: Any) -> str:
+    hint = "e.g. https://risingtide.council.example"
+    if not isinstance(value, str):
+        raise ValueError(f"{show(value)} is not a URL ({hint})")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{show(value)} is not an http:// or https:// URL ({hint})")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{show(value)} must not have a ?query or #fragment ({hint})")
+    return value.strip().rstrip("/")
+
+
+def _password_hash(value: Any) -> str:
+    # The hash is not the password, but it is still not for logs: describe, never echo.
+    hint = 'make one with "risingtide hash-password"'
+    if not isinstance(value, str) or not value.startswith("$argon2id$"):
+        raise ValueError(f"is not an argon2id hash; it starts with $argon2id$ ({hint})")
+    try:
+        params = argon2.extract_parameters(value)
+    except InvalidHashError:
+        raise ValueError(f"is not a well-formed argon2id hash ({hint})") from None
+    if params.type is not argon2.Type.ID:  # pragma: no cover - the prefix says so
+        raise ValueError(f"is not an argon2id hash ({hint})")
+    return value
+
+
+def _token_hash(value: Any) -> str:
+    # A raw token pasted here by mistake must not be printed back.
+    if not isinstance(value, str) or not _TOKEN_HASH.fullmatch(value.strip().lower()):
+        raise ValueError(
+            'is not a token hash: write "sha256:" and 64 hex digits, as printed by '
+            '"risingtide new-token" (the hash, never the token itself)'
+        )
+    return value.strip().lower()
+
+
 Duration = Annotated[timedelta, _plain(parse_duration)]
 PositiveDuration = Annotated[timedelta, _plain(_positive_duration)]
 TimeThreshold = Annotated[Threshold, _plain(lambda v: parse_threshold(v, "seconds"))]
@@ -90,6 +149,10 @@ RatioThreshold = Annotated[Threshold, _plain(lambda v: parse_threshold(v, "ratio
 TimeZone = Annotated[ZoneInfo, _plain(_timezone)]
 DayHours = Annotated[Hours, _plain(parse_day_hours)]
 Listen = Annotated[tuple[str, int], _plain(parse_listen)]
+SecretKey = Annotated[str, _plain(_secret_key)]
+PublicUrl = Annotated[str, _plain(_public_url)]
+PasswordHash = Annotated[str, _plain(_password_hash)]
+TokenHash = Annotated[str, _plain(_token_hash)]
 Text = Annotated[str, Field(min_length=1)]
 Ids = list[str]
 
@@ -113,6 +176,9 @@ class ServerBlock(Block):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     evaluate_every: PositiveDuration = timedelta(seconds=5)
+    secret_key: SecretKey | None = Field(default=None, repr=False)
+    public_url: PublicUrl | None = None
+    ack_link_ttl: PositiveDuration = timedelta(hours=24)
 
 
 class DefaultsBlock(Block):
@@ -122,6 +188,30 @@ class DefaultsBlock(Block):
     hours: str | None = None
     framework: str | None = None
     source: Any = None  # an id or {use: id, …}; the loader splits it
+
+
+# --------------------------------------------------------------------------- users
+
+
+class UserBlock(Block):
+    """One user under ``users:``: who they are, what they may do, how they prove it.
+
+    ``role`` is one of ``risingtide.config.model.ROLES``.
+    """
+
+    name: Text
+    role: Literal["viewer", "duty_manager", "admin"]
+    password_hash: PasswordHash | None = Field(default=None, repr=False)
+    tokens: list[TokenHash] = Field(default_factory=list, repr=False)
+
+    @model_validator(mode="after")
+    def _can_sign_in(self) -> UserBlock:
+        if self.password_hash is None and not self.tokens:
+            raise config_error(
+                "needs a password_hash (to sign in to the board) or tokens (for scripts), "
+                "or both"
+            )
+        return self
 
 
 # --------------------------------------------------------------------------- calendars
@@ -299,12 +389,15 @@ class LineBlock(Block):
 
 
 #: The top-level sections, in the order the documentation presents them.
-SECTIONS = ("server", "defaults", "calendars", "sources", "lines", "frameworks", "responses")
+SECTIONS = (
+    "server", "defaults", "calendars", "sources", "lines", "frameworks", "responses", "users",
+)  # fmt: skip
 #: Sections a config must have.
 REQUIRED_SECTIONS = ("sources", "lines", "frameworks")
 
 __all__ = [
     "CONFIG_ERROR",
+    "MIN_SECRET_LENGTH",
     "REQUIRED_SECTIONS",
     "RESPONSE_COMMON_KEYS",
     "SECTIONS",
@@ -324,5 +417,6 @@ __all__ = [
     "SourceBlock",
     "TierBlock",
     "TimeComparison",
+    "UserBlock",
     "config_error",
 ]

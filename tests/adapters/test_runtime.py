@@ -291,3 +291,51 @@ async def test_a_source_that_cannot_be_built_fails_its_polls_not_the_daemon(
         assert rt.ready
     finally:
         await rt.shutdown()
+
+
+async def test_a_switch_is_shown_live_until_its_undo_succeeds(runtime: Runtime) -> None:
+    """An UNDO still in the outbox keeps its switch in the line's live switches and metric."""
+    from risingtide.domain.model import Action, ResponseOrder
+
+    assert runtime.store is not None
+    undo = ResponseOrder("k-undo", "revenues", "ivr_deflection", Action.UNDO, 0, 1,
+                         "tier_changed", runtime.clock.now(), "calm again")  # fmt: skip
+    runtime.store.commit([], [], [undo])
+    view = runtime.view("revenues")
+    assert view is not None
+    assert view.live_switches == frozenset({"ivr_deflection"})
+    assert view.to_json()["undo_pending"] == ["ivr_deflection"]
+    assert runtime.registry.get_sample_value(
+        "risingtide_line_live_switches", {"line": "revenues"}
+    ) == 1
+    runtime.store.record_success("k-undo", "off", runtime.clock.now())
+    view = runtime.view("revenues")
+    assert view is not None and view.live_switches == frozenset()
+
+
+async def test_counters_exist_at_zero_before_anything_happens(runtime: Runtime) -> None:
+    """Every counter the config can move is exported at 0 from the start, so rate() sees
+    the first event."""
+    get = runtime.registry.get_sample_value
+    assert get("risingtide_tier_transitions_total",
+               {"line": "waste", "from_tier": "0", "to_tier": "1"}) == 0  # fmt: skip
+    assert get("risingtide_response_runs_total",
+               {"line": "waste", "response": "notify", "outcome": "dead"}) == 0  # fmt: skip
+    assert get("risingtide_notifications_total", {"channel": "log", "outcome": "ok"}) == 0
+
+
+async def test_a_notification_is_told_what_it_needs_to_say(runtime: Runtime) -> None:
+    """The context for a tier's notification carries its entry time, tier names and switches,
+    and the message reads from them."""
+    from risingtide.messages import facts_from
+
+    await raise_revenues(runtime)
+    assert runtime.store is not None
+    (entry,) = [e for e in runtime.store.pending() if e.order.line == "revenues"]
+    context = runtime._context_for(entry.order)
+    assert context.extra["framework_tiers"] == ["rising"]
+    assert context.extra["entered_at"] == runtime.states["revenues"].entered_at
+    assert context.extra["live_switches"] == []
+    facts = facts_from(entry.order, context)
+    assert facts.line_name == "Revenues & Benefits"
+    assert facts.entered_at == runtime.states["revenues"].entered_at

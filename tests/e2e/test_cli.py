@@ -96,3 +96,19 @@ def test_probe_one_line_and_an_unknown_line(tmp_path: Path):
     assert result.returncode == 1
     assert "no such line" in result.stderr and "waste" in result.stderr
 
+
+def test_probe_shows_a_failing_source_and_exits_1(tmp_path: Path):
+    """A source that cannot be reached shows its classified reason and makes probe exit 1."""
+    config = tmp_path / "down.yaml"
+    config.write_text(
+        "sources:\n  feed:\n    type: http_json\n    url: http://127.0.0.1:9/queues\n"
+        "    request_budget: 1s\n    lines_at: queues\n    key: id\n"
+        "    map: { calls_waiting: waiting }\n"
+        "lines:\n  revenues: { name: Revenues, source: { use: feed, queue: rev } }\n"
+        "frameworks:\n  f:\n    tiers:\n      - { level: 1, name: rising, "
+        "when: { calls_waiting: { above: 10 } } }\n"
+        "defaults: { framework: f }\n"
+    )
+    result = risingtide("probe", "-c", str(config))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "network:" in result.stdout

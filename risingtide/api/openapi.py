@@ -1,0 +1,433 @@
+"""The OpenAPI 3.1 document served at ``/openapi.json``.
+
+Assembled by hand, route by route, so it reads as the API's reference; the schemas of
+every JSON body and response are generated from the pydantic models in
+``risingtide.api.models`` (OpenAPI 3.1 uses JSON Schema 2020-12, which pydantic writes),
+so they cannot drift from what the handlers accept. ``tests/e2e/test_api_fuzz.py`` runs
+schemathesis against a live daemon from this document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from risingtide import __version__
+from risingtide.api import models
+
+_MODELS: list[type[BaseModel]] = [
+    models.AckBody,
+    models.SilenceBody,
+    models.OverrideBody,
+    models.Error,
+    models.ReloadError,
+    models.Reloaded,
+    models.LineOut,
+    models.LinesOut,
+    models.CommandDone,
+    models.EventsOut,
+    models.SessionOut,
+    models.Health,
+]
+
+JSON = "application/json"
+HTML = "text/html"
+FORM = "application/x-www-form-urlencoded"
+
+# Reads are open when no users are configured (the empty requirement).
+_READ: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": []}, {}]
+_CHANGE: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": [], "csrfHeader": []}]
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": _ref(model)}}}
+
+
+def _err(description: str) -> dict[str, Any]:
+    return _json(models.Error, description)
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {HTML: {"schema": {"type": "string"}}}}
+
+
+def _redirect(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {"Location": {"schema": {"type": "string"}, "description": "Where to go."}},
+    }
+
+
+_UNAUTHENTICATED = {
+    "description": "Not signed in and no valid API token.",
+    "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer realm."}},
+    "content": {JSON: {"schema": _ref(models.Error)}},
+}
+
+_LINE = {
+    "name": "line",
+    "in": "path",
+    "required": True,
+    "description": "The line's id in the config, e.g. council_tax.",
+    "schema": {"type": "string"},
+}
+_TOKEN = {
+    "name": "token",
+    "in": "path",
+    "required": True,
+    "description": "The token from an acknowledgement link.",
+    "schema": {"type": "string"},
+}
+
+
+def _read(summary: str, ok: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "security": _READ,
+        "responses": {
+            "200": ok,
+            "401": _UNAUTHENTICATED,
+            "403": _err("The caller's role may not read (never for a viewer or above)."),
+            **more,
+        },
+    }
+
+
+def _change(
+    summary: str,
+    description: str,
+    body: type[BaseModel] | None,
+    *,
+    body_required: bool = True,
+    admin: bool = False,
+    ok: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    role = "admin" if admin else "duty_manager"
+    op: dict[str, Any] = {
+        "summary": summary,
+        "description": f"{description}\n\nNeeds the **{role}** role (or above). With a sign-in "
+        "cookie, send the session's CSRF value as `X-CSRF-Token`.",
+        "security": _CHANGE,
+        "responses": {
+            "200": ok or _json(models.CommandDone, "Done; the line as it now stands."),
+            "401": _UNAUTHENTICATED,
+            "403": _err(
+                "The caller's role does not allow this, a cookie-authenticated change "
+                "lacks X-CSRF-Token, or no users are configured."
+            ),
+            **(extra or {}),
+        },
+    }
+    if not admin:
+        op["parameters"] = [_LINE]
+        op["responses"]["404"] = _err("No such line in the config.")
+        op["responses"]["409"] = _err("The command makes no sense as the line stands.")
+    if body is not None:
+        op["requestBody"] = {
+            "required": body_required,
+            "content": {JSON: {"schema": _ref(body)}},
+        }
+        op["responses"]["400"] = _err("The body is not JSON, or has wrong or unknown fields.")
+        op["responses"]["413"] = _err("The body is over 64 KiB.")
+    return op
+
+
+def _paths() -> dict[str, Any]:
+    timed = (
+        "Give exactly one of `until` (an ISO 8601 date and time with an offset) and `for` "
+        "(a duration such as `2h`); at most 31 days ahead."
+    )
+    semantic = _err("Well-formed but impossible: `until` in the past, a tier the line lacks.")
+    login_form = {
+        "required": True,
+        "content": {
+            FORM: {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "username": {"type": "string"},
+                        "password": {"type": "string"},
+                        "csrf_token": {"type": "string"},
+                        "next": {"type": "string"},
+                    },
+                    "required": ["username", "password", "csrf_token"],
+                }
+            }
+        },
+    }
+    ack_form = {
+        "required": True,
+        "content": {
+            FORM: {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "maxLength": 80},
+                        "note": {"type": "string", "maxLength": 500},
+                        "csrf_token": {"type": "string"},
+                    },
+                    "required": ["name", "csrf_token"],
+                }
+            }
+        },
+    }
+    return {
+        "/api/v1/lines": {
+            "get": _read("Every line now", _json(models.LinesOut, "Every configured line."))
+        },
+        "/api/v1/lines/{line}": {
+            "parameters": [_LINE],
+            "get": _read(
+                "One line now",
+                _json(models.LineOut, "The line."),
+                **{"404": _err("No such line in the config.")},
+            ),
+        },
+        "/api/v1/lines/{line}/ack": {
+            "post": _change(
+                "Acknowledge the line's tier",
+                "Stops the tier's reminders and escalation; a rise needs a new "
+                "acknowledgement. Recorded as the caller's name.",
+                models.AckBody,
+                body_required=False,
+            )
+        },
+        "/api/v1/lines/{line}/silence": {
+            "post": _change(
+                "Silence the line for planned work",
+                f"No responses run until it ends; tiers still move. {timed}",
+                models.SilenceBody,
+                extra={"422": semantic},
+            ),
+            "delete": _change("Lift the line's silence early", "", None),
+        },
+        "/api/v1/lines/{line}/override": {
+            "post": _change(
+                "Declare a tier ahead of a known event",
+                f"The line stays at the declared tier or above until it ends. {timed}",
+                models.OverrideBody,
+                extra={"422": semantic},
+            ),
+            "delete": _change(
+                "End the line's declared tier early",
+                "The tier then falls only through its clear rules.",
+                None,
+            ),
+        },
+        "/api/v1/events": {
+            "get": {
+                **_read(
+                    "The history, newest first",
+                    _json(models.EventsOut, "A page of events."),
+                    **{
+                        "400": _err("A malformed query parameter."),
+                        "503": _err("The store is not open yet (starting up)."),
+                    },
+                ),
+                "parameters": [
+                    _query("line", {"type": "string"}, "Only this line."),
+                    _query("kind", {"type": "string"}, "Only this kind (repeatable)."),
+                    _query("since", {"type": "string", "format": "date-time"}, "At or after."),
+                    _query("until", {"type": "string", "format": "date-time"}, "Before."),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page."),
+                    _query(
+                        "before",
+                        {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                        "Entries older than this id (next_before of the previous page).",
+                    ),
+                ],
+            }
+        },
+        "/api/v1/session": {
+            "get": _read(
+                "Who the caller is",
+                _json(models.SessionOut, "The caller, and their CSRF value when signed in."),
+            )
+        },
+        "/-/reload": {
+            "post": _change(
+                "Reload the config",
+                "Line state is kept; a config with errors is refused and the old one keeps "
+                "running.",
+                None,
+                admin=True,
+                ok=_json(models.Reloaded, "The new config is running."),
+                extra={"422": _json(models.ReloadError, "The config has errors.")},
+            )
+        },
+        "/login": {
+            "get": {
+                "summary": "The sign-in page",
+                "responses": {
+                    "200": _html("The sign-in form."),
+                    "404": _html("No users are configured."),
+                },
+            },
+            "post": {
+                "summary": "Sign in",
+                "requestBody": login_form,
+                "responses": {
+                    "303": _redirect("Signed in: the session cookie is set."),
+                    "400": _html("A field is missing or the form had expired."),
+                    "401": {
+                        **_html("Wrong username or password."),
+                        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+                    },
+                    "404": _html("No users are configured."),
+                    "429": {
+                        **_html("Too many wrong passwords; try later."),
+                        "headers": {"Retry-After": {"schema": {"type": "string"}}},
+                    },
+                },
+            },
+        },
+        "/logout": {
+            "post": {
+                "summary": "Sign out",
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        FORM: {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"csrf_token": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "303": _redirect("Signed out (or was not signed in)."),
+                    "403": _html("The form did not come from this site."),
+                },
+            }
+        },
+        "/ack/{token}": {
+            "parameters": [_TOKEN],
+            "get": {
+                "summary": "The confirmation page of an acknowledgement link",
+                "description": "Shows what would be acknowledged; never acknowledges.",
+                "responses": {
+                    "200": _html("The confirmation form."),
+                    "400": _html("Not a link this daemon signed."),
+                    "404": _html("Acknowledgement links are not switched on."),
+                    "410": _html("Expired, already acknowledged, or the alert is over."),
+                },
+            },
+            "post": {
+                "summary": "Acknowledge from a link's confirmation page",
+                "description": 'Recorded as the name typed, with " (via link)".',
+                "requestBody": ack_form,
+                "responses": {
+                    "200": _html("Acknowledged."),
+                    "400": _html("Not a valid link, or a field needs correcting."),
+                    "403": _html("The form did not come from the confirmation page."),
+                    "404": _html("Acknowledgement links are not switched on."),
+                    "410": _html("Expired, already acknowledged, or the alert is over."),
+                },
+            },
+        },
+        "/": {
+            "get": {
+                "summary": "The duty board",
+                "responses": {
+                    "200": _html("The board."),
+                    "303": _redirect("Users are configured and the caller is not signed in."),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness",
+                "responses": {
+                    "200": _json(models.Health, "The evaluation loop is running."),
+                    "503": _json(models.Health, "The evaluation loop has stalled."),
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness",
+                "responses": {
+                    "200": _json(models.Health, "Every line has been evaluated once."),
+                    "503": _json(models.Health, "Still starting."),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {
+                        "description": "The text exposition format.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1.",
+                        "content": {JSON: {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    }
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+def openapi_document() -> dict[str, Any]:
+    """The whole document (the same every time; the app caches it)."""
+    _, top = models_json_schema(
+        [(m, "validation") for m in _MODELS], ref_template="#/components/schemas/{model}"
+    )
+    schemas = top.get("$defs", {})
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Rising Tide",
+            "version": __version__,
+            "description": "Tiered alerts for a council's contact-centre call lines: read "
+            "the lines and their history; acknowledge, silence and declare tiers; reload the "
+            'config. Every refusal is a 4xx with {"error": reason}.',
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token (risingtide new-token); the config holds "
+                    "its sha256.",
+                },
+                "sessionCookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "rt_session",
+                    "description": "Set by POST /login.",
+                },
+                "csrfHeader": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-CSRF-Token",
+                    "description": "csrf_token from GET /api/v1/session; needed with the "
+                    "cookie on changes.",
+                },
+            },
+        },
+    }

@@ -1,0 +1,441 @@
+"""The HTML pages: sign in, sign out, and the page behind an acknowledgement link.
+
+``GET /login`` / ``POST /login`` / ``POST /logout``
+    A plain form (en-GB, labelled fields, an error summary that names each problem in
+    words). The form carries a CSRF value: an HMAC of a nonce kept in a short-lived
+    ``rt_login`` cookie, so only a page this daemon served can sign anyone in. Success sets
+    the session cookie (``HttpOnly``, ``SameSite=Strict``, ``Secure`` under an https
+    ``public_url``) and redirects to ``next`` (a path on this site only).
+
+``GET /ack/{token}`` / ``POST /ack/{token}``
+    The GET only *shows* what would be acknowledged, so a mail scanner fetching every link
+    acknowledges nothing. The page's form POSTs the token back with a CSRF value bound to
+    it; only that acknowledges, as "NAME (via link)". A link whose alert is over, already
+    acknowledged, overtaken by a higher tier, or expired answers 410 with a page that says
+    which; a link this daemon did not sign answers 400.
+
+Every page is sent with ``Cache-Control: no-store``, ``Referrer-Policy: no-referrer`` (a
+link's token must not leak through the Referer header) and a frame ban.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from risingtide.api import auth, links, signing
+from risingtide.api.access import Gate
+from risingtide.api.daemon import DaemonControl
+from risingtide.domain.commands import CommandRejected
+from risingtide.domain.tiers import tier_label
+
+log = structlog.get_logger(__name__)
+
+_env = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+#: Times on pages are shown as the centre's staff read them.
+UK = ZoneInfo("Europe/London")
+MAX_NAME = 80
+MAX_NOTE = 500
+MAX_USERNAME = 100
+MAX_PASSWORD = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NONCE = re.compile(r"[A-Za-z0-9_-]{22}")
+
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+def page(
+    template: str,
+    status: int = 200,
+    *,
+    title: str,
+    errors: Sequence[tuple[str, str]] = (),
+    headers: Mapping[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """Render ``template`` as a complete page with the security headers."""
+    html = _env.get_template(template).render(
+        title=title,
+        errors=list(errors),
+        field_errors={f: m for f, m in errors if f},
+        **context,
+    )
+    return HTMLResponse(html, status_code=status, headers={**_HEADERS, **(headers or {})})
+
+
+def message(status: int, title: str, *paragraphs: str, board_link: bool = True) -> HTMLResponse:
+    """A page that just says something."""
+    return page(
+        "message.html", status, title=title, paragraphs=list(paragraphs), board_link=board_link
+    )
+
+
+def uk_time(t: datetime) -> str:
+    """``09:14 on Monday 5 January 2026`` in UK time."""
+    local = t.astimezone(UK)
+    return f"{local:%H:%M} on {local:%A} {local.day} {local:%B %Y}"
+
+
+def safe_next(value: str) -> str:
+    """A path on this site to go to after signing in; anything else becomes ``/``."""
+    ok = (
+        value.startswith("/")
+        and not value.startswith(("//", "/\\"))
+        and len(value) <= 200
+        and not _CONTROL.search(value)
+    )
+    return value if ok else "/"
+
+
+def _text(form: FormData, key: str) -> str:
+    value = form.get(key)
+    return value if isinstance(value, str) else ""
+
+
+async def _form(request: Request) -> FormData | None:
+    """The posted form (small, no files), or None when it cannot be read."""
+    try:
+        return await request.form(max_files=0, max_fields=20, max_part_size=64 * 1024)
+    except Exception:  # malformed multipart, bad encoding, a cut-off body: all the sender's
+        return None
+
+
+def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
+    """The sign-in, sign-out and acknowledgement-link pages over ``daemon``."""
+    throttle = auth.LoginThrottle(daemon.clock)
+    checker = auth.PasswordChecker()
+
+    def secure() -> bool:
+        return daemon.public_url.startswith("https://")
+
+    def not_set_up() -> HTMLResponse:
+        return message(
+            404,
+            "Signing in is not set up",
+            "This Rising Tide has no users yet. An administrator adds them under users: in "
+            "the config file; see docs/configuration.md.",
+        )
+
+    # ------------------------------------------------------------------ sign in
+
+    def login_form(
+        request: Request,
+        status: int = 200,
+        *,
+        errors: Sequence[tuple[str, str]] = (),
+        username: str = "",
+        next_url: str = "/",
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        secret = gate.secret
+        assert secret is not None  # users need a secret_key (the config insists)
+        # Keep the browser's nonce if it has one, so two open sign-in tabs both work.
+        nonce = request.cookies.get(auth.LOGIN_COOKIE, "")
+        if not _NONCE.fullmatch(nonce):
+            nonce = secrets.token_urlsafe(16)
+        who = gate.identify(request)
+        signed_in = isinstance(who, auth.Principal) and who.session is not None
+        response = page(
+            "login.html",
+            status,
+            title="Sign in",
+            errors=errors,
+            headers=headers,
+            csrf_token=auth.login_csrf(secret, nonce),
+            next=next_url,
+            username=username,
+            signed_in_as=who.user.name if isinstance(who, auth.Principal) and signed_in else "",
+            logout_csrf=auth.session_csrf(secret, who.session)
+            if isinstance(who, auth.Principal) and who.session is not None
+            else "",
+        )
+        response.set_cookie(
+            auth.LOGIN_COOKIE, nonce, max_age=3600, path="/login",
+            httponly=True, samesite="strict", secure=secure(),
+        )  # fmt: skip
+        return response
+
+    async def login_page(request: Request) -> Response:
+        if not gate.users_configured:
+            return not_set_up()
+        return login_form(request, next_url=safe_next(request.query_params.get("next", "/")))
+
+    async def login(request: Request) -> Response:
+        if not gate.users_configured:
+            return not_set_up()
+        secret = gate.secret
+        assert secret is not None
+        form = await _form(request)
+        if form is None:
+            return login_form(request, 400, errors=[("", "The form could not be read. Try again.")])
+        username = _text(form, "username").strip()
+        password = _text(form, "password")
+        next_url = safe_next(_text(form, "next"))
+        nonce = request.cookies.get(auth.LOGIN_COOKIE, "")
+        if not nonce or not signing.verify(
+            secret, signing.LOGIN_CSRF, nonce, _text(form, "csrf_token")
+        ):
+            return login_form(
+                request, 400, username=username[:MAX_USERNAME], next_url=next_url,
+                errors=[("", "This sign-in page had expired or did not come from Rising Tide. "
+                             "Try again.")],
+            )  # fmt: skip
+        problems = []
+        if not username:
+            problems.append(("username", "Enter your username"))
+        elif len(username) > MAX_USERNAME:
+            problems.append(("username", f"Your username must be {MAX_USERNAME} characters "
+                                         "or fewer"))  # fmt: skip
+        if not password:
+            problems.append(("password", "Enter your password"))
+        if problems:
+            return login_form(
+                request, 400, errors=problems, username=username[:MAX_USERNAME],
+                next_url=next_url,
+            )  # fmt: skip
+        until = throttle.locked_until(username)
+        if until is not None:
+            return _locked(request, username, until, next_url)
+        user = daemon.config.users.get(username)
+        ok = len(password) <= MAX_PASSWORD and await checker.check(user, password)
+        if not ok or user is None:
+            # The username is logged only when it is a real one: people sometimes type
+            # their password into the username box.
+            log.warning("sign-in failed", user=username if user else "(unknown)")
+            until = throttle.failed(username)
+            if until is not None:
+                log.warning("sign-in locked", user=username if user else "(unknown)")
+                return _locked(request, username, until, next_url)
+            return login_form(
+                request, 401, username=username, next_url=next_url,
+                errors=[("password", "The username or password is not right")],
+                headers={"WWW-Authenticate": 'FormBased realm="Rising Tide"'},
+            )  # fmt: skip
+        throttle.succeeded(username)
+        cookie, _session = auth.make_session_cookie(secret, user, daemon.clock.now())
+        log.info("signed in", user=user.id)
+        response = RedirectResponse(next_url, status_code=303, headers=_HEADERS)
+        response.set_cookie(
+            auth.SESSION_COOKIE, cookie, max_age=int(auth.SESSION_TTL.total_seconds()),
+            path="/", httponly=True, samesite="strict", secure=secure(),
+        )  # fmt: skip
+        response.delete_cookie(
+            auth.LOGIN_COOKIE, path="/login", httponly=True, samesite="strict", secure=secure()
+        )
+        return response
+
+    def _locked(request: Request, username: str, until: datetime, next_url: str) -> Response:
+        wait = max(1, int((until - daemon.clock.now()).total_seconds()))
+        minutes = (wait + 59) // 60
+        return login_form(
+            request, 429, username=username, next_url=next_url,
+            errors=[("username", "There have been too many wrong passwords for this username. "
+                                 f"You can try again in {minutes} minute"
+                                 f"{'' if minutes == 1 else 's'}, after "
+                                 f"{until.astimezone(UK):%H:%M}.")],
+            headers={"Retry-After": str(wait)},
+        )  # fmt: skip
+
+    async def logout(request: Request) -> Response:
+        who = gate.identify(request)
+        if isinstance(who, auth.Principal) and who.session is not None:
+            form = await _form(request)
+            if not gate.csrf_ok(request, who, _text(form, "csrf_token") if form else ""):
+                return message(
+                    403, "You have not been signed out",
+                    "The sign-out button did not come from this site's page. Go back to the "
+                    "duty board and use its sign-out button.",
+                )  # fmt: skip
+            gate.revocations.revoke(who.session, daemon.clock.now())
+            log.info("signed out", user=who.user.id)
+        response = RedirectResponse("/login", status_code=303, headers=_HEADERS)
+        response.delete_cookie(
+            auth.SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=secure()
+        )
+        return response
+
+    # ------------------------------------------------------------------ acknowledgement links
+
+    def link_refusal(token: str) -> tuple[links.AckClaims | None, Response | None]:
+        """The link's claims if it can still acknowledge, else the page that says why not."""
+        secret = gate.secret
+        if secret is None:
+            return None, message(
+                404, "Acknowledgement links are not switched on",
+                "This Rising Tide has no server.secret_key, so it does not send or accept "
+                "acknowledgement links.",
+            )  # fmt: skip
+        now = daemon.clock.now()
+        try:
+            claims = links.read_ack_token(secret, token, now)
+        except links.LinkExpiredError as exc:
+            return None, message(
+                410, "This link has expired",
+                f"It stopped working at {uk_time(exc.claims.expires_at)}. If the line still "
+                "needs acknowledging, use the duty board.",
+            )  # fmt: skip
+        except links.LinkInvalidError:
+            return None, message(
+                400, "This link is not valid",
+                "It may have been copied without its end, or changed. Open it from the "
+                "message again, or use the duty board.",
+            )  # fmt: skip
+        return claims, gone_because(claims)
+
+    def gone_because(claims: links.AckClaims) -> Response | None:
+        lc = daemon.config.lines.get(claims.line)
+        state = daemon.states.get(claims.line)
+        if lc is None or state is None:
+            return message(
+                410, "This line is no longer watched",
+                f"{claims.line} is not in Rising Tide's config any more, so there is "
+                "nothing to acknowledge.",
+            )  # fmt: skip
+        name = lc.name
+        if state.episode != claims.episode or state.tier == 0:
+            return message(
+                410, "This alert is over",
+                f"{name} has fallen back to calm since this link was sent"
+                + (", and has risen again as a new alert: that alert's message has its own link."
+                   if state.tier > 0 else ".")
+                + " There is nothing to acknowledge from this link.",
+            )  # fmt: skip
+        if state.acknowledged and state.ack is not None:
+            return message(
+                410, "Already acknowledged",
+                f"{tier_label(lc.framework, state.tier)} on {name} was acknowledged by "
+                f"{state.ack.by} at {uk_time(state.ack.at)}.",
+            )  # fmt: skip
+        if state.tier > claims.tier:
+            return message(
+                410, "The line has risen since this link was sent",
+                f"{name} is now at {tier_label(lc.framework, state.tier)}. The message about "
+                "that tier has its own link, or you can acknowledge it on the duty board.",
+            )  # fmt: skip
+        return None
+
+    def confirm_page(
+        request: Request,
+        claims: links.AckClaims,
+        token: str,
+        status: int = 200,
+        *,
+        name: str | None = None,
+        note: str = "",
+        errors: Sequence[tuple[str, str]] = (),
+    ) -> HTMLResponse:
+        secret = gate.secret
+        assert secret is not None
+        lc = daemon.config.lines[claims.line]
+        state = daemon.states[claims.line]
+        if name is None:
+            who = gate.identify(request)
+            name = who.user.name if isinstance(who, auth.Principal) else ""
+        view = daemon.view(claims.line)
+        stats = view.stats if view is not None else None
+        figures = []
+        if stats is not None:
+            if stats.avg_wait is not None:
+                figures.append(("Average wait", _duration(stats.avg_wait)
+                                + f" (target {_duration(lc.target_wait)})"))  # fmt: skip
+            if stats.longest_wait is not None:
+                figures.append(("Longest wait", _duration(stats.longest_wait)))
+            if stats.calls_waiting is not None:
+                figures.append(("Calls waiting", str(stats.calls_waiting)))
+        return page(
+            "ack.html", status,
+            title=f"Acknowledge {lc.name}", errors=errors,
+            line_name=lc.name, tier_label=tier_label(lc.framework, state.tier),
+            entered_at=uk_time(state.entered_at) if state.entered_at else "",
+            figures=figures, token=token, csrf_token=links.ack_form_token(secret, token),
+            name=name, note=note,
+        )  # fmt: skip
+
+    async def ack_page(request: Request) -> Response:
+        token = request.path_params["token"]
+        claims, refusal = link_refusal(token)
+        if refusal is not None or claims is None:
+            return refusal or message(400, "This link is not valid")
+        return confirm_page(request, claims, token)
+
+    async def ack_confirm(request: Request) -> Response:
+        token = request.path_params["token"]
+        claims, refusal = link_refusal(token)
+        if refusal is not None or claims is None:
+            return refusal or message(400, "This link is not valid")
+        secret = gate.secret
+        assert secret is not None
+        form = await _form(request)
+        if form is None or not links.check_ack_form_token(secret, token, _text(form, "csrf_token")):
+            return message(
+                403, "Not acknowledged",
+                "This confirmation did not come from the acknowledgement page. Open the link "
+                "from the message again and press the button there.",
+            )  # fmt: skip
+        name = " ".join(_CONTROL.sub(" ", _text(form, "name")).split())
+        note = _text(form, "note").strip()
+        problems = []
+        if not name:
+            problems.append(("name", "Enter your name"))
+        elif len(name) > MAX_NAME:
+            problems.append(("name", f"Your name must be {MAX_NAME} characters or fewer"))
+        if len(note) > MAX_NOTE:
+            problems.append(("note", f"The note must be {MAX_NOTE} characters or fewer"))
+        if problems:
+            return confirm_page(
+                request, claims, token, 400, name=name[:MAX_NAME], note=note[:MAX_NOTE],
+                errors=problems,
+            )  # fmt: skip
+        by = f"{name} (via link)"
+        try:
+            decision = daemon.acknowledge(claims.line, by=by, note=note)
+        except (KeyError, CommandRejected):  # changed since the checks above
+            return gone_because(claims) or message(410, "This link can no longer be used")
+        log.info("acknowledged from a link", line=claims.line, by=by)
+        lc = daemon.config.lines[claims.line]
+        return message(
+            200, f"{lc.name}: acknowledged",
+            f"{decision.reason}, recorded at {uk_time(daemon.clock.now())}.",
+            "Reminders and escalation for this tier have stopped. If the line rises to a "
+            "higher tier, you will be asked again.",
+        )  # fmt: skip
+
+    return [
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/ack/{token}", ack_page, methods=["GET"]),
+        Route("/ack/{token}", ack_confirm, methods=["POST"]),
+    ]
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s} seconds" if s != 1 else "1 second"
+    m, s = divmod(s, 60)
+    return f"{m} min {s} s" if s else f"{m} min"
