@@ -110,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file")
     probe.add_argument("line", nargs="*", help="only these lines (default: every line)")
 
+    replay = sub.add_parser(
+        "replay", help="run the tiers over a CSV of historical stats (nothing is sent)"
+    )
+    replay.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file")
+    replay.add_argument("stats", type=Path, help="CSV: time, line, and any stats columns")
+    replay.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text for people, json for tools"
+    )
+
     remote = _remote_options()
     sub.add_parser(
         "status", parents=[remote], help="show every line's tier from a running daemon"
@@ -165,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _status(Remote(args.url, args.token))
     if args.command == "probe":
         return _probe(args.config, args.line)
+    if args.command == "replay":
+        return _replay(args.config, args.stats, args.format)
     if args.command == "hash-password":
         return _hash_password()
     if args.command == "new-token":
@@ -177,6 +188,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 0
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _replay(path: Path, stats: Path, fmt: str) -> int:
+    import json
+
+    from risingtide.replay import replay, timeline_json, timeline_text
+    from risingtide.sources.csv_file import CsvStatsError, read_rows
+
+    config = _load(path)
+    if config is None:
+        return 1
+    try:
+        result = replay(config, read_rows(stats))
+    except CsvStatsError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"risingtide: cannot read {stats}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    if fmt == "json":
+        json.dump(timeline_json(result), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(timeline_text(config, result))
+    return 0
 
 
 def _check(path: Path) -> int:

@@ -112,3 +112,37 @@ def test_probe_shows_a_failing_source_and_exits_1(tmp_path: Path):
     result = risingtide("probe", "-c", str(config))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "network:" in result.stdout
+
+
+def test_replay_prints_the_timeline_and_a_summary():
+    """``risingtide replay`` shows each change with its reason and what would have run."""
+    result = risingtide(
+        "replay", "-c", "config/rising-tide.yaml", "tests/data/replay-council-tax.csv"
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "council_tax  0 calm → 1 rising  (rising to tier 1 rising: avg_wait 230s" in out
+    assert "would run page_surge_staff" in out and "would undo callback_on" in out
+    assert "Summary (14 rows; nothing was sent)" in out
+
+
+def test_replay_json_is_for_tools():
+    """``--format json`` gives the events, responses and summaries as JSON."""
+    import json
+
+    result = risingtide("replay", "-c", "config/rising-tide.yaml",
+                        "tests/data/replay-council-tax.csv", "--format", "json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["rows"] == 14
+    assert [e["to_tier"] for e in body["events"] if e["kind"] == "tier_changed"] == [1, 2, 1, 0]
+    assert body["summary"][0]["episodes"] == 1
+
+
+def test_replay_a_bad_csv_names_file_row_and_column(tmp_path: Path):
+    """A malformed cell stops the replay with FILE:ROW:COLUMN and exit 1."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,line,avg_wait\n2026-06-01T09:00:00Z,council_tax,lots\n")
+    result = risingtide("replay", "-c", "config/rising-tide.yaml", str(bad))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{bad}:2:3:")
