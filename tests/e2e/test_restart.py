@@ -35,12 +35,12 @@ def free_port() -> int:
 class Daemon:
     """One ``risingtide run`` process in ``cwd``, logging to a file."""
 
-    def __init__(self, cwd: Path, port: int, name: str) -> None:
+    def __init__(self, cwd: Path, port: int, name: str, config: Path = CONFIG) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.log = cwd / f"{name}.log"
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "risingtide", "run", "-c", str(CONFIG),
+                [sys.executable, "-m", "risingtide", "run", "-c", str(config),
                  "--listen", f"127.0.0.1:{port}"],
                 cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
