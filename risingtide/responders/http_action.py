@@ -90,6 +90,7 @@ from pydantic import (
 from risingtide import __version__
 from risingtide.config.schema import PositiveDuration, config_error
 from risingtide.domain.model import Action, ResponseOrder
+from risingtide.httpauth import AuthSettings, build_auth
 from risingtide.ports import (
     AdapterError,
     BuildContext,
@@ -243,53 +244,6 @@ class _Model(BaseModel):
     """Plugin settings forbid unknown keys, so a typo is an error with its line."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BasicCredentials(_Model):
-    """``{username, password}`` for HTTP Basic."""
-
-    username: Annotated[str, Field(min_length=1)]
-    password: SecretStr
-
-
-class ClientCredentials(_Model):
-    """OAuth 2 client credentials: token endpoint, client id and secret, optional scope."""
-
-    token_url: str
-    client_id: Annotated[str, Field(min_length=1)]
-    client_secret: SecretStr
-    scope: str | None = None
-
-    @field_validator("token_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _http_url(value)
-
-    @field_validator("client_secret")
-    @classmethod
-    def _not_empty(cls, value: SecretStr) -> SecretStr:
-        return _secret(value)
-
-
-class AuthSettings(_Model):
-    """Exactly one of ``basic``, ``bearer`` or ``oauth_client_credentials``.
-
-    Secrets belong in the environment: ``bearer: "${FLAG_API_TOKEN}"``.
-    """
-
-    basic: BasicCredentials | None = None
-    bearer: SecretStr | None = None
-    oauth_client_credentials: ClientCredentials | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> AuthSettings:
-        chosen = [k for k in ("basic", "bearer", "oauth_client_credentials") if getattr(self, k)]
-        if len(chosen) != 1:
-            raise config_error(
-                "auth takes exactly one of basic, bearer or oauth_client_credentials"
-                + (f" (found {', '.join(chosen)})" if chosen else "")
-            )
-        return self
 
 
 def _upper(value: Any) -> Any:
@@ -492,40 +446,6 @@ class _Request:
     headers: dict[str, str]
     body: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
-
-
-class BearerAuth:
-    """A static bearer token: ``Authorization: Bearer <token>``."""
-
-    def __init__(self, token: str) -> None:
-        """Send ``token`` with every request."""
-        self._header = f"Bearer {token}"
-
-    async def headers(self, client: httpx.AsyncClient, deadline: float) -> Mapping[str, str]:
-        """The bearer header."""
-        return {"Authorization": self._header}
-
-    def invalidate(self) -> None:
-        """A static token cannot be refreshed."""
-
-
-def build_auth(settings: AuthSettings | None, ctx: BuildContext) -> Auth | None:
-    """The auth for ``settings`` (None for none); OAuth tokens are cached per responder."""
-    if settings is None:
-        return None
-    if settings.basic is not None:
-        return BasicAuth(settings.basic.username, settings.basic.password.get_secret_value())
-    if settings.bearer is not None:
-        return BearerAuth(settings.bearer.get_secret_value())
-    cc = settings.oauth_client_credentials
-    assert cc is not None  # AuthSettings insists on exactly one
-    return OAuthClientCredentials(
-        cc.token_url,
-        cc.client_id,
-        cc.client_secret.get_secret_value(),
-        clock=ctx.clock,
-        extra_form={"scope": cc.scope} if cc.scope else None,
-    )
 
 
 #: ``params_for(line)``: the per-line template values, or None when the line is not served.
@@ -745,7 +665,7 @@ def _build_http_action(name: str, settings: BaseModel, ctx: BuildContext) -> Res
         name,
         apply=settings.apply.plan(),
         undo=settings.undo.plan() if settings.undo is not None else None,
-        auth=build_auth(settings.auth, ctx),
+        auth=build_auth(settings.auth, ctx.clock),
         timeout=settings.timeout,
         expect=frozenset(settings.expect) if settings.expect else None,
         params_for=params_for,
@@ -1100,7 +1020,7 @@ def _build_json_flag(name: str, settings: BaseModel, ctx: BuildContext) -> Respo
         name,
         apply=plan(True),
         undo=plan(False),
-        auth=build_auth(s.auth, ctx),
+        auth=build_auth(s.auth, ctx.clock),
         timeout=s.timeout,
         expect=frozenset(s.expect) if s.expect else None,
         params_for=lambda line: {} if lines is None else lines.get(line),

@@ -41,14 +41,12 @@ from typing import Annotated, Any, Final, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import httpx
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
-    SecretStr,
     field_validator,
     model_validator,
 )
@@ -57,14 +55,12 @@ from risingtide.clock import Clock
 from risingtide.config.errors import show
 from risingtide.config.schema import PositiveDuration, TimeZone, config_error
 from risingtide.domain.model import MEASURES, QueueStats
+from risingtide.httpauth import AuthSettings, build_auth, http_url
 from risingtide.ports import BuildContext, PollResult, SourceError, SourcePlugin, StatsSource
-from risingtide.sources.webclient import (
-    Auth,
-    BasicAuth,
-    OAuthClientCredentials,
-    PlatformClient,
-    RetryPolicy,
-)
+from risingtide.sources.webclient import BearerAuth, PlatformClient, RetryPolicy
+
+# Re-exported: the prometheus source reads its auth block the same way.
+__all__ = ["AuthSettings", "BearerAuth", "build_auth", "http_url"]
 
 # --------------------------------------------------------------------------- JSON paths
 
@@ -338,95 +334,6 @@ def _shown(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- auth
-
-
-class BasicCredentials(BaseModel):
-    """``{username, password}`` for HTTP Basic."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    username: Annotated[str, Field(min_length=1)]
-    password: SecretStr
-
-
-class ClientCredentials(BaseModel):
-    """OAuth 2 client credentials: the token endpoint, client id and secret, optional scope."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    token_url: Annotated[str, Field(min_length=1)]
-    client_id: Annotated[str, Field(min_length=1)]
-    client_secret: SecretStr
-    scope: str | None = None
-
-    @field_validator("token_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        return http_url(value)
-
-
-class AuthSettings(BaseModel):
-    """Exactly one of ``basic``, ``bearer`` or ``oauth_client_credentials``.
-
-    Secrets belong in the environment: ``bearer: ${WALLBOARD_TOKEN}``.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    basic: BasicCredentials | None = None
-    bearer: SecretStr | None = None
-    oauth_client_credentials: ClientCredentials | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> AuthSettings:
-        chosen = [k for k in ("basic", "bearer", "oauth_client_credentials") if getattr(self, k)]
-        if len(chosen) != 1:
-            raise ValueError(
-                "auth takes exactly one of basic, bearer or oauth_client_credentials"
-                + (f" (found {', '.join(chosen)})" if chosen else "")
-            )
-        return self
-
-
-class BearerAuth:
-    """A static bearer token: ``Authorization: Bearer <token>``."""
-
-    def __init__(self, token: str) -> None:
-        """Send ``token`` with every request."""
-        self._header = f"Bearer {token}"
-
-    async def headers(self, client: httpx.AsyncClient, deadline: float) -> Mapping[str, str]:
-        """The bearer header."""
-        return {"Authorization": self._header}
-
-    def invalidate(self) -> None:
-        """A static token cannot be refreshed; a second 401 fails the poll."""
-
-
-def build_auth(settings: AuthSettings | None, clock: Clock) -> Auth | None:
-    """The ``webclient`` auth for the settings (None for no auth)."""
-    if settings is None:
-        return None
-    if settings.basic is not None:
-        return BasicAuth(settings.basic.username, settings.basic.password.get_secret_value())
-    if settings.bearer is not None:
-        return BearerAuth(settings.bearer.get_secret_value())
-    oauth = settings.oauth_client_credentials
-    assert oauth is not None  # the model allows exactly one
-    return OAuthClientCredentials(
-        oauth.token_url,
-        oauth.client_id,
-        oauth.client_secret.get_secret_value(),
-        clock=clock,
-        extra_form={"scope": oauth.scope} if oauth.scope else None,
-    )
-
-
-def http_url(value: str) -> str:
-    """``value`` if it is an http(s) URL; ValueError otherwise."""
-    if not value.startswith(("http://", "https://")):
-        raise ValueError(f"{show(value)} is not an http:// or https:// URL")
-    return value
 
 
 def _upper(value: Any) -> Any:

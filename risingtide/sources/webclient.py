@@ -90,6 +90,21 @@ class BasicAuth:
         """Static credentials: nothing to refresh."""
 
 
+class BearerAuth:
+    """A static bearer token: ``Authorization: Bearer <token>``."""
+
+    def __init__(self, token: str) -> None:
+        """Send ``token`` with every request."""
+        self._header = f"Bearer {token}"
+
+    async def headers(self, client: httpx.AsyncClient, deadline: float) -> Mapping[str, str]:
+        """The bearer header."""
+        return {"Authorization": self._header}
+
+    def invalidate(self) -> None:
+        """A static token cannot be refreshed; a second 401 fails."""
+
+
 class OAuthClientCredentials:
     """OAuth 2 client-credentials grant with a cached token.
 
