@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["engine", "replay", "simulator", "store"]
+BENCHMARKS = ["engine", "feed", "replay", "simulator", "store"]
 
 
 def main() -> int:
