@@ -90,8 +90,9 @@ async def _run() -> dict[str, float]:
             started = time.perf_counter()
             result = await source.poll()
             times.append(time.perf_counter() - started)
-            assert len(result) == LINES and all(not isinstance(v, Exception)
-                                                for v in result.values())  # fmt: skip
+            failed = [line for line, v in result.items() if isinstance(v, Exception)]
+            if len(result) != LINES or failed:
+                raise RuntimeError(f"the poll did not map every line: {failed[:3]}")
     finally:
         await source.aclose()
         server.should_exit = True
