@@ -126,6 +126,7 @@ from risingtide.responders.webhook import (
     render_or_fail,
     snippet,
 )
+from risingtide.tlscontext import shared_tls_context
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -455,7 +456,9 @@ class GovukNotifyResponder:
         failures: list[_Failure] = []
         sent_now: list[str] = []
         timeout = self._settings.timeout.total_seconds()
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        async with httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, verify=shared_tls_context()
+        ) as client:
             for recipient in pending:
                 try:
                     await self._limiter.acquire()

@@ -100,6 +100,7 @@ from risingtide.ports import (
     ResponseError,
 )
 from risingtide.sources.webclient import Auth, BasicAuth, OAuthClientCredentials
+from risingtide.tlscontext import shared_tls_context
 
 __all__ = [
     "GENESYS_DATATABLE",
@@ -497,7 +498,9 @@ class HttpActionResponder:
             return "nothing to undo: a one-off call"
         request = self._prepare(plan, order, context)
         deadline = time.monotonic() + self._timeout
-        async with httpx.AsyncClient(transport=self._transport, follow_redirects=False) as client:
+        async with httpx.AsyncClient(
+            transport=self._transport, follow_redirects=False, verify=shared_tls_context()
+        ) as client:
             refreshed = False
             while True:
                 response = await self._send(client, request, order.key, deadline)

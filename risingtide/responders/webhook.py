@@ -93,6 +93,7 @@ from risingtide.ports import (
     ResponseContext,
     ResponseError,
 )
+from risingtide.tlscontext import shared_tls_context
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -228,7 +229,9 @@ async def post(
     Teams the URL is itself the credential.
     """
     try:
-        async with httpx.AsyncClient(timeout=time_limit, follow_redirects=False) as client:
+        async with httpx.AsyncClient(
+            timeout=time_limit, follow_redirects=False, verify=shared_tls_context()
+        ) as client:
             return await client.post(url, content=content, headers=headers)
     except httpx.TimeoutException:
         raise HttpError(
