@@ -26,7 +26,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from risingtide import __version__
 from risingtide.api import access, auth
@@ -41,6 +42,7 @@ __all__ = ["MAX_EVENTS", "DaemonControl", "DaemonView", "create_app"]
 log = structlog.get_logger(__name__)
 
 _BOARD = (Path(__file__).parent / "templates" / "board.html").read_text(encoding="utf-8")
+_STATIC = Path(__file__).parent / "static"  # the board's CSS and JS, at /static/
 MAX_EVENTS = 1000
 #: Event ids are SQLite integers; a larger ``before`` would overflow the query.
 MAX_EVENT_ID = 2**63 - 1
@@ -181,6 +183,7 @@ def create_app(daemon: DaemonControl) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/openapi.json", openapi),
+            Mount("/static", StaticFiles(directory=_STATIC), name="static"),
         ],
         exception_handlers=handlers,
     )
