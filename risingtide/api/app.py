@@ -16,7 +16,6 @@ than taking anything down.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from risingtide.api import access, auth
 from risingtide.api.access import Gate, error
 from risingtide.api.control import command_routes
 from risingtide.api.daemon import DaemonControl, DaemonView
+from risingtide.api.history import entry_json, history_query, history_routes
 from risingtide.api.openapi import openapi_document
 from risingtide.api.pages import message, page_routes
 
@@ -44,8 +44,6 @@ log = structlog.get_logger(__name__)
 _BOARD = (Path(__file__).parent / "templates" / "board.html").read_text(encoding="utf-8")
 _STATIC = Path(__file__).parent / "static"  # the board's CSS and JS, at /static/
 MAX_EVENTS = 1000
-#: Event ids are SQLite integers; a larger ``before`` would overflow the query.
-MAX_EVENT_ID = 2**63 - 1
 
 
 def create_app(daemon: DaemonControl) -> Starlette:
@@ -72,36 +70,16 @@ def create_app(daemon: DaemonControl) -> Starlette:
         who = gate.check(request, access.READ)
         if isinstance(who, Response):
             return who
-        q = request.query_params
-        try:
-            limit = int(q.get("limit", "100"))
-            before = int(q["before"]) if "before" in q else None
-            since = _parse_time(q["since"]) if "since" in q else None
-            until = _parse_time(q["until"]) if "until" in q else None
-        except (ValueError, OverflowError) as exc:
-            return error(400, f"bad query parameter: {exc}")
-        if not 1 <= limit <= MAX_EVENTS:
-            return error(400, f"limit must be between 1 and {MAX_EVENTS}")
-        if before is not None and not 1 <= before <= MAX_EVENT_ID:
-            return error(400, "before must be an event id (a positive whole number)")
+        query = history_query(request, default=100, most=MAX_EVENTS)
+        if isinstance(query, Response):
+            return query
         if daemon.store is None:
             return error(503, "the store is not open yet")
-        kinds = q.getlist("kind") or None
-        entries = daemon.store.history(
-            line=q.get("line") or None,
-            kinds=kinds,
-            since=since,
-            until=until,
-            limit=limit,
-            before_id=before,
+        entries = daemon.store.history(**query)
+        next_before = entries[-1].id if len(entries) == query["limit"] else None
+        return JSONResponse(
+            {"events": [entry_json(e) for e in entries], "next_before": next_before}
         )
-        body = [
-            {"id": e.id, "at": e.at.isoformat(), "line": e.line, "kind": e.kind,
-             "tier": e.tier, "data": e.data}
-            for e in entries
-        ]  # fmt: skip
-        next_before = entries[-1].id if len(entries) == limit else None
-        return JSONResponse({"events": body, "next_before": next_before})
 
     async def healthz(_: Request) -> JSONResponse:
         if not daemon.healthy:
@@ -177,6 +155,7 @@ def create_app(daemon: DaemonControl) -> Starlette:
             Route("/api/v1/lines/{line}", line),
             Route("/api/v1/events", events),
             Route("/api/v1/session", session),
+            *history_routes(daemon, gate),
             *command_routes(daemon, gate),
             *page_routes(daemon, gate),
             Route("/healthz", healthz),
@@ -191,10 +170,3 @@ def create_app(daemon: DaemonControl) -> Starlette:
     app.router.redirect_slashes = False
     return app
 
-
-def _parse_time(text: str) -> datetime:
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        raise ValueError(f"{text!r} needs a timezone (e.g. 2026-11-23T09:00:00Z)")
-    # In UTC here, not later in the store: year 1 with a positive offset has no UTC time.
-    return t.astimezone(UTC)

@@ -245,6 +245,36 @@ def _paths() -> dict[str, Any]:
                 ],
             }
         },
+        "/api/v1/events.csv": {
+            "get": {
+                **_read(
+                    "The history as CSV, newest first",
+                    {
+                        "description": "Columns id, at, line, kind, tier, by, reason, data "
+                        "(the event as JSON).",
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    },
+                    **{
+                        "400": _err("A malformed query parameter."),
+                        "503": _err("The store is not open yet (starting up)."),
+                    },
+                ),
+                "parameters": [
+                    _query("line", {"type": "string"}, "Only this line."),
+                    _query("kind", {"type": "string"}, "Only this kind (repeatable)."),
+                    _query("since", {"type": "string", "format": "date-time"}, "At or after."),
+                    _query("until", {"type": "string", "format": "date-time"}, "Before."),
+                    _query(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 100000}, "Rows."
+                    ),
+                    _query(
+                        "before",
+                        {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                        "Entries older than this id.",
+                    ),
+                ],
+            }
+        },
         "/api/v1/session": {
             "get": _read(
                 "Who the caller is",
@@ -339,6 +369,23 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": _html("The board."),
                     "303": _redirect("Users are configured and the caller is not signed in."),
+                },
+            }
+        },
+        "/history": {
+            "get": {
+                "summary": "The history page, with filters and a CSV download",
+                "parameters": [
+                    _query("line", {"type": "string"}, "Only this line."),
+                    _query("kind", {"type": "string"}, "Only this kind."),
+                    _query("since", {"type": "string", "format": "date-time"}, "At or after."),
+                    _query("until", {"type": "string", "format": "date-time"}, "Before."),
+                ],
+                "responses": {
+                    "200": _html("The most recent events that match."),
+                    "303": _redirect("Users are configured and the caller is not signed in."),
+                    "400": _html("A filter is malformed; the page says which."),
+                    "503": _html("The daemon is still starting."),
                 },
             }
         },

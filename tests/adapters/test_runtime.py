@@ -339,3 +339,36 @@ async def test_a_notification_is_told_what_it_needs_to_say(runtime: Runtime) -> 
     facts = facts_from(entry.order, context)
     assert facts.line_name == "Revenues & Benefits"
     assert facts.entered_at == runtime.states["revenues"].entered_at
+
+
+async def test_history_page_and_csv_export(tmp_path: Path) -> None:
+    """The history page lists events with filters; the CSV export carries the same rows."""
+    import csv
+    import io
+
+    port = free_port()
+    rt = Runtime(load_config(write_config(tmp_path)), clock=FakeClock(T0), port=port)
+    await rt.start(schedule=False)
+    try:
+        await raise_revenues(rt)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            page = await http.get("/history")
+            assert page.status_code == 200
+            assert "Tier 0 → 1: rising to tier 1 rising: avg_wait 400s &gt; 180s" in page.text
+            assert 'href="/api/v1/events.csv"' in page.text
+            only_waste = await http.get("/history", params={"line": "waste"})
+            assert "No events match these filters." in only_waste.text
+            assert 'href="/api/v1/events.csv?line=waste"' in only_waste.text
+            bad = await http.get("/history", params={"since": "last tuesday"})
+            assert bad.status_code == 400 and "bad query parameter" in bad.text
+
+            exported = await http.get("/api/v1/events.csv", params={"kind": "tier_changed"})
+            assert exported.status_code == 200
+            assert exported.headers["content-type"].startswith("text/csv")
+            rows = list(csv.reader(io.StringIO(exported.text)))
+            assert rows[0] == ["id", "at", "line", "kind", "tier", "by", "reason", "data"]
+            assert [(r[2], r[3], r[4]) for r in rows[1:]] == [("revenues", "tier_changed", "1")]
+            assert rows[1][6].startswith("rising to tier 1 rising")
+            assert (await http.get("/api/v1/events.csv?limit=0")).status_code == 400
+    finally:
+        await rt.shutdown()

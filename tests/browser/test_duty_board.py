@@ -213,3 +213,21 @@ async def test_no_horizontal_scroll_at_1280_and_at_200_percent_zoom(
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0
+
+
+async def test_history_page_filters_and_has_no_accessibility_violations(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """The history page lists the tier change, filters by line, and passes axe-core."""
+    async with running_desk(tmp_path, users=False) as desk:
+        await desk.raise_line("revenues", avg_wait=400)
+        page = await open_page(browser, desk)
+        await page.goto("/")
+        await page.get_by_role("link", name="History").click()
+        await page.wait_for_url(f"{desk.url}/history")
+        await expect(page.locator("#history")).to_contain_text("Tier 0 → 2")
+        violations = await axe_violations(page)
+        assert violations == [], json.dumps(violations, indent=1)
+        await page.get_by_label("Line").select_option("waste")
+        await page.get_by_role("button", name="Show events").click()
+        await expect(page.locator("#history")).to_contain_text("No events match")
