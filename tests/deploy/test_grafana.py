@@ -15,7 +15,7 @@ from tests.deploy.conftest import DEPLOY, REPO
 GRAFANA = DEPLOY / "grafana"
 DASHBOARD_FILE = GRAFANA / "dashboards" / "rising-tide.json"
 DS_UID = "${datasource}"
-BOARD_HTML = REPO / "risingtide" / "api" / "templates" / "board.html"
+BOARD_CSS = REPO / "risingtide" / "api" / "static" / "board.css"
 TIER_NAMES = ["calm", "rising", "high", "flood", "major incident"]
 
 
@@ -45,10 +45,10 @@ def variable(board: dict[str, Any], name: str) -> dict[str, Any]:
 
 def board_css_colours() -> dict[int, str]:
     """The duty board's tier background colours, read from its CSS (.t0 … .t4)."""
-    css = BOARD_HTML.read_text(encoding="utf-8")
+    css = BOARD_CSS.read_text(encoding="utf-8")
     found = re.findall(r"\.t(\d)\s*\{\s*background:\s*(#[0-9a-fA-F]{6})", css)
     colours = {int(tier): colour.lower() for tier, colour in found}
-    assert sorted(colours) == [0, 1, 2, 3, 4], "board.html's tier CSS changed shape"
+    assert sorted(colours) == [0, 1, 2, 3, 4], "board.css's tier rules changed shape"
     return colours
 
 
