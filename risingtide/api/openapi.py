@@ -231,18 +231,7 @@ def _paths() -> dict[str, Any]:
                         "503": _err("The store is not open yet (starting up)."),
                     },
                 ),
-                "parameters": [
-                    _query("line", {"type": "string"}, "Only this line."),
-                    _query("kind", {"type": "string"}, "Only this kind (repeatable)."),
-                    _query("since", {"type": "string", "format": "date-time"}, "At or after."),
-                    _query("until", {"type": "string", "format": "date-time"}, "Before."),
-                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page."),
-                    _query(
-                        "before",
-                        {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
-                        "Entries older than this id (next_before of the previous page).",
-                    ),
-                ],
+                "parameters": _history_parameters(1000),
             }
         },
         "/api/v1/events.csv": {
@@ -259,20 +248,7 @@ def _paths() -> dict[str, Any]:
                         "503": _err("The store is not open yet (starting up)."),
                     },
                 ),
-                "parameters": [
-                    _query("line", {"type": "string"}, "Only this line."),
-                    _query("kind", {"type": "string"}, "Only this kind (repeatable)."),
-                    _query("since", {"type": "string", "format": "date-time"}, "At or after."),
-                    _query("until", {"type": "string", "format": "date-time"}, "Before."),
-                    _query(
-                        "limit", {"type": "integer", "minimum": 1, "maximum": 100000}, "Rows."
-                    ),
-                    _query(
-                        "before",
-                        {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
-                        "Entries older than this id.",
-                    ),
-                ],
+                "parameters": _history_parameters(100_000),
             }
         },
         "/api/v1/session": {
@@ -430,6 +406,22 @@ def _paths() -> dict[str, Any]:
             }
         },
     }
+
+
+def _history_parameters(most: int) -> list[dict[str, Any]]:
+    """The filters of the history's JSON and CSV forms; ``most`` rows at a time."""
+    return [
+        _query("line", {"type": "string"}, "Only this line."),
+        _query("kind", {"type": "string"}, "Only this kind (repeatable)."),
+        _query("since", {"type": "string", "format": "date-time"}, "At or after."),
+        _query("until", {"type": "string", "format": "date-time"}, "Before."),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": most}, "Rows."),
+        _query(
+            "before",
+            {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+            "Entries older than this id (next_before of the previous page).",
+        ),
+    ]
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
