@@ -399,7 +399,26 @@ class Runtime:
         rc = self.config.responses.get(order.response)
         if rc is not None and not rc.undoable:
             self.metrics.notifications.labels(channel=rc.type, outcome=outcome).inc()
+        if outcome == "dead" and rc is not None and rc.fallback and order.action is Action.APPLY:
+            self._fall_back(order, rc.fallback, detail)
         self._update_outbox_metrics()
+
+    def _fall_back(self, order: ResponseOrder, fallback: str, detail: str) -> None:
+        """Queue ``fallback`` for an order given up on (e.g. email the duty managers when
+        the SMS could not be sent). Its key derives from the dead order's, so it is queued
+        once however often this is called."""
+        substitute = dataclasses.replace(
+            order,
+            key=f"{order.key}/fallback/{fallback}",
+            response=fallback,  # same trigger: the message says what the original would have
+            reason=f"{order.response} was given up on ({detail}): {order.reason}",
+        )
+        log.warning(
+            "response given up on; running its fallback",
+            line=order.line, tier=order.tier, response=order.response, fallback=fallback,
+            reason=detail,
+        )  # fmt: skip
+        self._commit({}, [], [substitute])
 
     def _update_outbox_metrics(self) -> None:
         if self.store is None:

@@ -406,8 +406,38 @@ class _Compiler:
             )
             if settings is not None and block is not None:
                 self.responses[rid] = ResponseConfig(
-                    id=rid, type=block.type, settings=settings, undoable=plugin.undoable(settings)
+                    id=rid,
+                    type=block.type,
+                    settings=settings,
+                    undoable=plugin.undoable(settings),
+                    fallback=block.fallback,
                 )
+        self._check_fallbacks()
+
+    def _check_fallbacks(self) -> None:
+        """A fallback names another response that has no fallback of its own.
+
+        One level only: a dead letter's fallback that also failed should be seen, not
+        passed along a chain (or round a loop).
+        """
+        for rid, rc in self.responses.items():
+            if rc is None or rc.fallback is None:
+                continue
+            path: Path = ("responses", rid, "fallback")
+            target = self.responses.get(rc.fallback, None)
+            if rc.fallback not in self.responses:
+                self.report.error(path, self._known("response", self.responses, rc.fallback))
+                self.responses[rid] = None
+            elif rc.fallback == rid:
+                self.report.error(path, "a response cannot be its own fallback")
+                self.responses[rid] = None
+            elif target is not None and target.fallback is not None:
+                self.report.error(
+                    path,
+                    f'"{rc.fallback}" has a fallback of its own; a fallback must not (one '
+                    "level only, so a failure that reaches it is seen)",
+                )
+                self.responses[rid] = None
 
     def _sources(self, section: dict[str, Any]) -> None:
         for sid, raw in section.items():

@@ -51,6 +51,8 @@ class ResponseConfig:
     type: str
     settings: BaseModel
     undoable: bool
+    #: Another response to run when this one is given up on (e.g. email when SMS fails).
+    fallback: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

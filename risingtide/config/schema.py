@@ -231,7 +231,7 @@ class CalendarBlock(Block):
 #: Keys of a ``sources:`` block that the loader reads; the rest belong to the plugin.
 SOURCE_COMMON_KEYS = ("type", "interval", "timeout", "jitter")
 #: Keys of a ``responses:`` block that the loader reads; the rest belong to the plugin.
-RESPONSE_COMMON_KEYS = ("type",)
+RESPONSE_COMMON_KEYS = ("type", "fallback")
 
 
 class SourceBlock(Block):
@@ -244,9 +244,13 @@ class SourceBlock(Block):
 
 
 class ResponseBlock(Block):
-    """The common key of one response; ``ResponderPlugin.settings_model`` validates the rest."""
+    """The common keys of one response; ``ResponderPlugin.settings_model`` validates the rest.
+
+    ``fallback``: another response to run when this one is given up on (a dead letter).
+    """
 
     type: Text
+    fallback: Text | None = None
 
 
 # --------------------------------------------------------------------------- conditions

@@ -372,3 +372,73 @@ async def test_history_page_and_csv_export(tmp_path: Path) -> None:
             assert (await http.get("/api/v1/events.csv?limit=0")).status_code == 400
     finally:
         await rt.shutdown()
+
+
+FALLBACK_CONFIG = """
+server: {{ state_file: {state} }}
+sources:
+  fast: {{ type: scripted }}
+lines:
+  revenues: {{ name: Revenues, source: {{ use: fast, avg_wait: 100 }}, framework: f }}
+frameworks:
+  f:
+    tiers:
+      - {{ level: 1, name: rising, when: {{ avg_wait: {{ above: target }} }}, for: 10s,
+          responses: [text_duty_manager] }}
+responses:
+  text_duty_manager:
+    type: webhook
+    url: http://127.0.0.1:{port}/never
+    fallback: email_duty_managers
+  email_duty_managers: {{ type: log, message: the SMS could not be sent }}
+"""
+
+
+async def test_a_dead_letter_runs_its_fallback_once(tmp_path: Path) -> None:
+    """When a response is given up on, its fallback runs, once, for the same line and tier."""
+    from risingtide.dispatch import RetryPolicy
+
+    path = tmp_path / "c.yaml"
+    path.write_text(FALLBACK_CONFIG.format(state=tmp_path / "s.sqlite", port=free_port()))
+    rt = Runtime(load_config(path), clock=FakeClock(T0))
+    await rt.start(serve_http=False, schedule=False)
+    try:
+        assert rt.dispatcher is not None and rt.store is not None
+        rt.dispatcher._policy = RetryPolicy(max_attempts=1)
+        await raise_revenues(rt)
+        await rt.dispatcher.run_due()  # the webhook fails (nothing listens): dead at once
+        await rt.dispatcher.run_due()  # ...and its fallback runs
+        runs = [
+            (e.data["response"], e.data["outcome"])
+            for e in reversed(rt.store.history(kinds=["response"], limit=20))
+        ]
+        assert runs == [("text_duty_manager", "dead"), ("email_duty_managers", "ok")]
+        await rt.dispatcher.run_due()
+        assert rt.store.pending_count() == 0
+    finally:
+        await rt.shutdown()
+
+
+def test_fallback_mistakes_are_config_errors(tmp_path: Path) -> None:
+    """An unknown fallback, a response that is its own fallback, and a chain are refused."""
+    from risingtide.config import check_config
+
+    text = FALLBACK_CONFIG.format(state=tmp_path / "s.sqlite", port=9)
+    cases = {
+        "fallback: email_duty_managers": ("fallback: emial", 'unknown response "emial"'),
+        "fallback: email_duty_managers\n": (
+            "fallback: text_duty_manager\n", "a response cannot be its own fallback"),
+    }  # fmt: skip
+    for old, (new, message) in cases.items():
+        path = tmp_path / "c.yaml"
+        path.write_text(text.replace(old, new, 1))
+        _, errors, _ = check_config(path)
+        assert any(message in str(e) and ":" in str(e) for e in errors), errors
+    chained = text.replace(
+        "email_duty_managers: { type: log, message: the SMS could not be sent }",
+        "email_duty_managers: { type: log, fallback: text_duty_manager }",
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(chained)
+    _, errors, _ = check_config(path)
+    assert any("has a fallback of its own" in str(e) for e in errors), errors
