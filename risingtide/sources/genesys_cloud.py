@@ -110,6 +110,7 @@ from risingtide.sources.webclient import (
     PlatformClient,
     RetryPolicy,
     field,
+    remaining,
 )
 
 OBSERVATIONS_PATH: Final = "/api/v2/analytics/queues/observations/query"
@@ -497,7 +498,7 @@ class GenesysCloudSource:
         }
         try:
             payload = await self._client.json(
-                "POST", OBSERVATIONS_PATH, json=body, budget=_remaining(deadline)
+                "POST", OBSERVATIONS_PATH, json=body, budget=remaining(deadline)
             )
             return parse_observations(payload, chunk, self.settings.media_type)
         except SourceError as exc:
@@ -514,7 +515,7 @@ class GenesysCloudSource:
             "metrics": list(AGGREGATE_METRICS),
         }
         payload = await self._client.json(
-            "POST", AGGREGATES_PATH, json=body, budget=_remaining(deadline)
+            "POST", AGGREGATES_PATH, json=body, budget=remaining(deadline)
         )
         return parse_aggregates(payload, chunk, self.settings.media_type)
 
@@ -551,10 +552,6 @@ class GenesysCloudSource:
 
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-
-
-def _remaining(deadline: float) -> float:
-    return max(0.0, deadline - time.monotonic())
 
 
 def _build(

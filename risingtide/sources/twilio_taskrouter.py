@@ -91,7 +91,7 @@ from risingtide.config.durations import parse_duration
 from risingtide.config.errors import show
 from risingtide.domain.model import MEASURES, QueueStats
 from risingtide.ports import BuildContext, PollResult, SourceError, SourcePlugin, StatsSource
-from risingtide.sources.webclient import BasicAuth, PlatformClient, RetryPolicy, field
+from risingtide.sources.webclient import BasicAuth, PlatformClient, RetryPolicy, field, remaining
 
 #: The bulk endpoint's documented limit of queue SIDs per request.
 BULK_LIMIT: Final = 50
@@ -377,7 +377,7 @@ class TwilioTaskRouterSource:
             try:
                 payload = await self._client.json(
                     "POST", "/TaskQueues/RealTimeStatistics",
-                    json={"queueSids": list(chunk)}, budget=_remaining(deadline),
+                    json={"queueSids": list(chunk)}, budget=remaining(deadline),
                 )  # fmt: skip
                 return parse_realtime(payload, chunk)
             except SourceError as exc:
@@ -394,7 +394,7 @@ class TwilioTaskRouterSource:
                     "Minutes": self.settings.cumulative_minutes,
                     "TaskChannel": self.settings.task_channel,
                 },
-                budget=_remaining(deadline),
+                budget=remaining(deadline),
             )
             return parse_cumulative(payload)
 
@@ -426,10 +426,6 @@ class TwilioTaskRouterSource:
             abandoned=window.abandoned,
             window=self.settings.cumulative_minutes * 60.0,
         )
-
-
-def _remaining(deadline: float) -> float:
-    return max(0.0, deadline - time.monotonic())
 
 
 def _build(

@@ -154,7 +154,7 @@ class OAuthClientCredentials:
                 self.token_url,
                 data=self._form,
                 headers={"Authorization": self._basic, "Accept": "application/json"},
-                timeout=_remaining(deadline),
+                timeout=remaining(deadline),
             )
         except httpx.TimeoutException as exc:
             raise SourceError(
@@ -264,7 +264,7 @@ class PlatformClient:
                 raise failure
             if wait is None:
                 wait = self._policy.delay(attempt, self._rng)
-            if wait >= _remaining(deadline):
+            if wait >= remaining(deadline):
                 raise failure
             await self._sleep(wait)
 
@@ -287,15 +287,14 @@ class PlatformClient:
         headers: Mapping[str, str] | None,
         sign: Callable[[httpx.Request], httpx.Request] | None,
     ) -> httpx.Response:
-        remaining = _remaining(deadline)
-        if remaining <= 0:
+        if remaining(deadline) <= 0:
             raise SourceError(f"no time left to call {url}", reason="timeout")
         all_headers = dict(headers or {})
         if self._auth is not None:
             all_headers.update(await self._auth.headers(self._client, deadline))
         request = self._client.build_request(
             method, url, params=params, json=json, data=data, headers=all_headers,
-            timeout=_remaining(deadline),
+            timeout=remaining(deadline),
         )  # fmt: skip
         if sign is not None:
             request = sign(request)
@@ -420,7 +419,8 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _remaining(deadline: float) -> float:
+def remaining(deadline: float) -> float:
+    """Seconds left until ``deadline`` (a ``time.monotonic()`` value), never below 0."""
     return max(0.0, deadline - time.monotonic())
 
 
