@@ -77,6 +77,7 @@ import jinja2
 from jinja2 import StrictUndefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -251,8 +252,20 @@ def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
+def _check_timeout(value: timedelta) -> timedelta:
+    if value > MAX_TIMEOUT:
+        raise config_error(
+            f"must be at most {MAX_TIMEOUT.total_seconds():g}s: the dispatcher allows each "
+            "run 30s, and a run may fetch a token and retry once"
+        )
+    return value
+
+
 Method = Annotated[Literal["GET", "POST", "PUT", "PATCH", "DELETE"], BeforeValidator(_upper)]
-Timeout = PositiveDuration
+#: The field types every request block and preset shares, each checked the same way.
+Timeout = Annotated[PositiveDuration, AfterValidator(_check_timeout)]
+UrlTemplate = Annotated[str, AfterValidator(_check_url_template)]
+Headers = Annotated[dict[str, str], AfterValidator(_check_headers)]
 Statuses = Annotated[list[Annotated[int, Field(ge=100, le=599)]], Field(min_length=1)]
 
 
@@ -265,20 +278,10 @@ class RequestBlock(_Model):
     """
 
     method: Method
-    url: str
-    headers: dict[str, str] = {}
+    url: UrlTemplate
+    headers: Headers = {}
     body: JsonValue | None = None
     form: dict[str, str] | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_url_template(value)
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_headers(value)
 
     @field_validator("body")
     @classmethod
@@ -386,11 +389,6 @@ class HttpActionSettings(_Model):
     expect: Statuses | None = None
     lines: PerLine | None = None
 
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: timedelta) -> timedelta:
-        return _check_timeout(value)
-
     @model_validator(mode="after")
     def _cross(self) -> HttpActionSettings:
         _check_line_values(self.lines)
@@ -408,15 +406,6 @@ class HttpActionSettings(_Model):
         yield from self.apply.templates("apply")
         if self.undo is not None:
             yield from self.undo.templates("undo")
-
-
-def _check_timeout(value: timedelta) -> timedelta:
-    if value > MAX_TIMEOUT:
-        raise config_error(
-            f"must be at most {MAX_TIMEOUT.total_seconds():g}s: the dispatcher allows each "
-            "run 30s, and a run may fetch a token and retry once"
-        )
-    return value
 
 
 # =========================================================================== the responder
@@ -757,11 +746,6 @@ class GenesysDatatableSettings(_Model):
     def _not_empty(cls, value: SecretStr) -> SecretStr:
         return _secret(value)
 
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: timedelta) -> timedelta:
-        return _check_timeout(value)
-
     @model_validator(mode="after")
     def _cross(self) -> GenesysDatatableSettings:
         if self.environment is None and (self.api_url is None or self.login_url is None):
@@ -900,11 +884,6 @@ class TwilioSyncSettings(_Model):
             raise config_error(f"is {size} bytes as JSON; Twilio keeps at most 16 KiB")
         return value
 
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: timedelta) -> timedelta:
-        return _check_timeout(value)
-
     @model_validator(mode="after")
     def _cross(self) -> TwilioSyncSettings:
         if self.document is None and not self.lines:
@@ -971,29 +950,14 @@ class JsonFlagSettings(_Model):
     ``lines`` gives per-line values such as ``queue``. ``method`` defaults to PUT.
     """
 
-    url: str
+    url: UrlTemplate
     method: Annotated[Literal["PUT", "POST", "PATCH"], BeforeValidator(_upper)] = "PUT"
     field: Annotated[str, Field(min_length=1)] = "enabled"
     auth: AuthSettings | None = None
-    headers: dict[str, str] = {}
+    headers: Headers = {}
     timeout: Timeout = DEFAULT_TIMEOUT
     expect: Statuses | None = None
     lines: PerLine | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_url_template(value)
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_headers(value)
-
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: timedelta) -> timedelta:
-        return _check_timeout(value)
 
     @model_validator(mode="after")
     def _cross(self) -> JsonFlagSettings:
