@@ -11,6 +11,17 @@ order, and an entry waits while an earlier entry of its lane is still pending (r
 an UNDO never overtakes its APPLY. Different lanes run concurrently: a Teams outage that
 keeps a notification retrying never holds up the IVR switch of the same line.
 
+Notifications go out together: the pending orders of one notifier response (one per line,
+the head of each lane) wait ``group_wait`` from the first of them falling due and then go
+out as one ``Notice`` to the people the response pages who are on duty, so a citywide surge
+is one message per person, not one per line. A notice about several lines is a *batch*:
+its members are written to the store under the batch's key before it is first sent, and
+are sent, retried and recorded together under that key from then on, after a restart too.
+An order already retrying on its own never joins a batch (its key is already out there).
+
+Rate limits: a response with ``rate_limit`` (count per period) runs at most that often; a
+run that would exceed it waits in the outbox for its turn (not counted as an attempt).
+
 Failures: a responder raises ``ResponseError`` saying whether to retry and why (its
 ``reason`` labels metrics); a call that outlives the timeout is a retryable ``timeout``; any
 other exception is a retryable ``error``, logged with its traceback. The ``RetryPolicy`` alone
@@ -22,20 +33,31 @@ the dispatcher.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
 from risingtide.clock import Clock
 from risingtide.domain.model import Action, ResponseOrder
-from risingtide.ports import Responder, ResponseContext, ResponseError
+from risingtide.domain.people import Directory
+from risingtide.ports import Notice, Notifier, Responder, ResponseContext, ResponseError
 from risingtide.store import OutboxEntry, Store
 
-__all__ = ["DEFAULT_POLICY", "Dispatcher", "Outcome", "OutcomeHook", "RetryPolicy"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "Delivery",
+    "Dispatcher",
+    "Outcome",
+    "OutcomeHook",
+    "RateLimiter",
+    "RetryPolicy",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +65,7 @@ log = structlog.get_logger(__name__)
 Outcome = Literal["ok", "retry", "dead"]
 
 #: ``on_outcome(order, outcome, detail)``: ``detail`` is the responder's outcome detail for
-#: "ok", and the failure's short reason (``timeout``, ``http_500``…) for "retry" and "dead".
+#: "ok", and the failure's short reason (``timeout``, ``http_5xx``…) for "retry" and "dead".
 OutcomeHook = Callable[[ResponseOrder, str, str], None]
 
 
@@ -104,6 +126,42 @@ DEFAULT_POLICY = RetryPolicy()
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """How one response's orders are delivered: grouped, paced, and to whom.
+
+    ``group_wait``: a notification waits this long from the first due order so that the
+    same response's orders for other lines go with it (0: at once). ``rate_limit``:
+    ``(count, period)``, at most ``count`` runs per ``period``. ``page``: groups and people
+    (ids in the directory) a notification reaches.
+    """
+
+    group_wait: timedelta = timedelta(0)
+    rate_limit: tuple[int, timedelta] | None = None
+    page: tuple[str, ...] = ()
+
+
+_IMMEDIATE = Delivery()
+
+
+@dataclass(slots=True)
+class RateLimiter:
+    """At most ``count`` runs in any ``period`` (a sliding window of run times)."""
+
+    count: int
+    period: timedelta
+    _runs: deque[datetime] = field(default_factory=deque)
+
+    def take(self, now: datetime) -> datetime | None:
+        """Take a run at ``now``: None when allowed, else when the next one will be."""
+        while self._runs and now - self._runs[0] >= self.period:
+            self._runs.popleft()
+        if len(self._runs) >= self.count:
+            return self._runs[0] + self.period
+        self._runs.append(now)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class _Failure:
     reason: str
     message: str
@@ -124,13 +182,17 @@ class Dispatcher:
         on_outcome: OutcomeHook | None = None,
         rng: random.Random | None = None,
         timeout: timedelta = timedelta(seconds=30),
+        deliveries: Mapping[str, Delivery] | None = None,
+        directory: Directory | None = None,
     ) -> None:
         """Dispatch ``store``'s outbox to ``responders`` (by response id).
 
         ``context_for`` gives a responder what it needs beyond the order (line and tier
         names, the latest stats). ``on_outcome(order, outcome, detail)`` is told every
         outcome, for metrics. ``rng`` makes the back-off jitter repeatable in tests.
-        ``timeout`` bounds each responder call.
+        ``timeout`` bounds each responder call. ``deliveries`` (by response id; missing:
+        at once, no limit, nobody paged) and ``directory`` (who is on duty) shape how
+        notifications go out.
         """
         self._store = store
         self._responders: Mapping[str, Responder] = dict(responders)
@@ -144,47 +206,142 @@ class Dispatcher:
         # Lines with a run in progress: an overlapping run_due must not start their entries
         # a second time, nor run a later entry of the line before an earlier one finishes.
         self._busy: set[str] = set()
+        self._deliveries: Mapping[str, Delivery] = {}
+        self._directory = directory or Directory()
+        self._limiters: dict[str, RateLimiter] = {}
+        self._set_deliveries(deliveries or {})
 
-    def set_responders(self, responders: Mapping[str, Responder]) -> None:
-        """Use a new set of responders (after a config reload); runs in flight finish."""
+    def set_responders(
+        self,
+        responders: Mapping[str, Responder],
+        deliveries: Mapping[str, Delivery] | None = None,
+        directory: Directory | None = None,
+    ) -> None:
+        """Use a new set of responders (after a config reload); runs in flight finish.
+
+        ``deliveries`` and ``directory``, when given, replace the old ones; a response whose
+        rate limit is unchanged keeps its window of recent runs.
+        """
         self._responders = dict(responders)
+        if deliveries is not None:
+            self._set_deliveries(deliveries)
+        if directory is not None:
+            self._directory = directory
+
+    def _set_deliveries(self, deliveries: Mapping[str, Delivery]) -> None:
+        self._deliveries = dict(deliveries)
+        limiters: dict[str, RateLimiter] = {}
+        for response, delivery in self._deliveries.items():
+            if delivery.rate_limit is None:
+                continue
+            count, period = delivery.rate_limit
+            old = self._limiters.get(response)
+            if old is not None and (old.count, old.period) == (count, period):
+                limiters[response] = old
+            else:
+                limiters[response] = RateLimiter(count, period)
+        self._limiters = limiters
 
     def wake(self) -> None:
         """Tell ``run_forever`` that new orders were committed, so it looks now."""
         self._wake.set()
 
     async def run_due(self) -> int:
-        """Run every entry that is due now, once; return how many ran.
+        """Run every entry that is due now; return how many ran.
 
-        Lines run concurrently; within a line, entries run in order and stop at the first
-        that is not due or is left pending for a retry.
+        Lanes run concurrently; within a lane, entries run in order and stop at the first
+        that is not due or is left pending for a retry. A notifier's lanes go out together,
+        one head each per pass, so passes repeat (a bounded number of times) while they
+        finish entries and more are due.
         """
+        ran = 0
+        for _ in range(_MAX_PASSES):
+            count, finished = await self._pass()
+            ran += count
+            if not finished:
+                break
+        return ran
+
+    async def _pass(self) -> tuple[int, bool]:
+        """One look at the outbox: (entries run, whether any finished, done or dead)."""
         now = self._clock.now()
         lanes: dict[str, list[OutboxEntry]] = {}
         for entry in self._store.pending():
             lanes.setdefault(_lane(entry.order), []).append(entry)
-        ready = {
-            lane: entries
-            for lane, entries in lanes.items()
-            if lane not in self._busy and entries[0].next_attempt_at <= now
-        }
-        # Marked busy before any await, so an overlapping run_due cannot start them too.
-        self._busy.update(ready)
+        units: list[tuple[set[str], str, Callable[[], _Run]]] = []
+        heads: dict[str, list[OutboxEntry]] = {}  # notifier response -> lane heads
+        for lane, entries in lanes.items():
+            if lane in self._busy:
+                continue
+            head = entries[0]
+            if isinstance(self._responders.get(head.order.response), Notifier):
+                heads.setdefault(head.order.response, []).append(head)
+            elif head.next_attempt_at <= now:
+                units.append(({lane}, head.order.response, _bind(self._run_lane, entries, now)))
+        for response, notifier_heads in heads.items():
+            for members, batch in self._notices(response, notifier_heads, now):
+                busy = {_lane(m.order) for m in members}
+                units.append((busy, response, _bind(self._run_notice, members, batch, now)))
+        started: list[tuple[set[str], Callable[[], _Run]]] = []
+        for busy, response, run in units:
+            limiter = self._limiters.get(response)
+            if limiter is not None:
+                wait_until = limiter.take(now)
+                if wait_until is not None:
+                    log.debug(
+                        "response held back by its rate limit",
+                        response=response,
+                        until=wait_until.isoformat(),
+                    )
+                    continue
+            # Marked busy before any await, so an overlapping run_due cannot start them too.
+            self._busy.update(busy)
+            started.append((busy, run))
         try:
-            results = await asyncio.gather(
-                *(self._run_lane(entries, now) for entries in ready.values()),
-                return_exceptions=True,
-            )
+            results = await asyncio.gather(*(run() for _, run in started), return_exceptions=True)
         finally:
-            self._busy.difference_update(ready)
+            for busy, _ in started:
+                self._busy.difference_update(busy)
         ran = 0
+        finished = False
         for result in results:
             if isinstance(result, BaseException):
-                # _run_lane catches responder trouble; this is a bug here or in the store.
-                log.error("dispatching a line failed", exc_info=result)
+                # The runs catch responder trouble; this is a bug here or in the store.
+                log.error("dispatching failed", exc_info=result)
             else:
-                ran += result
-        return ran
+                ran += result[0]
+                finished = finished or result[1]
+        return ran, finished
+
+    def _notices(
+        self, response: str, heads: list[OutboxEntry], now: datetime
+    ) -> list[tuple[list[OutboxEntry], str | None]]:
+        """The notices due now from a notifier's lane heads: (members, batch key or None).
+
+        A batch already sent once goes again as it was; an order retrying alone goes alone;
+        fresh orders wait ``group_wait`` from the first of them and then go as one (with no
+        ``group_wait``, each goes alone at once).
+        """
+        out: list[tuple[list[OutboxEntry], str | None]] = []
+        batches: dict[str, list[OutboxEntry]] = {}
+        fresh: list[OutboxEntry] = []
+        for head in heads:
+            if head.batch is not None:
+                batches.setdefault(head.batch, []).append(head)
+            elif head.next_attempt_at <= now:
+                if head.attempts:
+                    out.append(([head], None))
+                else:
+                    fresh.append(head)
+        for batch, members in batches.items():
+            if min(m.next_attempt_at for m in members) <= now:
+                out.append((members, batch))
+        wait = self._deliveries.get(response, _IMMEDIATE).group_wait
+        if fresh and not wait:
+            out.extend(([head], None) for head in fresh)  # no grouping: one per line
+        elif fresh and now >= min(h.next_attempt_at for h in fresh) + wait:
+            out.append((fresh, None))
+        return out
 
     async def run_forever(
         self, stop: asyncio.Event, idle: timedelta = timedelta(seconds=1)
@@ -205,8 +362,11 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ one line
 
-    async def _run_lane(self, entries: list[OutboxEntry], now: datetime) -> int:
-        """Run one lane's due entries in order; return how many ran."""
+    async def _run_lane(self, entries: list[OutboxEntry], now: datetime) -> tuple[int, bool]:
+        """Run one lane's due entries in order; return how many ran and whether any finished.
+
+        Only the lane's own entries run here, so it does not ask for another pass.
+        """
         ran = 0
         for entry in entries:
             if entry.next_attempt_at > now:
@@ -214,7 +374,84 @@ class Dispatcher:
             ran += 1
             if await self._run_entry(entry, now) not in ("ok", "dead"):
                 break  # still pending: later entries of the line wait for it
-        return ran
+        return ran, False
+
+    async def _run_notice(
+        self, members: list[OutboxEntry], batch: str | None, now: datetime
+    ) -> tuple[int, bool]:
+        """Send one notice about ``members`` (one per line); record each member's outcome."""
+        orders = [m.order for m in members]
+        response = orders[0].response
+        responder = self._responders.get(response)
+        if not isinstance(responder, Notifier):
+            # A reload replaced it since the pass began: each entry goes its own way.
+            outcomes = [await self._run_entry(m, now) for m in members]
+            return len(members), any(o in ("ok", "dead") for o in outcomes)
+        keys = [o.key for o in orders]
+        if batch is None and len(members) > 1:
+            batch = batch_key(response, keys)
+            try:
+                self._store.assign_batch(keys, batch)
+            except Exception:
+                log.exception("could not record a batch; will try again", response=response)
+                return 0, False
+        key = batch or keys[0]
+        attempts = max(m.attempts for m in members) + 1
+        try:
+            items = tuple((o, self._context_for(o)) for o in orders)
+            page = self._deliveries.get(response, _IMMEDIATE).page
+            people = self._directory.resolve(page, min(o.at for o in orders))
+            async with asyncio.timeout(self._timeout.total_seconds()):
+                detail = await responder.notify(Notice(key, items, people))
+        except TimeoutError:
+            message = f"no answer within {self._timeout.total_seconds():g}s"
+            failure = _Failure("timeout", message, retryable=True)
+        except ResponseError as exc:
+            failure = _Failure(exc.reason, str(exc) or exc.reason, retryable=exc.retryable)
+        except Exception as exc:
+            log.exception("responder raised an unexpected error", **_fields(orders[0], key))
+            failure = _Failure("error", f"{type(exc).__name__}: {exc}", retryable=True)
+        else:
+            return len(members), self._succeed_all(orders, key, str(detail), attempts, now)
+        return len(members), self._fail_all(orders, key, failure, attempts, now)
+
+    def _succeed_all(
+        self, orders: list[ResponseOrder], key: str, detail: str, attempts: int, now: datetime
+    ) -> bool:
+        try:
+            self._store.record_success([o.key for o in orders], detail, now)
+        except Exception:
+            # The notice went out; the entries stay pending and go again under the same key.
+            log.exception("notice sent but could not be recorded", **_fields(orders[0], key))
+            return False
+        for order in orders:
+            log.info("response done", detail=detail, attempts=attempts, **_fields(order, key))
+            self._tell(order, "ok", detail)
+        return True
+
+    def _fail_all(
+        self,
+        orders: list[ResponseOrder],
+        key: str,
+        failure: _Failure,
+        attempts: int,
+        now: datetime,
+    ) -> bool:
+        oldest = min(o.at for o in orders)
+        dead = self._policy.gives_up(attempts, now - oldest, retryable=failure.retryable)
+        retry_at = None if dead else now + self._policy.delay(attempts, self._rng)
+        try:
+            self._store.record_failure(
+                [o.key for o in orders], failure.message, failure.reason, now, retry_at
+            )
+        except Exception:
+            log.exception("notice failure could not be recorded", **_fields(orders[0], key))
+            return False
+        outcome: Outcome = "dead" if dead else "retry"
+        for order in orders:
+            self._log_failure(order, failure, attempts, now, retry_at, key)
+            self._tell(order, outcome, failure.reason)
+        return dead
 
     async def _run_entry(self, entry: OutboxEntry, now: datetime) -> Outcome | None:
         """Run one entry and record its outcome; None when the outcome could not be recorded."""
@@ -270,13 +507,26 @@ class Dispatcher:
             log.exception("response failure could not be recorded", **_fields(order))
             return None
         outcome: Outcome = "dead" if dead else "retry"
+        self._log_failure(order, failure, attempts, now, retry_at, order.key)
+        self._tell(order, outcome, failure.reason)
+        return outcome
+
+    def _log_failure(
+        self,
+        order: ResponseOrder,
+        failure: _Failure,
+        attempts: int,
+        now: datetime,
+        retry_at: datetime | None,
+        key: str,
+    ) -> None:
         if retry_at is None:
             log.error(
                 "response gave up",
                 reason=failure.reason,
                 error=failure.message,
                 attempts=attempts,
-                **_fields(order),
+                **_fields(order, key),
             )
         else:
             log.warning(
@@ -285,10 +535,8 @@ class Dispatcher:
                 error=failure.message,
                 attempts=attempts,
                 retry_in=round((retry_at - now).total_seconds(), 3),
-                **_fields(order),
+                **_fields(order, key),
             )
-        self._tell(order, outcome, failure.reason)
-        return outcome
 
     def _tell(self, order: ResponseOrder, outcome: Outcome, detail: str) -> None:
         if self._on_outcome is None:
@@ -308,15 +556,35 @@ def _lane(order: ResponseOrder) -> str:
     return f"{order.line}\x1f{order.response}"
 
 
-def _fields(order: ResponseOrder) -> dict[str, object]:
-    """The fields every log line about an order carries."""
-    return {
+def batch_key(response: str, keys: Sequence[str]) -> str:
+    """The idempotency key of a batch: the same members always give the same key."""
+    digest = hashlib.sha256("\x1f".join(sorted(keys)).encode("utf-8")).hexdigest()[:20]
+    return f"{response}/batch/{digest}"
+
+
+def _fields(order: ResponseOrder, key: str | None = None) -> dict[str, object]:
+    """The fields every log line about an order carries (``key``: the batch's, if sent in one)."""
+    fields: dict[str, object] = {
         "line": order.line,
         "tier": order.tier,
         "response": order.response,
         "action": order.action.value,
         "key": order.key,
     }
+    if key is not None and key != order.key:
+        fields["batch"] = key
+    return fields
+
+
+#: What one unit of a pass returns: entries run, and whether any finished.
+_Run = Coroutine[Any, Any, tuple[int, bool]]
+#: A pass repeats while entries finish, at most this many times per run_due.
+_MAX_PASSES = 20
+
+
+def _bind(run: Callable[..., _Run], *args: Any) -> Callable[[], _Run]:
+    """``run`` with ``args``, to be started later (after the rate limit says yes)."""
+    return lambda: run(*args)
 
 
 async def _wait_any(events: tuple[asyncio.Event, ...], seconds: float) -> None:

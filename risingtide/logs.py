@@ -57,3 +57,9 @@ def configure_logging(
     # Access logs would drown the tier changes; errors from these still come through.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # httpx logs every request's full URL at INFO; for Slack, Teams and signed links the
+    # URL is the credential, and the adapters already log what matters without it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # Apprise's debug lines quote target URLs, which carry tokens.
+    logging.getLogger("apprise").setLevel(logging.WARNING)

@@ -10,7 +10,9 @@ things, written here once:
    ``subject``, a plain ``text`` body, an ``html`` body and a short ``sms`` — from built-in
    defaults or from the response's own templates;
 3. ``render_digest(facts_list)`` writes one message about several lines ("a citywide surge
-   is one text, not ten").
+   is one text, not ten"), highest tier first (``digest_order``), from built-in defaults or
+   from the response's own digest templates, which see other variables
+   (``DIGEST_VARIABLES``: ``lines``, ``count``, …) than a single line's.
 
 Kinds (``MessageFacts.kind``), chosen from the order's trigger:
 
@@ -36,23 +38,28 @@ the message, never an error, because a message must still go out):
 - ``"ack_url"`` (str, ``http(s)://`` only): where the duty manager acknowledges the tier;
 - ``"tier_from"`` (int): the tier before a tier change;
 - ``"framework_tiers"`` (list of str, the tier names for levels 1..N; or a mapping from
-  level to name): names the previous tier and gives "tier 2 of 4".
+  level to name): names the previous tier and gives "tier 2 of 4";
+- ``"board_url"`` (str, ``http(s)://`` only): the duty board, where a message about several
+  lines sends people (a digest ends with it; its SMS keeps it like the acknowledge link).
 
 Templates are Jinja2 strings from the config, rendered in a sandbox
 (``ImmutableSandboxedEnvironment``): attribute tricks such as ``{{ ''.__class__ }}`` raise
 ``SecurityError``, and an unknown variable raises too (``StrictUndefined``), so a broken
 template is a :class:`TemplateError` — at config time, where ``check_template`` renders
-each template against sample facts of every kind, or at run time. HTML templates are
-autoescaped; text templates are not (they are not HTML).
+each template against sample facts of every kind (``check_digest_template``: against
+sample digests), or at run time. HTML templates are autoescaped; text templates are not
+(they are not HTML).
 
-The variables a template sees are listed in ``TEMPLATE_VARIABLES`` (and in
-``docs/channels.md``). Times are shown in UK time (``DISPLAY_TZ``).
+The variables a template sees are listed in ``TEMPLATE_VARIABLES`` (a digest template's in
+``DIGEST_VARIABLES``; both in ``docs/channels.md``). Times are shown in UK time
+(``DISPLAY_TZ``).
 
 SMS: the default ``sms`` text uses only GSM 03.38 characters (an en dash or a curly quote
 would switch the whole text to UCS-2 and cut a segment from 153 to 67 characters) and is
 fitted to at most ``SMS_MAX_SEGMENTS`` (3) segments — 459 characters — by shortening the
 reason and then dropping the least important figures; the headline and the acknowledge
-link are kept.
+link are kept. A digest's SMS lists as many lines as fit, highest tier first, says how many
+it left out ("+N more") and ends with the board link when one is known.
 
 Doc pages followed: Jinja2 "Sandbox" (``ImmutableSandboxedEnvironment``,
 ``SecurityError``) and "API" (``StrictUndefined``, ``finalize``, autoescaping); 3GPP TS
@@ -82,6 +89,7 @@ from risingtide.domain.model import ResponseOrder
 from risingtide.ports import ResponseContext
 
 __all__ = [
+    "DIGEST_VARIABLES",
     "DISPLAY_TZ",
     "EXTRA_KEYS",
     "KINDS",
@@ -92,12 +100,16 @@ __all__ = [
     "MessageTemplates",
     "Rendered",
     "TemplateError",
+    "check_digest_template",
     "check_html_template",
     "check_template",
+    "digest_order",
+    "digest_variables",
     "facts_from",
     "format_duration",
     "format_percent",
     "gsm_length",
+    "headline",
     "render",
     "render_digest",
     "render_string",
@@ -121,7 +133,14 @@ KINDS: Final[tuple[MessageKind, ...]] = (
 )
 
 #: The ``ResponseContext.extra`` keys this module reads.
-EXTRA_KEYS: Final = ("entered_at", "live_switches", "ack_url", "tier_from", "framework_tiers")
+EXTRA_KEYS: Final = (
+    "entered_at",
+    "live_switches",
+    "ack_url",
+    "tier_from",
+    "framework_tiers",
+    "board_url",
+)
 
 #: Messages are read in the UK: clock times are shown in UK local time.
 DISPLAY_TZ: Final = ZoneInfo("Europe/London")
@@ -166,6 +185,7 @@ class MessageFacts:
     entered_at: datetime | None = None
     live_switches: tuple[str, ...] = ()
     ack_url: str | None = None
+    board_url: str | None = None
 
     @property
     def raised_for(self) -> timedelta | None:
@@ -210,6 +230,7 @@ def facts_from(order: ResponseOrder, context: ResponseContext) -> MessageFacts:
         entered_at=_aware(extra.get("entered_at")),
         live_switches=_names(extra.get("live_switches")),
         ack_url=_url(extra.get("ack_url")),
+        board_url=_url(extra.get("board_url")),
     )
 
 
@@ -324,6 +345,11 @@ def _headline(f: MessageFacts) -> str:
     if f.kind == "escalated":
         return f"Escalated: {f.line_name} at {label}, not acknowledged"
     return f"{f.line_name}: no fresh figures, holding {label}"
+
+
+def headline(f: MessageFacts) -> str:
+    """The default one-line headline for ``f`` (a digest's heading for that line)."""
+    return _headline(f)
 
 
 def wait_line(f: MessageFacts) -> str:
@@ -737,31 +763,60 @@ def render(facts: MessageFacts, templates: MessageTemplates = DEFAULTS) -> Rende
     return Rendered(subject=subject, text=text, html=html, sms=sms)
 
 
-def render_digest(
-    facts: Sequence[MessageFacts], templates: MessageTemplates = DEFAULTS
-) -> Rendered:
-    """One message about several lines, highest tier first.
+def digest_order(facts: Sequence[MessageFacts]) -> list[MessageFacts]:
+    """``facts`` in the order a digest lists them: highest tier first, then by line name."""
+    return sorted(facts, key=lambda f: (-f.tier, f.line_name, f.line))
 
-    Templates see ``lines`` (the variables of each line, as ``variables`` gives them),
-    ``count`` and the default ``headline``.
+
+def digest_variables(facts: Sequence[MessageFacts], key: str | None = None) -> dict[str, Any]:
+    """The variables a digest template sees for ``facts`` (see ``DIGEST_VARIABLES``).
+
+    ``key`` is the notice's idempotency key, when the caller has one.
     """
     if not facts:
         raise ValueError("a digest needs at least one line")
-    ordered = sorted(facts, key=lambda f: (-f.tier, f.line_name))
-    lines = [variables(f) for f in ordered]
-    headline = _digest_headline(ordered)
-    values: dict[str, Any] = {"lines": lines, "count": len(lines), "headline": headline}
+    ordered = digest_order(facts)
+    # The board is the same for every line; any line that knows it will do.
+    board_url = next((f.board_url for f in ordered if f.board_url), None)
+    summary = _digest_summary(ordered)
+    values: dict[str, Any] = {
+        "lines": [variables(f) for f in ordered],
+        "count": len(ordered),
+        "headline": _digest_headline(ordered),
+        "summary": summary,
+        "key": key,
+        "board_url": board_url,
+    }
+    values["body"] = _compile(_DIGEST_TEXT, "text").render(values).strip()
+    values["sms"] = _digest_sms(ordered, summary, board_url)
+    return values
+
+
+def render_digest(
+    facts: Sequence[MessageFacts],
+    templates: MessageTemplates = DEFAULTS,
+    *,
+    key: str | None = None,
+) -> Rendered:
+    """One message about several lines, highest tier first.
+
+    ``templates`` are the response's *digest* templates: they see ``DIGEST_VARIABLES``
+    (``lines``, each line's variables as ``variables`` gives them; ``count``, ``headline``,
+    ``summary``, ``key``, ``board_url``, ``body``, ``sms``), not a single line's.
+    ``key`` is the notice's idempotency key (shown in the HTML footer).
+    """
+    values = digest_variables(facts, key)
     subject = _one_line(
         render_string(templates.subject, values, "text")
         if templates.subject is not None
-        else headline
+        else values["headline"]
     )
     if templates.text is not None:
         text = render_string(templates.text, values, "text").strip()
         sms = text
     else:
-        text = render_string(_DIGEST_TEXT, values, "text").strip()
-        sms = _digest_sms(ordered, headline)
+        text = values["body"]
+        sms = values["sms"]
     if templates.html is not None:
         html = render_string(templates.html, values, "html")
     elif templates.text is not None:
@@ -771,30 +826,74 @@ def render_digest(
     return Rendered(subject=subject, text=text, html=html, sms=sms)
 
 
+#: A digest's default subject names lines while it stays this short (Slack's header limit;
+#: a phone's notification shows less), then says how many more there are.
+_DIGEST_HEADLINE_MAX: Final = 150
+
+
+def _lines(n: int) -> str:
+    return f"{n} line" if n == 1 else f"{n} lines"
+
+
 def _digest_headline(ordered: Sequence[MessageFacts]) -> str:
-    named = ", ".join(f"{f.line_name} tier {f.tier}" for f in ordered)
-    return _one_line(f"{len(ordered)} lines: {named}")
+    named = [_one_line(f"{f.line_name} tier {f.tier}") for f in ordered]
+    head = f"{_lines(len(ordered))}: "
+    for keep in range(len(named), 0, -1):
+        more = len(named) - keep
+        text = head + ", ".join(named[:keep]) + (f", +{more} more" if more else "")
+        if len(text) <= _DIGEST_HEADLINE_MAX:
+            return text
+    return (head + named[0])[: _DIGEST_HEADLINE_MAX - 1] + "…"
 
 
-def _digest_sms(ordered: Sequence[MessageFacts], headline: str) -> str:
-    def entry(f: MessageFacts) -> str:
-        bits = [f"{f.line_name}: {_tier_label(f.tier, f.tier_name)}"]
-        if f.avg_wait is not None:
-            bits.append(f"avg {format_duration(f.avg_wait)}")
-        if f.calls_waiting is not None:
-            bits.append(f"{f.calls_waiting} waiting")
-        return ", ".join(bits)
+def _digest_summary(ordered: Sequence[MessageFacts]) -> str:
+    """``3 lines need attention``, or ``… coming down`` when every line is easing."""
+    if all(f.kind in ("tier_lowered", "back_to_calm") for f in ordered):
+        return f"{_lines(len(ordered))} coming down"
+    return f"{_lines(len(ordered))} need{'s' if len(ordered) == 1 else ''} attention"
 
-    head = f"{len(ordered)} lines need attention"
-    entries = [sms_safe(entry(f)) for f in ordered]
-    # Keep as many lines as fit, highest tier first, and say how many were left out.
+
+def _digest_entry(f: MessageFacts) -> str:
+    """One line of a digest SMS: ``Revenues: tier 3 (flood), avg 11m 40s, 14 waiting``."""
+    label = _tier_label(f.tier, f.tier_name)
+    if f.kind == "back_to_calm":
+        return f"{f.line_name}: back to {f.tier_name or 'calm'}"
+    if f.kind == "tier_lowered":
+        state = f"down to {label}"
+    elif f.kind == "stats_stale":
+        state = f"no fresh figures, {label}"
+    elif f.kind in ("reminder", "escalated"):
+        state = f"{label}, not acknowledged"
+    else:
+        state = label
+    bits = [f"{f.line_name}: {state}"]
+    if f.avg_wait is not None:
+        bits.append(f"avg {format_duration(f.avg_wait)}")
+    if f.calls_waiting is not None:
+        bits.append(f"{f.calls_waiting} waiting")
+    return ", ".join(bits)
+
+
+def _digest_sms(ordered: Sequence[MessageFacts], summary: str, board_url: str | None) -> str:
+    head = sms_safe(summary)
+    board = sms_safe(f"Board: {board_url}") if board_url else ""
+    if gsm_length(board) > _SMS_LIMIT // 2:
+        board = ""  # an absurdly long link is no use cut short
+    entries = [sms_safe(_one_line(_digest_entry(f))) for f in ordered]
+    # Keep as many lines as fit, highest tier first, say how many were left out, and end
+    # with the board, where the rest are.
     for keep in range(len(entries), 0, -1):
         more = len(entries) - keep
-        tail = [f"+{more} more"] if more else []
-        text = "\n".join([head, *entries[:keep], *tail])
+        parts = [head, *entries[:keep], f"+{more} more" if more else "", board]
+        text = "\n".join(p for p in parts if p)
         if gsm_length(text) <= _SMS_LIMIT:
             return text
-    return _truncate("\n".join([head, entries[0]]), _SMS_LIMIT)
+    # Even one line does not fit (a very long line name): cut it, keep the tail.
+    more = len(entries) - 1
+    tail = "\n".join(p for p in (f"+{more} more" if more else "", board) if p)
+    room = _SMS_LIMIT - (gsm_length(tail) + 1 if tail else 0)
+    first = _truncate("\n".join([head, entries[0]]), room)
+    return "\n".join(p for p in (first, tail) if p)
 
 
 _DIGEST_TEXT: Final = """\
@@ -805,10 +904,17 @@ _DIGEST_TEXT: Final = """\
 {% for line in l.figures %}
   {{ line }}
 {% endfor %}
+{% if l.reason %}
+  Why: {{ l.reason }}
+{% endif %}
 {% if l.ack_url %}
   Acknowledge: {{ l.ack_url }}
 {% endif %}
 {% endfor %}
+{% if board_url %}
+
+Duty board: {{ board_url }}
+{% endif %}
 """
 
 _DIGEST_HTML: Final = """\
@@ -819,7 +925,7 @@ _DIGEST_HTML: Final = """\
 <body style="margin:0;padding:16px;font-family:Arial,Helvetica,sans-serif;font-size:16px;\
 line-height:1.4;color:#0b0c0c;background:#ffffff">
 <div style="max-width:600px">
-<h1 style="font-size:20px;margin:0 0 12px">{{ count }} lines need attention</h1>
+<h1 style="font-size:20px;margin:0 0 12px">{{ summary }}</h1>
 {% for l in lines %}
 <h2 style="font-size:18px;margin:16px 0 8px;padding:4px 0 4px 12px;\
 border-left:6px solid {{ l.colour }}">{{ l.headline }}</h2>
@@ -828,10 +934,20 @@ border-left:6px solid {{ l.colour }}">{{ l.headline }}</h2>
 <li>{{ line }}</li>
 {% endfor %}
 </ul>
+{% if l.reason %}
+<p style="margin:0 0 8px"><strong>Why:</strong> {{ l.reason }}</p>
+{% endif %}
 {% if l.ack_url %}
 <p style="margin:0 0 8px"><a href="{{ l.ack_url }}">Acknowledge {{ l.line_name }}</a></p>
 {% endif %}
 {% endfor %}
+{% if board_url %}
+<p style="margin:16px 0"><a href="{{ board_url }}" style="display:inline-block;\
+padding:10px 16px;background:#1d70b8;color:#ffffff;font-weight:bold;text-decoration:none">\
+Open the duty board</a></p>
+{% endif %}
+<p style="margin:16px 0 0;font-size:13px;color:#505a5f">Rising Tide &middot; \
+{{ count }} line{% if count != 1 %}s{% endif %}{% if key %} &middot; {{ key }}{% endif %}</p>
 </div>
 </body>
 </html>
@@ -876,6 +992,7 @@ TEMPLATE_VARIABLES: Final[Mapping[str, str]] = {
     "raised_for_text": 'e.g. "25m"',
     "live_switches": "list of switch responses on now",
     "ack_url": "the acknowledge link, or none",
+    "board_url": "the duty board's link, or none",
     "wait_line": 'e.g. "Average wait 6m 40s (target 3m)"',
     "figures": "the default figure sentences (a list)",
     "headline": "the default subject line",
@@ -913,12 +1030,13 @@ def _samples() -> tuple[MessageFacts, ...]:
         entered_at=at - timedelta(minutes=25),
         live_switches=("callback_on",),
         ack_url="https://risingtide.example/ack/council_tax",
+        board_url="https://risingtide.example/",
     )
     sparse = replace(
         base, kind="stats_stale", trigger="stats_stale", tier_from=None, tier_from_name=None,
         tier_count=None, stats_at=None, avg_wait=None, longest_wait=None, calls_waiting=None,
         agents_available=None, abandon_rate=None, window=None, entered_at=None,
-        live_switches=(), ack_url=None,
+        live_switches=(), ack_url=None, board_url=None,
     )  # fmt: skip
     plain = replace(base, tier_from=None, tier_from_name=None)
     return (
@@ -931,6 +1049,35 @@ def _samples() -> tuple[MessageFacts, ...]:
         replace(plain, kind="stats_stale", trigger="stats_stale"),
         sparse,
     )  # fmt: skip
+
+
+#: Every variable a digest template sees (``digest_variables``), documented in
+#: docs/channels.md.
+DIGEST_VARIABLES: Final[Mapping[str, str]] = {
+    "lines": "each line's variables (as a single-line template sees them), highest tier first",
+    "count": "how many lines",
+    "headline": 'the default subject, e.g. "3 lines: Revenues tier 3, Council Tax tier 2, …"',
+    "summary": 'e.g. "3 lines need attention" (or "… coming down" when every line is easing)',
+    "key": "the notice's idempotency key, or none",
+    "board_url": "the duty board's link, or none",
+    "body": "the default plain-text digest",
+    "sms": "the default digest SMS (GSM-7, at most 3 segments, ends with the board link)",
+}
+
+_SAMPLE_DIGEST_KEY: Final = "batch/notify/2026-01-05T09:25:00+00:00"
+
+
+def _digest_samples() -> tuple[tuple[MessageFacts, ...], ...]:
+    samples = _samples()
+    # Every kind at once, on lines of their own; a digest of lines with no figures and no
+    # links; and one of lines easing (tier lowered, back to calm).
+    every = tuple(
+        replace(f, line=f"line_{i}", line_name=f"Line {i}") for i, f in enumerate(samples)
+    )
+    sparse = samples[-1]
+    bare = (sparse, replace(sparse, line="waste", line_name="Waste", tier=1, tier_name="rising"))
+    easing = (samples[3], replace(samples[4], line="waste", line_name="Waste"))
+    return every, bare, easing
 
 
 def _check(source: str, mode: TemplateMode) -> str:
@@ -953,3 +1100,18 @@ def check_template(source: str) -> str:
 def check_html_template(source: str) -> str:
     """Validate an HTML template (autoescaped) as ``check_template`` does."""
     return _check(source, "html")
+
+
+def check_digest_template(source: str) -> str:
+    """Validate a digest text template (config time): it compiles and renders against
+    sample digests (every kind together; lines without figures or links; lines easing).
+
+    Returns ``source``; raises :class:`TemplateError` (a ``ValueError``) naming the problem.
+    """
+    if not isinstance(source, str):
+        raise TemplateError("expected a template (text)")
+    _compile(source, "text")
+    for i, sample in enumerate(_digest_samples()):
+        key = _SAMPLE_DIGEST_KEY if i == 0 else None
+        render_string(source, digest_variables(sample, key), "text")
+    return source

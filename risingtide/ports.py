@@ -19,22 +19,40 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
 from risingtide.clock import Clock
-from risingtide.domain.model import QueueStats, ResponseOrder
+from risingtide.domain.model import Action, QueueStats, ResponseOrder
+from risingtide.domain.people import Person
+
+#: The group wait of a channel people read: long enough for lines changing in the same
+#: moment (one poll) to arrive, short enough not to matter to the reader.
+DEFAULT_GROUP_WAIT = timedelta(seconds=5)
 
 
 class AdapterError(Exception):
     """A classified failure at an adapter boundary."""
 
     def __init__(self, message: str, *, reason: str = "error", retryable: bool = True) -> None:
-        """``reason`` labels the failure in metrics (``timeout``, ``http_500``, ``parse``…)."""
+        """``reason`` labels the failure in metrics (``timeout``, ``http_5xx``, ``parse``…)."""
         super().__init__(message)
         self.reason = reason
         self.retryable = retryable
+
+
+def http_reason(status: int) -> str:
+    """The reason label for an HTTP status, the same at every adapter.
+
+    ``http_401`` (credentials refused) and ``http_429`` (slow down) on their own, since
+    they call for different actions; the rest by class: ``http_3xx``, ``http_4xx``,
+    ``http_5xx``. Classes, not codes, keep metric labels few.
+    """
+    if status in (401, 429):
+        return f"http_{status}"
+    return f"http_{status // 100}xx"
 
 
 class SourceError(AdapterError):
@@ -101,6 +119,62 @@ class Responder(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """One notification to send: about one line, or about several lines at once.
+
+    The dispatcher gathers the orders of one notification response that fall due within
+    its ``group_wait`` into one notice, so a citywide surge is one message per person,
+    not one per line. ``items`` pairs each order with its context, one per line; ``key``
+    is the idempotency key to send with (the order's own key for a single order, the
+    batch's key for several, kept in the store so a retry or a restart sends the same
+    key). ``people`` are those the response pages who are on duty now.
+    """
+
+    key: str
+    items: tuple[tuple[ResponseOrder, ResponseContext], ...]
+    people: tuple[Person, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Refuse an empty notice: there would be nothing to say."""
+        if not self.items:
+            raise ValueError("a notice needs at least one order")
+
+    @classmethod
+    def of(
+        cls, order: ResponseOrder, context: ResponseContext, people: tuple[Person, ...] = ()
+    ) -> Notice:
+        """The notice for one order, keyed by the order's own key."""
+        return cls(order.key, ((order, context),), people)
+
+    @property
+    def orders(self) -> tuple[ResponseOrder, ...]:
+        """The orders, in the order given."""
+        return tuple(order for order, _ in self.items)
+
+    @property
+    def applies(self) -> tuple[tuple[ResponseOrder, ResponseContext], ...]:
+        """The items that say something (an UNDO of a notification takes nothing back)."""
+        return tuple(item for item in self.items if item[0].action is Action.APPLY)
+
+
+@runtime_checkable
+class Notifier(Responder, Protocol):
+    """A responder that tells people: it takes a ``Notice`` about one line or several.
+
+    The dispatcher calls ``notify`` (never ``run``) for a notifier; ``run(order, context)``
+    remains for callers with a single order and means ``notify(Notice.of(order, context))``.
+    """
+
+    async def notify(self, notice: Notice) -> str:
+        """Send ``notice``; return a short outcome detail.
+
+        Raise ``ResponseError`` on failure. Must be safe to call twice with the same
+        ``notice.key`` (a retry after a lost answer, or a restart).
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class BuildContext:
     """What a plugin may use while it is being built."""
 
@@ -134,7 +208,8 @@ class ResponderPlugin:
 
     ``settings_model`` validates the response's block under ``responses:`` (everything but the
     common key ``type``) and must forbid unknown keys. ``undoable`` says, for given settings,
-    whether the response is a switch that must be undone on the way down.
+    whether the response is a switch that must be undone on the way down. A notifier's
+    settings may have ``to`` (addresses of its own, beside the people a response pages).
     """
 
     type: str
@@ -142,3 +217,13 @@ class ResponderPlugin:
     build: Callable[[str, BaseModel, BuildContext], Responder]
     undoable: Callable[[BaseModel], bool]
     description: str = ""
+    #: Which of a paged person's addresses the channel sends to, for given settings
+    #: (``"mobile"``, ``"email"``), or None when it needs none (it mentions them, or
+    #: posts to a channel). ``check`` refuses paging someone without that address.
+    address: Callable[[BaseModel], str | None] = lambda _settings: None
+    #: How long a notification waits for other lines' orders unless the response says
+    #: (``group_wait``): a few seconds for channels people read, 0 for machines.
+    default_group_wait: timedelta = DEFAULT_GROUP_WAIT
+    #: ``(count, period)``: the most runs the service documents it takes, unless the
+    #: response sets ``rate_limit`` (None: no limit of the channel's own).
+    default_rate_limit: tuple[int, timedelta] | None = None

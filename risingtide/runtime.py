@@ -32,7 +32,7 @@ from risingtide.api.links import make_ack_link
 from risingtide.clock import Clock, SystemClock
 from risingtide.config import ConfigErrors, load_config
 from risingtide.config.model import Config, LineConfig, SourceConfig
-from risingtide.dispatch import Dispatcher
+from risingtide.dispatch import Delivery, Dispatcher
 from risingtide.domain import commands
 from risingtide.domain.model import (
     Action,
@@ -124,6 +124,8 @@ class Runtime:
             self._context_for,
             self.clock,
             on_outcome=self._on_outcome,
+            deliveries=_deliveries(self.config),
+            directory=self.config.directory,
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.poller = Poller(self.scheduler, self.metrics, self._on_poll)
@@ -384,6 +386,8 @@ class Runtime:
         )
         if link:
             extra["ack_url"] = link
+        # Where a message about several lines sends people: the duty board.
+        extra["board_url"] = f"{self.public_url.rstrip('/')}/"
         return ResponseContext(
             line_name=lc.name if lc else order.line,
             tier_name=lc.framework.tier_name(order.tier) if lc else str(order.tier),
@@ -452,9 +456,7 @@ class Runtime:
         self._line(line)
         return self._command(line, lambda st, now: commands.lift_silence(st, by=by, now=now))
 
-    def declare(
-        self, line: str, *, level: int, until: datetime, by: str, reason: str
-    ) -> Decision:
+    def declare(self, line: str, *, level: int, until: datetime, by: str, reason: str) -> Decision:
         """Declare a tier for the line ahead of a known event."""
         lc = self._line(line)
         return self._command(
@@ -477,9 +479,7 @@ class Runtime:
             raise KeyError(line)
         return lc
 
-    def _command(
-        self, line: str, command: Callable[[LineState, datetime], Decision]
-    ) -> Decision:
+    def _command(self, line: str, command: Callable[[LineState, datetime], Decision]) -> Decision:
         """Run a pure command, plan its responses, and commit both like an evaluation.
 
         Raises ``KeyError`` for an unknown line and ``CommandRejected`` when the command
@@ -506,9 +506,7 @@ class Runtime:
         except ConfigErrors as exc:
             messages = [str(e) for e in exc.errors]
             self.metrics.config_reload_ok.set(0)
-            log.error(
-                "config reload failed; keeping the running config", errors=messages, by=by
-            )
+            log.error("config reload failed; keeping the running config", errors=messages, by=by)
             return messages
         previous = self.config
         rebuilt = self._build_adapters(new, previous)
@@ -520,7 +518,7 @@ class Runtime:
         for lid in set(self.latest) - set(new.lines):
             del self.latest[lid]
         if self.dispatcher is not None:
-            self.dispatcher.set_responders(self.responders)
+            self.dispatcher.set_responders(self.responders, _deliveries(new), new.directory)
         if self.poller is not None:
             self.poller.schedule(self._source_entries())
         self.metrics.config_reload_ok.set(1)
@@ -673,6 +671,14 @@ def _bind(host: str, port: int) -> socket.socket:
 def _line_params(config: Config, source_id: str) -> dict[str, BaseModel]:
     lines: dict[str, LineConfig] = config.lines_of(source_id)
     return {lid: lc.source_params for lid, lc in lines.items()}
+
+
+def _deliveries(config: Config) -> dict[str, Delivery]:
+    """How each response is delivered: its group wait, rate limit and who it pages."""
+    return {
+        rid: Delivery(group_wait=rc.group_wait, rate_limit=rc.rate_limit, page=rc.page)
+        for rid, rc in config.responses.items()
+    }
 
 
 def _reconcile(framework: Framework, state: LineState) -> LineState:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -43,6 +44,7 @@ from risingtide.config.model import (
     SourceConfig,
     UserConfig,
 )
+from risingtide.config.people import GroupBlock, PersonBlock, describe_gap
 from risingtide.config.report import Report
 from risingtide.config.schema import (
     REQUIRED_SECTIONS,
@@ -61,6 +63,7 @@ from risingtide.config.schema import (
     UserBlock,
 )
 from risingtide.domain.model import ALWAYS_OPEN, Calendar, Framework
+from risingtide.domain.people import Directory, Group, Person, uncovered
 from risingtide.ports import ResponderPlugin, SourcePlugin
 
 #: Ids become metric labels and URL parts, so they stay plain.
@@ -192,6 +195,8 @@ class _Compiler:
         self.sources: dict[str, SourceConfig | None] = {}
         self.source_plugins: dict[str, SourcePlugin] = {}
         self.responses: dict[str, ResponseConfig | None] = {}
+        self.people: dict[str, Person] = {}
+        self.groups: dict[str, Group | None] = {}
         self.frameworks: dict[str, FrameworkBlock | None] = {}
         self.defaults = DefaultsBlock()
         self.default_source: _SourceRef | None = None
@@ -215,6 +220,8 @@ class _Compiler:
                 self.report.error((), f'missing required section "{key}"')
         server = self._server(root.get("server"))
         self._calendars(self._section(root, "calendars"))
+        self._people(self._section(root, "people"))
+        self._groups(self._section(root, "groups"))
         self._responses(self._section(root, "responses"))
         self._sources(self._section(root, "sources", required=True))
         self._frameworks(self._section(root, "frameworks", required=True))
@@ -232,6 +239,10 @@ class _Compiler:
             sources={k: v for k, v in self.sources.items() if v is not None},
             responses={k: v for k, v in self.responses.items() if v is not None},
             users=users,
+            directory=Directory(
+                people=self.people,
+                groups={k: v for k, v in self.groups.items() if v is not None},
+            ),
         )
 
     def _section(
@@ -405,14 +416,153 @@ class _Compiler:
                 plugin.settings_model, split[1], path, also_known=RESPONSE_COMMON_KEYS
             )
             if settings is not None and block is not None:
+                undoable = plugin.undoable(settings)
+                if not self._response_delivery(block, plugin, settings, undoable, path):
+                    continue
+                wait = block.group_wait
                 self.responses[rid] = ResponseConfig(
                     id=rid,
                     type=block.type,
                     settings=settings,
-                    undoable=plugin.undoable(settings),
+                    undoable=undoable,
                     fallback=block.fallback,
+                    page=tuple(block.page or ()),
+                    group_wait=(
+                        timedelta(0)
+                        if undoable
+                        else plugin.default_group_wait
+                        if wait is None
+                        else wait
+                    ),
+                    rate_limit=block.rate_limit or plugin.default_rate_limit,
                 )
         self._check_fallbacks()
+
+    def _response_delivery(
+        self,
+        block: ResponseBlock,
+        plugin: ResponderPlugin,
+        settings: BaseModel,
+        undoable: bool,
+        path: Path,
+    ) -> bool:
+        """Check ``page`` and ``group_wait`` against the kind of response; False on an error."""
+        ok = True
+        if undoable:
+            for key in ("page", "group_wait"):
+                if getattr(block, key) is not None:
+                    self.report.error(
+                        (*path, key),
+                        f"{key} is for notifications; this response is a switch, which runs "
+                        "once per line and is undone on the way down",
+                    )
+                    ok = False
+            return ok
+        needs = plugin.address(settings)
+        if needs is not None and not block.page and not getattr(settings, "to", None):
+            self.report.error(
+                path,
+                f"needs someone to send to: page: [a group or person] or to: [{needs} addresses]",
+                pos=self.report.pos(path, key=True),
+            )
+            ok = False
+        for i, name in enumerate(block.page or ()):
+            where: Path = (*path, "page", i)
+            group = self.groups.get(name)
+            if name not in self.groups and name not in self.people:
+                known = sorted({*self.groups, *self.people})
+                self.report.error(
+                    where,
+                    f'unknown group or person "{name}" (known: {", ".join(known) or "none"})',
+                )
+                ok = False
+                continue
+            if needs is None:
+                continue
+            ids = group.members if group is not None else (name,)
+            lacking = [p for p in ids if p in self.people and self.people[p].address(needs) is None]
+            if lacking:
+                who = ", ".join(f'"{p}"' for p in lacking)
+                inside = f' (in group "{name}")' if group is not None else ""
+                self.report.error(
+                    where,
+                    f"{who}{inside} {'has' if len(lacking) == 1 else 'have'} no {needs}, and "
+                    f"this {block.type} response sends to {needs}",
+                )
+                ok = False
+        return ok
+
+    # ------------------------------------------------------------------ people, groups
+
+    def _people(self, section: dict[str, Any]) -> None:
+        for pid, raw in section.items():
+            block = self.report.validate(PersonBlock, raw, ("people", pid))
+            if block is not None:
+                self.people[pid] = Person(
+                    id=pid,
+                    name=block.name,
+                    email=block.email,
+                    mobile=block.mobile,
+                    teams=block.teams,
+                    slack=block.slack,
+                )
+
+    def _groups(self, section: dict[str, Any]) -> None:
+        for gid, raw in section.items():
+            path: Path = ("groups", gid)
+            self.groups[gid] = None
+            if gid in self.people:
+                self.report.error(
+                    ("groups",),
+                    f'"{gid}" is also a person\'s id; a page: entry must name one or the other',
+                    pos=self.report.pos(path, key=True),
+                )
+                continue
+            block = self.report.validate(GroupBlock, raw, path)
+            if block is None:
+                continue
+            members = block.member_ids()
+            ok = self._known_people(block.members or (), (*path, "members"))
+            ok = self._known_people(block.otherwise or (), (*path, "otherwise")) and ok
+            for i, shift in enumerate(block.rota):
+                where: Path = (*path, "rota", i, "on_duty")
+                ok = self._known_people(shift.on_duty, where) and ok
+                strays = [p for p in shift.on_duty if p not in members]
+                if strays and ok:
+                    self.report.error(
+                        where,
+                        f'"{strays[0]}" is not a member of this group (add them to members:)',
+                    )
+                    ok = False
+            if not ok:
+                continue
+            rota = tuple(shift.shift() for shift in block.rota)
+            self.groups[gid] = Group(
+                id=gid,
+                name=block.name or gid.replace("_", " "),
+                members=members,
+                rota=rota,
+                otherwise=block.otherwise,
+                tz=block.timezone or ZoneInfo("Europe/London"),
+            )
+            gaps = uncovered(rota) if rota else []
+            if gaps:
+                shown = "; ".join(describe_gap(a, b) for a, b in gaps[:3])
+                more = f" and {len(gaps) - 3} more" if len(gaps) > 3 else ""
+                who = "everyone in the group" if block.otherwise is None else "otherwise:"
+                self.report.warn(
+                    (*path, "rota"),
+                    f"no shift covers {shown}{more}; {who} is paged then",
+                    pos=self.report.pos((*path, "rota"), key=True),
+                )
+
+    def _known_people(self, ids: tuple[str, ...], path: Path) -> bool:
+        ok = True
+        for pid in ids:
+            if pid not in self.people:
+                self.report.error(path, self._known("person", self.people, pid))
+                ok = False
+        return ok
 
     def _check_fallbacks(self) -> None:
         """A fallback names another response that has no fallback of its own.

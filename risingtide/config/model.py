@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from risingtide.domain.model import Calendar, Framework
+from risingtide.domain.people import Directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,12 @@ class ResponseConfig:
     undoable: bool
     #: Another response to run when this one is given up on (e.g. email when SMS fails).
     fallback: str | None = None
+    #: Groups and people (ids) a notification pages; the rota picks who is on duty.
+    page: tuple[str, ...] = ()
+    #: How long a notification waits for other lines' orders, to go out as one message.
+    group_wait: timedelta = timedelta(0)
+    #: At most ``count`` runs per ``period`` (None: no limit of its own).
+    rate_limit: tuple[int, timedelta] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,8 @@ class Config:
     responses: Mapping[str, ResponseConfig]
     warnings: tuple[str, ...] = field(default=())
     users: Mapping[str, UserConfig] = field(default_factory=dict)
+    #: ``people:`` and ``groups:``: who notifications reach.
+    directory: Directory = field(default_factory=Directory)
 
     def lines_of(self, source_id: str) -> dict[str, LineConfig]:
         """The lines bound to a source, by line id."""

@@ -208,8 +208,7 @@ class UserBlock(Block):
     def _can_sign_in(self) -> UserBlock:
         if self.password_hash is None and not self.tokens:
             raise config_error(
-                "needs a password_hash (to sign in to the board) or tokens (for scripts), "
-                "or both"
+                "needs a password_hash (to sign in to the board) or tokens (for scripts), or both"
             )
         return self
 
@@ -231,7 +230,31 @@ class CalendarBlock(Block):
 #: Keys of a ``sources:`` block that the loader reads; the rest belong to the plugin.
 SOURCE_COMMON_KEYS = ("type", "interval", "timeout", "jitter")
 #: Keys of a ``responses:`` block that the loader reads; the rest belong to the plugin.
-RESPONSE_COMMON_KEYS = ("type", "fallback")
+RESPONSE_COMMON_KEYS = ("type", "fallback", "page", "group_wait", "rate_limit")
+_RATE = re.compile(r"([0-9]+)\s*(?:/|per)\s*([0-9]*\s*[a-z]+)")
+_RATE_UNITS = {"s": 1, "sec": 1, "second": 1, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+
+
+def parse_rate_limit(value: Any) -> tuple[int, timedelta]:
+    """``"30/min"``, ``"1/s"``, ``"100 per hour"``, ``"5/10s"`` as (count, period)."""
+    hint = 'write e.g. "30/min", "1/s", "500/h" or "5/10s"'
+    match = _RATE.fullmatch(value.strip().lower()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{show(value)} is not a rate ({hint})")
+    count, per = int(match.group(1)), match.group(2).replace(" ", "")
+    unit = _RATE_UNITS.get(per.removesuffix("s") if len(per) > 1 else per)
+    period = timedelta(seconds=unit) if unit is not None else None
+    if period is None:
+        try:
+            period = parse_duration(per)
+        except ValueError:
+            raise ValueError(f"{show(value)} is not a rate ({hint})") from None
+    if count < 1 or period <= timedelta(0):
+        raise ValueError(f"{show(value)} must allow at least 1 run in a period longer than 0s")
+    return count, period
+
+
+RateLimit = Annotated[tuple[int, timedelta], _plain(parse_rate_limit)]
 
 
 class SourceBlock(Block):
@@ -247,10 +270,19 @@ class ResponseBlock(Block):
     """The common keys of one response; ``ResponderPlugin.settings_model`` validates the rest.
 
     ``fallback``: another response to run when this one is given up on (a dead letter).
+    ``page``: groups or people (ids under ``groups:``/``people:``) a notification reaches,
+    the people on duty by each group's rota. ``group_wait``: how long a notification waits
+    so that other lines' orders of the same response go out with it, as one message
+    (notifications only; ``0s`` sends each at once; the default is the channel's).
+    ``rate_limit``: at most so many runs of this response per period (``"30/min"``); more
+    wait their turn.
     """
 
     type: Text
     fallback: Text | None = None
+    page: Ids | None = None
+    group_wait: Duration | None = None
+    rate_limit: RateLimit | None = None
 
 
 # --------------------------------------------------------------------------- conditions
@@ -395,6 +427,7 @@ class LineBlock(Block):
 #: The top-level sections, in the order the documentation presents them.
 SECTIONS = (
     "server", "defaults", "calendars", "sources", "lines", "frameworks", "responses", "users",
+    "people", "groups",
 )  # fmt: skip
 #: Sections a config must have.
 REQUIRED_SECTIONS = ("sources", "lines", "frameworks")

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from risingtide.ports import ResponderPlugin
 from risingtide.responders import (
+    apprise_channel,
     email,
     govuk_notify,
     http_action,
@@ -34,5 +35,6 @@ RESPONDER_TYPES: Mapping[str, ResponderPlugin] = {
         slack.PLUGIN,
         teams.PLUGIN,
         webhook.PLUGIN,
+        apprise_channel.PLUGIN,
     )
 }

@@ -12,17 +12,27 @@
         from: Rising Tide <rising-tide@council.gov.uk>
         to: [csc.duty@council.gov.uk, "Head of CSC <head.csc@council.gov.uk>"]
 
+Recipients: the addresses in ``to`` (optional) and the ``email`` of each person the
+response pages who is on duty (``Notice.people``), each once, in that order. A notice is one
+message: every recipient is on its envelope and in its ``To:`` header (a person is named
+``Name <address>``), so nobody gets one per line.
+
 The message is ``multipart/alternative`` with a plain-text part and an HTML part (see
 ``risingtide.messages``; ``subject_template``, ``template`` and ``html_template`` override
-them). Headers: ``From``, ``To``, ``Subject``, ``Date``, ``Message-ID``,
-``X-Rising-Tide-Key: <order key>``, ``X-Rising-Tide-Tier`` and ``Auto-Submitted:
-auto-generated`` (RFC 3834: out-of-office replies stay away).
+them for a message about one line). A notice about several lines is one digest, highest
+tier first; ``digest_subject_template`` and ``digest_template`` override its subject and
+body (the HTML part then shows the text). Headers: ``From``, ``To``, ``Subject``, ``Date``,
+``Message-ID``, ``X-Rising-Tide-Key: <notice key>``, ``X-Rising-Tide-Tier`` (the highest
+tier in the message) and ``Auto-Submitted: auto-generated`` (RFC 3834: out-of-office replies
+stay away).
 
-Idempotency: the ``Message-ID`` is derived from the order key (``<{sha256(key)[:32]}
-.risingtide@{from domain}>``), so a repeat of an order carries the same Message-ID and mail
-clients and archives show it as one message. Within one daemon run the responder also
-remembers which recipients the relay accepted for a key, and a retry goes only to the
-others (after a temporary refusal of one recipient, the rest are not mailed twice).
+Idempotency: the ``Message-ID`` is derived from the notice key (``<{sha256(key)[:32]}
+.risingtide@{from domain}>``; for a single order its own key), so a repeat of a notice
+carries the same Message-ID and mail clients and archives show it as one message. Within
+one daemon run the responder also remembers which recipients the relay accepted for a key,
+and a retry goes only to the others (after a temporary refusal of one recipient, the rest
+are not mailed twice). A notice with no recipient at all (no ``to``, and nobody paged on
+duty) fails, not retryable (reason ``no_recipients``), so that its fallback runs.
 
 Addresses (``from``, ``to``) are checked when the config is loaded (``email.utils``
 parsing plus a conservative address pattern); ``Name <address>`` is allowed. Credentials
@@ -40,6 +50,7 @@ Failures, classified for the dispatcher::
     reason "tls"              the relay's certificate failed verification, or
                               it does not offer STARTTLS                        not retryable
     reason "template"         a message template failed                         not retryable
+    reason "no_recipients"    nobody to send to                                 not retryable
 
 When some recipients are accepted and others refused, the accepted ones are remembered and
 the error names the refused ones (retryable if any refusal was temporary).
@@ -54,10 +65,11 @@ from __future__ import annotations
 import email.policy
 import email.utils
 import hashlib
-import re
 import ssl
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Annotated, Final, Literal
@@ -73,18 +85,26 @@ from pydantic import (
     model_validator,
 )
 
+from risingtide.addresses import check_email_address
 from risingtide.clock import Clock
 from risingtide.config.schema import PositiveDuration
 from risingtide.domain.model import ResponseOrder
+from risingtide.domain.people import Person
 from risingtide.messages import MessageTemplates, Rendered, check_html_template
 from risingtide.ports import (
     BuildContext,
+    Notice,
     Responder,
     ResponderPlugin,
     ResponseContext,
     ResponseError,
 )
-from risingtide.responders.webhook import MessageTemplate, not_undone, render_or_fail
+from risingtide.responders.webhook import (
+    DigestTemplate,
+    MessageTemplate,
+    nothing_to_send,
+    render_notice,
+)
 
 __all__ = [
     "PLUGIN",
@@ -94,34 +114,13 @@ __all__ = [
     "build_message",
     "check_email_address",
     "message_id",
+    "recipients",
 ]
 
 DEFAULT_PORTS: Final = {"starttls": 587, "ssl": 465, "none": 25}
 DEFAULT_TIMEOUT: Final = timedelta(seconds=15)
 #: How many order keys the responder remembers accepted recipients for.
 _REMEMBER: Final = 1000
-
-# A conservative addr-spec: dot-atom local part, a domain of at least two labels.
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_ADDRESS = re.compile(rf"[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+")
-
-
-def check_email_address(value: str) -> str:
-    """``value`` (``a@b.c`` or ``Name <a@b.c>``) stripped, or ``ValueError``."""
-    text = value.strip() if isinstance(value, str) else ""
-    _, address = email.utils.parseaddr(text)
-    bare = "<" not in text
-    if (
-        not address
-        or not _ADDRESS.fullmatch(address)
-        or ".." in address
-        or (bare and text != address)
-        or "\n" in text
-        or "\r" in text
-    ):
-        raise ValueError(f'"{value}" is not an email address (write e.g. duty@council.gov.uk)')
-    return text
-
 
 #: An email address, checked when the config is loaded.
 EmailAddress = Annotated[str, AfterValidator(check_email_address)]
@@ -134,7 +133,8 @@ def _address(value: str) -> str:
 
 class EmailSettings(BaseModel):
     """SMTP relay ``host``/``port``/``security``, optional ``username``/``password``,
-    ``from``, ``to``, optional templates, ``ca_file`` and ``timeout`` (default 15s)."""
+    ``from``, ``to`` (optional: the people paged are added), optional templates (digest
+    ones too), ``ca_file`` and ``timeout`` (default 15s)."""
 
     # hide_input_in_errors: a malformed secret must not reach logs through str(error).
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
@@ -145,10 +145,14 @@ class EmailSettings(BaseModel):
     username: str | None = None
     password: SecretStr | None = None
     from_: EmailAddress = Field(alias="from")
-    to: tuple[EmailAddress, ...] = Field(min_length=1)
+    # Optional (the people a response pages are added), but an empty list written out is
+    # a mistake: the default is not validated, so min_length only refuses ``to: []``.
+    to: tuple[EmailAddress, ...] = Field(default=(), min_length=1)
     subject_template: MessageTemplate | None = None
     template: MessageTemplate | None = None
     html_template: HtmlTemplate | None = None
+    digest_subject_template: DigestTemplate | None = None
+    digest_template: DigestTemplate | None = None
     ca_file: str | None = None
     timeout: PositiveDuration = DEFAULT_TIMEOUT
 
@@ -188,24 +192,56 @@ class EmailSettings(BaseModel):
 
 
 def message_id(key: str, sender: str) -> str:
-    """The Message-ID for an order key: the same key always gives the same Message-ID."""
+    """The Message-ID for a notice key: the same key always gives the same Message-ID."""
     domain = _address(sender).rpartition("@")[2] or "risingtide.invalid"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
     return f"<{digest}.risingtide@{domain}>"
 
 
+def recipients(settings: EmailSettings, people: Sequence[Person]) -> list[Address]:
+    """Who a notice goes to: ``to``, then each person's email (named as the person unless
+    the address has a name of its own), each address once; people without one skipped.
+
+    ``Address`` objects, so that the email package quotes a name such as ``O'Neil, Siân``
+    correctly in ``To:`` (a comma in a name would otherwise split it in two).
+    """
+    found: list[Address] = []
+    for text in settings.to:
+        name, bare = email.utils.parseaddr(text)
+        found.append(Address(display_name=name, addr_spec=bare))
+    for person in people:
+        if person.email:
+            name, bare = email.utils.parseaddr(person.email)
+            found.append(
+                Address(display_name=name or " ".join(person.name.split()), addr_spec=bare)
+            )
+    out: list[Address] = []
+    seen: set[str] = set()
+    for address in found:
+        if address.addr_spec.lower() not in seen:
+            seen.add(address.addr_spec.lower())
+            out.append(address)
+    return out
+
+
 def build_message(
-    settings: EmailSettings, order: ResponseOrder, message: Rendered, date: str
+    settings: EmailSettings,
+    key: str,
+    tier: int,
+    to: Sequence[Address],
+    message: Rendered,
+    date: str,
 ) -> EmailMessage:
-    """The ``multipart/alternative`` email for one order."""
+    """The ``multipart/alternative`` email for one notice (``key``) to ``to``; ``tier`` is
+    the highest tier it is about."""
     msg = EmailMessage(policy=_POLICY)
     msg["From"] = settings.from_
-    msg["To"] = ", ".join(settings.to)
+    msg["To"] = tuple(to)
     msg["Subject"] = message.subject
     msg["Date"] = date
-    msg["Message-ID"] = message_id(order.key, settings.from_)
-    msg["X-Rising-Tide-Key"] = order.key
-    msg["X-Rising-Tide-Tier"] = str(order.tier)
+    msg["Message-ID"] = message_id(key, settings.from_)
+    msg["X-Rising-Tide-Key"] = key
+    msg["X-Rising-Tide-Tier"] = str(tier)
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(message.text + "\n")
     msg.add_alternative(message.html, subtype="html")
@@ -231,7 +267,7 @@ def _reply(code: int, text: str) -> str:
 
 
 class EmailResponder:
-    """Sends each order as an email through one SMTP relay."""
+    """Sends each notice as one email through one SMTP relay."""
 
     undoable = False
 
@@ -243,26 +279,43 @@ class EmailResponder:
         self._templates = MessageTemplates(
             subject=settings.subject_template, text=settings.template, html=settings.html_template
         )
+        self._digest_templates = MessageTemplates(
+            subject=settings.digest_subject_template, text=settings.digest_template
+        )
         self._tls = _tls_context(settings)
-        self._recipients = tuple(_address(t) for t in settings.to)
         # key -> recipients the relay accepted: a retry mails only the others.
         self._accepted: OrderedDict[str, set[str]] = OrderedDict()
 
     async def run(self, order: ResponseOrder, context: ResponseContext) -> str:
-        """Mail the message for ``order``; return ``sent to N recipients``."""
-        skipped = not_undone(order)
+        """Mail the message for ``order`` alone; return ``sent to N recipients``."""
+        return await self.notify(Notice.of(order, context))
+
+    async def notify(self, notice: Notice) -> str:
+        """Mail the message (one line) or digest (several) for ``notice`` to ``to`` and the
+        people paged; return ``sent to N recipients``."""
+        skipped = nothing_to_send(notice)
         if skipped is not None:
             return skipped
-        _, message = render_or_fail(self.name, order, context, self._templates)
-        done = set(self._accepted.get(order.key, ()))
-        pending = [r for r in self._recipients if r not in done]
+        facts, message = render_notice(self.name, notice, self._templates, self._digest_templates)
+        to = recipients(self._settings, notice.people)
+        if not to:
+            raise ResponseError(
+                f"response {self.name!r}: nobody to send to (no 'to' addresses, and nobody "
+                "paged is on duty with an email address)",
+                reason="no_recipients",
+                retryable=False,
+            )
+        everyone = [address.addr_spec for address in to]
+        done = set(self._accepted.get(notice.key, ()))
+        pending = [r for r in everyone if r not in done]
         if not pending:
-            return f"already sent to all {len(self._recipients)} recipients"
+            return f"already sent to all {len(everyone)} recipients"
         date = email.utils.format_datetime(self._clock.now())
-        msg = build_message(self._settings, order, message, date)
+        tier = max(f.tier for f in facts)
+        msg = build_message(self._settings, notice.key, tier, to, message, date)
         refused = await self._send(msg, pending)
         accepted = [r for r in pending if r not in refused]
-        self._remember(order.key, accepted)
+        self._remember(notice.key, accepted)
         if refused:
             temporary = any(400 <= code < 500 for code, _ in refused.values())
             shown = "; ".join(f"{r} ({_reply(c, t)})" for r, (c, t) in refused.items())
@@ -388,4 +441,5 @@ PLUGIN = ResponderPlugin(
     build=_build,
     undoable=lambda _settings: False,
     description="Send an email (plain text and HTML) through an SMTP relay.",
+    address=lambda _settings: "email",
 )

@@ -10,10 +10,16 @@
         template_id: 4f5c2a9e-7b1d-4c3a-9e8f-0a1b2c3d4e5f
         to: ["07700 900123", "+44 7700 900456"]
 
+Recipients: the numbers (or addresses) in ``to`` (optional) and the ``mobile`` (for
+``kind: sms``) or ``email`` (for ``kind: email``) of each person the response pages who is
+on duty (``Notice.people``), each once, in that order; people without one are skipped.
+
 One ``POST /v2/notifications/sms`` (or ``/email``) per recipient with ``{phone_number |
 email_address, template_id, personalisation, reference}``; ``201`` is success and its
-``id`` is reported. The Notify template shows the message through its placeholders; the
-defaults sent in ``personalisation`` are
+``id`` is reported. A notice about several lines is one message per recipient, a digest:
+``message`` is the digest's SMS (as many lines as fit in 3 segments, "+N more", the board
+link) or plain text, ``subject`` its headline. The Notify template shows the message
+through its placeholders; the defaults sent in ``personalisation`` are
 
 - ``message``: the whole message (for ``sms``: the SMS text, at most 3 segments of GSM-7;
   for ``email``: the plain-text body) — a template of ``((message))`` is enough;
@@ -23,7 +29,12 @@ defaults sent in ``personalisation`` are
 ``personalisation:`` in the config adds placeholders or replaces these; each value is a
 Jinja2 template over the message variables (``risingtide.messages``), e.g.
 ``{wait: "{{ avg_wait_text }}"}``. ``template`` and ``subject_template`` replace
-``message`` and ``subject``. Notify ignores placeholders its template does not use.
+``message`` and ``subject`` (``digest_template`` and ``digest_subject_template`` for a
+digest). Notify ignores placeholders its template does not use, but refuses a message that
+lacks one it uses, so a digest fills every placeholder too: ``line`` lists the line names,
+``tier`` and ``tier_name`` are the highest tier's, ``ack_url`` is the duty board (else the
+highest line's acknowledge link), and each ``personalisation:`` template is rendered for
+the line at the highest tier.
 
 Authentication: the API key ``{key_name}-{service_id}-{secret}`` ends in two UUIDs, the
 service id (the JWT's ``iss``) and the signing secret; it is parsed and checked when the
@@ -32,11 +43,13 @@ header ``{"typ": "JWT", "alg": "HS256"}``, claims ``iss`` and ``iat`` = now in e
 seconds) in ``Authorization: Bearer``, because Notify refuses a token whose ``iat`` is more
 than 30 seconds from its own clock.
 
-Idempotency: ``reference`` is the order key, so every notification can be traced to its
-order in Notify. Notify does not de-duplicate by reference, so the responder remembers,
-for the last 1,000 keys, which recipients Notify accepted: a retry (say after a 500 for the
-second of three numbers) sends only to those not yet sent. Across a daemon restart the
-dispatcher's at-least-once delivery may repeat a text.
+Idempotency: ``reference`` is the notice key (for a single order, its own key), so every
+notification can be traced to its order or batch in Notify. Notify does not de-duplicate by
+reference, so the responder remembers, for the last 1,000 keys, which recipients Notify
+accepted: a retry (say after a 500 for the second of three numbers) sends only to those not
+yet sent. Across a daemon restart the dispatcher's at-least-once delivery may repeat a
+text. A notice with no recipient at all (no ``to``, and nobody paged on duty) fails, not
+retryable (reason ``no_recipients``), so that its fallback runs.
 
 Rate limit: Notify allows 3,000 messages per rolling 60 seconds per API key (type). A
 client-side limiter shared by every response using the same API key keeps under it: when
@@ -57,13 +70,16 @@ Errors: Notify answers ``{"status_code": 400, "errors": [{"error": "ValidationEr
     reason "auth"          403 AuthError (bad key, clock off by > 30 s)     not retryable
     reason "http_4xx"      400 BadRequestError / ValidationError, other 4xx not retryable
     reason "template"      a template failed                               not retryable
+    reason "no_recipients" nobody to send to                               not retryable
 
 A 400 for one recipient does not stop the others; a 403, 429, 5xx or network failure stops
 the run (the rest would fail the same way). The error is retryable when any failure was.
 
 Phone numbers (``kind: sms``) must be UK mobile numbers (``07…``, ``+447…``, ``00447…``,
 spaces, dashes and brackets allowed), checked when the config is loaded and sent as
-``+447…``; international numbers need a Notify service setting and are not accepted here.
+``+447…`` (a person's ``mobile`` is already in that form); an email address is sent bare,
+without any ``Name <…>``; international numbers need a Notify service setting and are not
+accepted here.
 
 Doc pages followed: alphagov/notifications-tech-docs ``source/documentation/_api_docs.md``
 (base URL, the JWT header and claims, the API key format, ``POST /v2/notifications/sms``
@@ -78,12 +94,13 @@ the secret string) and ``base.py`` (service id = ``api_key[-73:-37]``, secret =
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 import json
 import re
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -99,9 +116,11 @@ from pydantic import (
     model_validator,
 )
 
+from risingtide.addresses import check_email_address, normalise_uk_mobile
 from risingtide.clock import Clock
 from risingtide.config.schema import PositiveDuration
 from risingtide.domain.model import ResponseOrder
+from risingtide.domain.people import Person
 from risingtide.messages import (
     MessageFacts,
     MessageTemplates,
@@ -111,20 +130,22 @@ from risingtide.messages import (
 )
 from risingtide.ports import (
     BuildContext,
+    Notice,
     Responder,
     ResponderPlugin,
     ResponseContext,
     ResponseError,
 )
-from risingtide.responders.email import check_email_address
 from risingtide.responders.webhook import (
     DEFAULT_TIMEOUT,
     USER_AGENT,
+    DigestTemplate,
     HttpUrl,
     MessageTemplate,
-    not_undone,
-    render_or_fail,
+    nothing_to_send,
+    render_notice,
     snippet,
+    template_failure,
 )
 from risingtide.tlscontext import shared_tls_context
 
@@ -142,6 +163,7 @@ __all__ = [
     "limiter_for",
     "normalise_uk_mobile",
     "parse_api_key",
+    "recipients",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.notifications.service.gov.uk"
@@ -195,27 +217,6 @@ def create_jwt(key: NotifyKey, now: datetime) -> str:
         algorithm="HS256",
         headers={"typ": "JWT", "alg": "HS256"},
     )
-
-
-# --------------------------------------------------------------------------- recipients
-
-_PHONE_NOISE = re.compile(r"[\s\-().]")
-
-
-def normalise_uk_mobile(value: str) -> str:
-    """A UK mobile number as ``+447…``; ``ValueError`` for anything else."""
-    hint = f'"{value}" is not a UK mobile number (write e.g. 07700 900123 or +44 7700 900123)'
-    text = value.strip().replace("(0)", "") if isinstance(value, str) else ""
-    digits = _PHONE_NOISE.sub("", text)
-    if digits.startswith("+"):
-        digits = digits[1:]
-    elif digits.startswith("00"):
-        digits = digits[2:]
-    elif digits.startswith("0"):
-        digits = "44" + digits[1:]
-    if not digits.isdigit() or not digits.startswith("447") or len(digits) != 12:
-        raise ValueError(hint)
-    return "+" + digits
 
 
 # --------------------------------------------------------------------------- rate limiter
@@ -300,8 +301,9 @@ def limiter_for(key: NotifyKey) -> RollingLimiter:
 
 
 class GovukNotifySettings(BaseModel):
-    """``api_key``, ``kind`` (sms | email), ``template_id``, ``to``; optional
-    ``personalisation``, ``template``/``subject_template``, ``base_url``,
+    """``api_key``, ``kind`` (sms | email), ``template_id``; optional ``to`` (the people
+    paged are added), ``personalisation``, ``template``/``subject_template``,
+    ``digest_template``/``digest_subject_template``, ``base_url``,
     ``sms_sender_id``/``email_reply_to_id`` and ``timeout`` (default 10s)."""
 
     # hide_input_in_errors: a malformed secret must not reach logs through str(error).
@@ -310,10 +312,14 @@ class GovukNotifySettings(BaseModel):
     api_key: SecretStr
     kind: Literal["sms", "email"]
     template_id: str
-    to: tuple[str, ...]
+    # Optional (the people a response pages are added); the validator refuses ``to: []``
+    # written out, and the default is not validated.
+    to: tuple[str, ...] = ()
     personalisation: dict[str, MessageTemplate] = {}
     template: MessageTemplate | None = None
     subject_template: MessageTemplate | None = None
+    digest_template: DigestTemplate | None = None
+    digest_subject_template: DigestTemplate | None = None
     base_url: HttpUrl = DEFAULT_BASE_URL
     sms_sender_id: str | None = None
     email_reply_to_id: str | None = None
@@ -373,6 +379,29 @@ class GovukNotifySettings(BaseModel):
         return parse_api_key(self.api_key.get_secret_value())
 
 
+# --------------------------------------------------------------------------- recipients
+
+
+def recipients(settings: GovukNotifySettings, people: Sequence[Person]) -> list[str]:
+    """Who a notice goes to: ``to``, then each person's ``mobile`` (``kind: sms``) or
+    ``email`` (``kind: email``), each once; people without one are skipped."""
+    if settings.kind == "sms":
+        found = [*settings.to, *(p.mobile for p in people if p.mobile)]
+    else:
+        # Notify takes a bare address: "Name <a@b>" would be refused.
+        found = [
+            email.utils.parseaddr(a)[1]
+            for a in (*settings.to, *(p.email for p in people if p.email))
+        ]
+    out: list[str] = []
+    seen: set[str] = set()
+    for recipient in found:
+        if recipient and recipient.lower() not in seen:
+            seen.add(recipient.lower())
+            out.append(recipient)
+    return out
+
+
 # --------------------------------------------------------------------------- responder
 
 
@@ -416,7 +445,7 @@ def _mask(recipient: str) -> str:
 
 
 class GovukNotifyResponder:
-    """Sends each order as a GOV.UK Notify text or email to every recipient."""
+    """Sends each notice as a GOV.UK Notify text or email to every recipient."""
 
     undoable = False
 
@@ -437,22 +466,39 @@ class GovukNotifyResponder:
         self._templates = MessageTemplates(
             subject=settings.subject_template, text=settings.template
         )
+        self._digest_templates = MessageTemplates(
+            subject=settings.digest_subject_template, text=settings.digest_template
+        )
         self._url = f"{settings.base_url.rstrip('/')}/v2/notifications/{settings.kind}"
         # key -> {recipient: notification id}: a retry sends only to the others.
         self._sent: OrderedDict[str, dict[str, str]] = OrderedDict()
 
     async def run(self, order: ResponseOrder, context: ResponseContext) -> str:
-        """Send to every recipient not yet sent for ``order.key``; return the ids."""
-        skipped = not_undone(order)
+        """Send the message for ``order`` alone; return the ids."""
+        return await self.notify(Notice.of(order, context))
+
+    async def notify(self, notice: Notice) -> str:
+        """Send the message (one line) or digest (several) for ``notice`` to every
+        recipient not yet sent for ``notice.key``; return the ids."""
+        skipped = nothing_to_send(notice)
         if skipped is not None:
             return skipped
-        facts, message = render_or_fail(self.name, order, context, self._templates)
+        facts, message = render_notice(self.name, notice, self._templates, self._digest_templates)
         personalisation = self._personalisation(facts, message)
-        done = self._sent.setdefault(order.key, {})
-        self._sent.move_to_end(order.key)
+        everyone = recipients(self._settings, notice.people)
+        if not everyone:
+            noun = "mobile number" if self._settings.kind == "sms" else "email address"
+            raise ResponseError(
+                f"response {self.name!r}: nobody to send to (no 'to', and nobody paged is on "
+                f"duty with a {noun})",
+                reason="no_recipients",
+                retryable=False,
+            )
+        done = self._sent.setdefault(notice.key, {})
+        self._sent.move_to_end(notice.key)
         while len(self._sent) > _REMEMBER:
             self._sent.popitem(last=False)
-        pending = [r for r in self._settings.to if r not in done]
+        pending = [r for r in everyone if r not in done]
         failures: list[_Failure] = []
         sent_now: list[str] = []
         timeout = self._settings.timeout.total_seconds()
@@ -468,7 +514,7 @@ class GovukNotifyResponder:
                     )
                     break
                 failure, notification_id = await self._send_one(
-                    client, recipient, order.key, personalisation
+                    client, recipient, notice.key, personalisation
                 )
                 if failure is None:
                     done[recipient] = notification_id
@@ -481,24 +527,27 @@ class GovukNotifyResponder:
             self._raise(failures, len(sent_now), len(pending))
         return self._outcome(sent_now, len(done) - len(sent_now))
 
-    def _personalisation(self, facts: MessageFacts, message: Rendered) -> dict[str, str]:
+    def _personalisation(self, facts: Sequence[MessageFacts], message: Rendered) -> dict[str, str]:
+        """The placeholders for one line's message or a digest's (``facts`` highest tier
+        first): a digest fills them from its lines, see the module docstring."""
+        top = facts[0]
+        ack_url = top.ack_url
+        if len(facts) > 1:
+            board = next((f.board_url for f in facts if f.board_url), None)
+            ack_url = board or ack_url
         values = {
-            "line": facts.line_name,
-            "tier": str(facts.tier),
-            "tier_name": facts.tier_name,
+            "line": ", ".join(f.line_name for f in facts),
+            "tier": str(top.tier),
+            "tier_name": top.tier_name,
             "subject": message.subject,
             "message": message.sms if self._settings.kind == "sms" else message.text,
-            "ack_url": facts.ack_url or "",
+            "ack_url": ack_url or "",
         }
         for name, source in self._settings.personalisation.items():
             try:
-                values[name] = render_string(source, facts, "text")
+                values[name] = render_string(source, top, "text")
             except TemplateError as exc:
-                raise ResponseError(
-                    f"response {self.name!r}: personalisation {name!r}: {exc}",
-                    reason="template",
-                    retryable=False,
-                ) from None
+                raise template_failure(self.name, exc, f"personalisation {name!r}") from None
         return values
 
     async def _send_one(
@@ -573,10 +622,16 @@ def _build(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
     return GovukNotifyResponder(name, settings, ctx.clock)
 
 
+def _address_kind(settings: BaseModel) -> str:
+    """A paged person is texted at their ``mobile`` or emailed at their ``email``."""
+    return "mobile" if getattr(settings, "kind", None) == "sms" else "email"
+
+
 PLUGIN = ResponderPlugin(
     type="govuk_notify",
     settings_model=GovukNotifySettings,
     build=_build,
     undoable=lambda _settings: False,
     description="Send texts or emails through GOV.UK Notify.",
+    address=_address_kind,
 )

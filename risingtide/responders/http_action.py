@@ -31,10 +31,12 @@ Failures leave as ``ResponseError`` so the dispatcher alone decides back-off::
     ResponseError
     ├── reason "timeout"      no answer within ``timeout``                    retryable
     ├── reason "network"      connection refused or reset, DNS               retryable
-    ├── reason "http_408", "http_429" (Retry-After quoted), "http_5xx" codes retryable
+    ├── reason "http_429" (Retry-After quoted), "http_5xx", "http_4xx" for 408  retryable
     ├── reason "http_401"     refused even with a fresh OAuth token          not retryable
     ├── reason "auth"         the token endpoint refused the client          not retryable
-    ├── reason "http_4xx" codes, "http_3xx" codes (redirects are not followed) not retryable
+    ├── reason "http_4xx", "http_3xx" (redirects are not followed)           not retryable
+
+Reasons are ``risingtide.ports.http_reason``'s classes, as at every other adapter.
     ├── reason "template"     a template failed while rendering             not retryable
     ├── reason "bad_url"      the rendered URL is malformed or not http(s)   not retryable
     └── reason "no_line"      the order's line has no entry under ``lines``  not retryable
@@ -99,6 +101,7 @@ from risingtide.ports import (
     ResponderPlugin,
     ResponseContext,
     ResponseError,
+    http_reason,
 )
 from risingtide.sources.webclient import Auth, BasicAuth, OAuthClientCredentials
 from risingtide.tlscontext import shared_tls_context
@@ -608,7 +611,7 @@ class HttpActionResponder:
         hint = self._hints.get(status)
         retry_after = response.headers.get("Retry-After")
         waited = f"; the platform asks to wait (Retry-After: {retry_after})" if retry_after else ""
-        reason = f"http_{status}"
+        reason = http_reason(status)
         if status == 429:
             return ResponseError(
                 f"{text} (rate limited{waited}): {_snippet(response)}", reason=reason

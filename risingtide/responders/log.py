@@ -1,7 +1,9 @@
 """The ``log`` responder: writes the response to the daemon's log and nowhere else.
 
 Useful as a first notification channel, in demos, and as a record of what would have been
-sent. It never fails.
+sent. It never fails. It is a notifier: the orders of several lines that go out together
+are one log line per line, each naming the notice's key, its size and the people the
+response pages who are on duty (``to``), just as a real channel would send them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,13 @@ import structlog
 from pydantic import BaseModel, ConfigDict
 
 from risingtide.domain.model import ResponseOrder
-from risingtide.ports import BuildContext, Responder, ResponderPlugin, ResponseContext
+from risingtide.ports import (
+    BuildContext,
+    Notice,
+    Responder,
+    ResponderPlugin,
+    ResponseContext,
+)
 
 
 class LogSettings(BaseModel):
@@ -36,23 +44,37 @@ class LogResponder:
 
     async def run(self, order: ResponseOrder, context: ResponseContext) -> str:
         """Write one log line for the order."""
-        stats = context.stats
-        self._log.log(
-            _LEVELS.get(self._settings.level, 30),
-            self._settings.message,
-            response=self.name,
-            line=order.line,
-            tier=order.tier,
-            tier_name=context.tier_name,
-            trigger=order.trigger,
-            action=order.action.value,
-            reason=order.reason,
-            avg_wait=None if stats is None else stats.avg_wait,
-            longest_wait=None if stats is None else stats.longest_wait,
-            calls_waiting=None if stats is None else stats.calls_waiting,
-            key=order.key,
-        )
-        self.sent.append(order)
+        return await self.notify(Notice.of(order, context))
+
+    async def notify(self, notice: Notice) -> str:
+        """Write one log line per line of the notice, naming who it would reach."""
+        to = [p.name for p in notice.people]
+        for order, context in notice.items:
+            stats = context.stats
+            fields: dict[str, object] = {}
+            if len(notice.items) > 1:
+                fields.update(notice=notice.key, lines_in_notice=len(notice.items))
+            if to:
+                fields["to"] = to
+            self._log.log(
+                _LEVELS.get(self._settings.level, 30),
+                self._settings.message,
+                response=self.name,
+                line=order.line,
+                tier=order.tier,
+                tier_name=context.tier_name,
+                trigger=order.trigger,
+                action=order.action.value,
+                reason=order.reason,
+                avg_wait=None if stats is None else stats.avg_wait,
+                longest_wait=None if stats is None else stats.longest_wait,
+                calls_waiting=None if stats is None else stats.calls_waiting,
+                key=order.key,
+                **fields,
+            )
+            self.sent.append(order)
+        if to:
+            return f"logged for {', '.join(to)}"
         return "logged"
 
 

@@ -19,13 +19,27 @@ Body (JSON, UTF-8)::
                "calls_waiting": 14, "agents_available": 2, "abandon_rate": 0.125,
                "window": 900.0},
      "entered_at": …, "live_switches": ["callback_on"], "ack_url": …,
-     "message": {"subject": "…", "text": "…"}}
+     "message": {"subject": "…", "text": "…"},
+     "people": [{"id": "asha", "name": "Asha Patel"}]}
 
 ``event`` is the message kind (``tier_raised``, ``reminder``, ``escalated``,
-``tier_lowered``, ``back_to_calm``, ``stats_stale``; see ``risingtide.messages``).
+``tier_lowered``, ``back_to_calm``, ``stats_stale``; see ``risingtide.messages``). ``key`` is
+the notice's idempotency key (the order's own key for a notice about one order).
 
-Headers: ``Content-Type: application/json``, ``Idempotency-Key: <order key>`` (the same on
-every retry of an order: the receiver drops repeats by it), ``User-Agent``, the configured
+A notice about several lines is one digest::
+
+    {"event": "digest", "version": 1, "key": "<notice key>", "count": 3,
+     "lines": [<the event above for each line, without "people", highest tier first;
+                each with its own order key>],
+     "message": {"subject": "3 lines: …", "text": "…"},
+     "people": [{"id": "asha", "name": "Asha Patel"}]}
+
+``people`` are those the response pages who are on duty, by id and name only: the receiver
+is the council's own system, but no addresses or phone numbers leave Rising Tide this way
+(it has no use for them, and a log of webhook bodies should not become a staff directory).
+
+Headers: ``Content-Type: application/json``, ``Idempotency-Key: <notice key>`` (the same on
+every retry of a notice: the receiver drops repeats by it), ``User-Agent``, the configured
 ``headers``, and with a ``secret``:
 
 - ``X-Rising-Tide-Timestamp: <unix seconds when sent>``
@@ -49,8 +63,10 @@ carries the status and any ``Retry-After`` in seconds)::
     reason "template"   a message template failed                      not retryable
 
 The HTTP helpers here (``post``, ``check_status``, ``HttpError``) are shared by the
-``slack`` and ``teams`` responders. Every run uses its own short-lived ``httpx.AsyncClient``
-(notifications are rare, and a client per run cannot leak across config reloads).
+``slack`` and ``teams`` responders, and the notice helpers (``render_notice``,
+``nothing_to_send``, ``DigestTemplate``) by every notification channel. Every run uses its
+own short-lived ``httpx.AsyncClient`` (notifications are rare, and a client per run cannot
+leak across config reloads).
 
 Doc pages followed: RFC 9110 §10.2.3 (``Retry-After``: delay-seconds or an HTTP date) and
 §15.6 (5xx: the server failed); RFC 2104 (HMAC); the IETF draft "The Idempotency-Key HTTP
@@ -66,7 +82,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
@@ -76,18 +92,23 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, field_val
 from risingtide import __version__
 from risingtide.clock import Clock
 from risingtide.config.schema import PositiveDuration
-from risingtide.domain.model import Action, ResponseOrder
+from risingtide.domain.model import ResponseOrder
+from risingtide.domain.people import Person
 from risingtide.messages import (
     MessageFacts,
     MessageTemplates,
     Rendered,
     TemplateError,
+    check_digest_template,
     check_template,
+    digest_order,
     facts_from,
     render,
+    render_digest,
 )
 from risingtide.ports import (
     BuildContext,
+    Notice,
     Responder,
     ResponderPlugin,
     ResponseContext,
@@ -97,9 +118,11 @@ from risingtide.tlscontext import shared_tls_context
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
+    "NOT_UNDONE",
     "PLUGIN",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "DigestTemplate",
     "HttpError",
     "HttpUrl",
     "MessageTemplate",
@@ -108,11 +131,14 @@ __all__ = [
     "WebhookSettings",
     "check_http_url",
     "check_status",
+    "digest_payload",
     "event_payload",
-    "not_undone",
+    "nothing_to_send",
+    "people_payload",
     "post",
-    "render_or_fail",
+    "render_notice",
     "sign",
+    "template_failure",
     "verify_signature",
 ]
 
@@ -149,6 +175,8 @@ HttpUrl = Annotated[str, AfterValidator(check_http_url)]
 SecretHttpUrl = Annotated[SecretStr, AfterValidator(_secret_http_url)]
 #: A text message template (Jinja2, sandboxed), checked when the config is loaded.
 MessageTemplate = Annotated[str, AfterValidator(check_template)]
+#: The same for a message about several lines: it sees the digest's variables.
+DigestTemplate = Annotated[str, AfterValidator(check_digest_template)]
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _RESERVED_HEADERS: Final = frozenset(
@@ -166,7 +194,8 @@ _RESERVED_HEADERS: Final = frozenset(
 
 class WebhookSettings(BaseModel):
     """``url`` to POST to; optional ``secret`` (signs each request), extra ``headers``,
-    ``template``/``subject_template`` (the ``message`` text), ``timeout`` (default 10s)."""
+    ``template``/``subject_template`` (the ``message`` text),
+    ``digest_template``/``digest_subject_template`` (a digest's), ``timeout`` (default 10s)."""
 
     # hide_input_in_errors: a malformed secret must not reach logs through str(error).
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
@@ -176,6 +205,8 @@ class WebhookSettings(BaseModel):
     headers: dict[str, str] = {}
     template: MessageTemplate | None = None
     subject_template: MessageTemplate | None = None
+    digest_template: DigestTemplate | None = None
+    digest_subject_template: DigestTemplate | None = None
     timeout: PositiveDuration = DEFAULT_TIMEOUT
 
     @field_validator("secret")
@@ -295,24 +326,48 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def render_or_fail(
-    name: str, order: ResponseOrder, context: ResponseContext, templates: MessageTemplates
-) -> tuple[MessageFacts, Rendered]:
-    """The facts and message for an order; a failing template is a non-retryable error."""
-    facts = facts_from(order, context)
+# --------------------------------------------------------------------------- notices
+
+#: The outcome of a notice with nothing to say: only UNDOs, and a notification is not
+#: taken back.
+NOT_UNDONE: Final = "nothing to undo: a notification is not taken back"
+
+
+def nothing_to_send(notice: Notice) -> str | None:
+    """The outcome for a notice of UNDOs only (nothing is sent), or None to send."""
+    return None if notice.applies else NOT_UNDONE
+
+
+def template_failure(name: str, exc: TemplateError, what: str = "") -> ResponseError:
+    """A template that failed while sending: not retryable (it would fail again)."""
+    where = f"{what}: " if what else ""
+    return ResponseError(f"response {name!r}: {where}{exc}", reason="template", retryable=False)
+
+
+def render_notice(
+    name: str,
+    notice: Notice,
+    templates: MessageTemplates,
+    digest_templates: MessageTemplates,
+) -> tuple[list[MessageFacts], Rendered]:
+    """The facts of the notice's APPLY lines and its one message.
+
+    One line is rendered with the response's ``templates``; several are one digest
+    (``messages.render_digest``, with ``digest_templates``), and the facts come back in the
+    digest's order, highest tier first. A failing template is a non-retryable
+    ``ResponseError`` (reason ``template``). Call ``nothing_to_send`` first: a notice of
+    UNDOs only has nothing to render (``ValueError``).
+    """
+    facts = [facts_from(order, context) for order, context in notice.applies]
+    if not facts:
+        raise ValueError("the notice has no APPLY orders: nothing to render")
     try:
-        return facts, render(facts, templates)
+        if len(facts) == 1:
+            return facts, render(facts[0], templates)
+        ordered = digest_order(facts)
+        return ordered, render_digest(ordered, digest_templates, key=notice.key)
     except TemplateError as exc:
-        raise ResponseError(
-            f"response {name!r}: {exc}", reason="template", retryable=False
-        ) from None
-
-
-def not_undone(order: ResponseOrder) -> str | None:
-    """The outcome for an UNDO of a notification (nothing to undo), or None to send."""
-    if order.action is Action.UNDO:
-        return "nothing to undo: a notification is not taken back"
-    return None
+        raise template_failure(name, exc) from None
 
 
 # --------------------------------------------------------------------------- signature
@@ -349,12 +404,18 @@ def verify_signature(
 # --------------------------------------------------------------------------- responder
 
 
-def event_payload(facts: MessageFacts, message: Rendered) -> dict[str, Any]:
-    """The JSON body of a webhook event (see the module docstring)."""
+def people_payload(people: Sequence[Person]) -> list[dict[str, str]]:
+    """The people a notice pages, by id and name only (no addresses: see the docstring)."""
+    return [{"id": p.id, "name": p.name} for p in people]
+
+
+def event_payload(facts: MessageFacts, message: Rendered, key: str | None = None) -> dict[str, Any]:
+    """The JSON event about one line (see the module docstring); ``key`` defaults to the
+    order's own key."""
     return {
         "event": facts.kind,
         "version": 1,
-        "key": facts.key,
+        "key": facts.key if key is None else key,
         "line": facts.line,
         "line_name": facts.line_name,
         "tier": facts.tier,
@@ -382,8 +443,23 @@ def event_payload(facts: MessageFacts, message: Rendered) -> dict[str, Any]:
     }
 
 
+def digest_payload(
+    key: str, lines: Sequence[tuple[MessageFacts, Rendered]], message: Rendered
+) -> dict[str, Any]:
+    """The JSON body of a digest: each line's own event, in the order given, and the one
+    message about them all (``people`` is added by the caller)."""
+    return {
+        "event": "digest",
+        "version": 1,
+        "key": key,
+        "count": len(lines),
+        "lines": [event_payload(facts, rendered) for facts, rendered in lines],
+        "message": {"subject": message.subject, "text": message.text},
+    }
+
+
 class WebhookResponder:
-    """POSTs each order as a signed JSON event."""
+    """POSTs each notice as a signed JSON event (one line) or digest (several)."""
 
     undoable = False
 
@@ -395,21 +471,37 @@ class WebhookResponder:
         self._templates = MessageTemplates(
             subject=settings.subject_template, text=settings.template
         )
+        self._digest_templates = MessageTemplates(
+            subject=settings.digest_subject_template, text=settings.digest_template
+        )
 
     async def run(self, order: ResponseOrder, context: ResponseContext) -> str:
-        """POST the event for ``order``; return ``HTTP <status>``."""
-        skipped = not_undone(order)
+        """POST the event for ``order`` alone; return ``HTTP <status>``."""
+        return await self.notify(Notice.of(order, context))
+
+    async def notify(self, notice: Notice) -> str:
+        """POST the event (one line) or digest (several) for ``notice``; return
+        ``HTTP <status>``."""
+        skipped = nothing_to_send(notice)
         if skipped is not None:
             return skipped
-        facts, message = render_or_fail(self.name, order, context, self._templates)
-        body = json.dumps(
-            event_payload(facts, message), ensure_ascii=False, separators=(",", ":")
-        ).encode("utf-8")
+        facts, message = render_notice(self.name, notice, self._templates, self._digest_templates)
+        if len(facts) == 1:
+            payload = event_payload(facts[0], message, key=notice.key)
+        else:
+            # Each line also carries its own single-line message, as its own event would.
+            try:
+                lines = [(f, render(f, self._templates)) for f in facts]
+            except TemplateError as exc:
+                raise template_failure(self.name, exc) from None
+            payload = digest_payload(notice.key, lines, message)
+        payload["people"] = people_payload(notice.people)
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = {
             **self._settings.headers,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            IDEMPOTENCY_HEADER: order.key,
+            IDEMPOTENCY_HEADER: notice.key,
         }
         now = self._clock.now()
         if self._settings.secret is not None:
@@ -441,4 +533,6 @@ PLUGIN = ResponderPlugin(
     build=_build,
     undoable=lambda _settings: False,
     description="POST a signed JSON event to a URL of your own.",
+    # A machine reads it: one event per line at once, unless the response sets group_wait.
+    default_group_wait=timedelta(0),
 )

@@ -4,7 +4,7 @@ Shipped in the package (not only in tests) so that users' own tests and demos ca
 lines through the tiers without a platform::
 
     source.push(QueueStats(line="revenues", at=clock.now(), avg_wait=400))
-    source.fail("revenues", SourceError("platform down", reason="http_503"))
+    source.fail("revenues", SourceError("platform down", reason="http_5xx"))
 
 In a config file a ``scripted`` source takes per-line ``stats:`` (fixed figures), which is
 handy for trying a framework by hand.

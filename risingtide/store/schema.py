@@ -7,7 +7,8 @@ value has the same width and offset, text order is time order, so range queries 
 JSON text written by ``json.dumps``.
 
 ``SCHEMA_VERSION`` goes up whenever a change needs a migration; a store refuses to open a
-file written by a newer version rather than misread it.
+file written by a newer version rather than misread it, and migrates an older one when it
+opens it (``MIGRATIONS``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 #: The version of the tables below, kept in ``meta`` under ``schema_version``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -118,12 +119,20 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
+    # The batch a notification was sent in (schema 2): its members go out together, with
+    # the batch's key, on every retry and after a restart.
+    Column("batch", String, nullable=True),
     CheckConstraint("status IN ('pending', 'done', 'dead')", name="ck_outbox_status"),
     CheckConstraint("action IN ('apply', 'undo')", name="ck_outbox_action"),
     CheckConstraint("attempts >= 0", name="ck_outbox_attempts"),
     Index("ix_outbox_status_next", "status", "next_attempt_at"),
     sqlite_autoincrement=True,
 )
+
+#: The statements that bring a file from version N-1 to N, by N.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE outbox ADD COLUMN batch VARCHAR",),
+}
 
 #: Facts about the file itself; ``schema_version`` for now.
 meta = Table(

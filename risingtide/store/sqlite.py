@@ -52,7 +52,15 @@ from risingtide.clock import Clock
 from risingtide.domain.model import Event, LineState, ResponseOrder
 from risingtide.store import codec
 from risingtide.store.codec import CodecError
-from risingtide.store.schema import SCHEMA_VERSION, history, line_state, meta, metadata, outbox
+from risingtide.store.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    history,
+    line_state,
+    meta,
+    metadata,
+    outbox,
+)
 
 __all__ = [
     "HistoryEntry",
@@ -133,6 +141,8 @@ class OutboxEntry:
     last_error: str | None
     created_at: datetime
     finished_at: datetime | None
+    #: The key of the batch this entry was sent in, once it has been (notifications only).
+    batch: str | None = None
 
 
 # Statements built once; SQLAlchemy caches their compiled form.
@@ -226,6 +236,15 @@ class Store:
                         f"{self.path} was written by a newer Rising Tide (schema version "
                         f"{found}; this version reads up to {SCHEMA_VERSION}); upgrade Rising "
                         "Tide, or point this one at another state file"
+                    )
+                for step in range(found + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS.get(step, ()):
+                        conn.execute(text(statement))
+                if found < SCHEMA_VERSION:
+                    conn.execute(
+                        update(meta)
+                        .where(meta.c.key == "schema_version")
+                        .values(value=str(SCHEMA_VERSION))
                     )
             metadata.create_all(conn)
             if version is None:
@@ -410,53 +429,72 @@ class Store:
             row = conn.execute(select(outbox).where(outbox.c.key == key)).first()
         return None if row is None else _outbox_entry(row)
 
-    def record_success(self, key: str, detail: str, now: datetime) -> None:
-        """Mark a pending entry done and add a ``response`` history entry, in one transaction.
+    def assign_batch(self, keys: Sequence[str], batch: str) -> None:
+        """Put pending entries into one batch before it is first sent, in one transaction.
 
-        ``detail`` is the responder's short outcome. Raises ``StoreError`` if no pending entry
-        has the key.
+        From then on they go out together under the batch's key, so that a retry or a
+        restart sends the same message with the same key, never a regrouped one.
         """
         with self._transaction(write=True) as conn:
-            row = self._pending_row(conn, key)
-            attempts = row.attempts + 1
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == row.id)
-                .values(status="done", attempts=attempts, finished_at=now)
-            )
-            conn.execute(
-                _insert_history,
-                _response_record(row, now, outcome="ok", detail=detail, attempts=attempts),
-            )
+            for key in keys:
+                row = self._pending_row(conn, key)
+                conn.execute(update(outbox).where(outbox.c.id == row.id).values(batch=batch))
+
+    def record_success(self, key: str | Sequence[str], detail: str, now: datetime) -> None:
+        """Mark pending entries done, each with a ``response`` history entry, in one transaction.
+
+        ``key`` is one idempotency key or the keys of a batch sent together; ``detail`` is
+        the responder's short outcome. Raises ``StoreError`` if a key has no pending entry.
+        """
+        with self._transaction(write=True) as conn:
+            for one in _keys(key):
+                row = self._pending_row(conn, one)
+                attempts = row.attempts + 1
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == row.id)
+                    .values(status="done", attempts=attempts, finished_at=now)
+                )
+                conn.execute(
+                    _insert_history,
+                    _response_record(row, now, outcome="ok", detail=detail, attempts=attempts),
+                )
 
     def record_failure(
-        self, key: str, error: str, reason: str, now: datetime, retry_at: datetime | None
+        self,
+        key: str | Sequence[str],
+        error: str,
+        reason: str,
+        now: datetime,
+        retry_at: datetime | None,
     ) -> None:
-        """Count a failed attempt and add a ``response`` history entry, in one transaction.
+        """Count a failed attempt of each entry, with a ``response`` history entry, in one
+        transaction.
 
-        With ``retry_at`` the entry stays pending until then (outcome ``retry``); with None
-        it is dead (outcome ``dead``) and never runs again. ``reason`` is the short label of
-        the failure (``timeout``, ``http_500``…), ``error`` the message.
+        With ``retry_at`` the entries stay pending until then (outcome ``retry``); with None
+        they are dead (outcome ``dead``) and never run again. ``reason`` is the short label
+        of the failure (``timeout``, ``http_5xx``…), ``error`` the message.
         """
         with self._transaction(write=True) as conn:
-            row = self._pending_row(conn, key)
-            attempts = row.attempts + 1
-            values: dict[str, Any] = {"attempts": attempts, "last_error": error}
-            extra: dict[str, Any] = {"reason": reason}
-            if retry_at is None:
-                outcome = "dead"
-                values.update(status="dead", finished_at=now)
-            else:
-                outcome = "retry"
-                values.update(next_attempt_at=retry_at)
-                extra["retry_at"] = codec.encode_time(retry_at)
-            conn.execute(update(outbox).where(outbox.c.id == row.id).values(**values))
-            conn.execute(
-                _insert_history,
-                _response_record(
-                    row, now, outcome=outcome, detail=error, attempts=attempts, **extra
-                ),
-            )
+            for one in _keys(key):
+                row = self._pending_row(conn, one)
+                attempts = row.attempts + 1
+                values: dict[str, Any] = {"attempts": attempts, "last_error": error}
+                extra: dict[str, Any] = {"reason": reason}
+                if retry_at is None:
+                    outcome = "dead"
+                    values.update(status="dead", finished_at=now)
+                else:
+                    outcome = "retry"
+                    values.update(next_attempt_at=retry_at)
+                    extra["retry_at"] = codec.encode_time(retry_at)
+                conn.execute(update(outbox).where(outbox.c.id == row.id).values(**values))
+                conn.execute(
+                    _insert_history,
+                    _response_record(
+                        row, now, outcome=outcome, detail=error, attempts=attempts, **extra
+                    ),
+                )
 
     def _pending_row(self, conn: Connection, key: str) -> _PendingRow:
         row = conn.execute(
@@ -478,6 +516,10 @@ class _PendingRow:
     id: int
     attempts: int
     order: dict[str, Any]
+
+
+def _keys(key: str | Sequence[str]) -> tuple[str, ...]:
+    return (key,) if isinstance(key, str) else tuple(key)
 
 
 def _response_record(
@@ -512,6 +554,7 @@ def _outbox_entry(row: Row[Any]) -> OutboxEntry:
         last_error=row.last_error,
         created_at=row.created_at,
         finished_at=row.finished_at,
+        batch=row.batch,
     )
 
 

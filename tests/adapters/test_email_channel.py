@@ -31,7 +31,9 @@ from risingtide.domain.model import Action, QueueStats, ResponseOrder
 from risingtide.ports import BuildContext, ResponseContext, ResponseError
 from risingtide.responders import RESPONDER_TYPES
 from risingtide.responders.email import EmailSettings, message_id
+from tests.adapters import notices
 from tests.adapters.loopback import free_port
+from tests.adapters.notices import ASHA, BATCH_KEY, BEN, BOARD, CHLOE, HEADLINES
 
 T0 = datetime(2026, 1, 5, 9, 25, tzinfo=UTC)
 FROM = "Rising Tide <rising-tide@council.example>"
@@ -134,9 +136,11 @@ def smtp_server(mailbox: Mailbox, **kwargs: Any) -> Iterator[int]:
 
 
 def _responder(port: int, **settings: Any) -> Any:
+    """An email responder to the relay on ``port``; ``to=None`` leaves ``to`` out."""
     plugin = RESPONDER_TYPES["email"]
     data = {"host": "127.0.0.1", "port": port, "security": "none", "from": FROM, "to": [DUTY]}
-    validated = plugin.settings_model.model_validate({**data, **settings})
+    data = {k: v for k, v in {**data, **settings}.items() if v is not None}
+    validated = plugin.settings_model.model_validate(data)
     return plugin.build("email_duty", validated, BuildContext(clock=FakeClock(T0)))
 
 
@@ -320,6 +324,122 @@ async def test_an_undo_sends_nothing() -> None:
     assert "nothing to undo" in await _responder(free_port()).run(undo, CONTEXT)
 
 
+# --------------------------------------------------------------------------- notices
+
+
+def _plain(msg: EmailMessage) -> str:
+    part = msg.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+async def test_a_digest_of_three_lines_is_one_message_to_to_and_the_people_paged() -> None:
+    """Three lines at three tiers: one email, highest tier first, keyed by the notice, to
+    ``to`` and every paged person with an email address (Chloe has none: skipped)."""
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as port:
+        outcome = await _responder(port).notify(notices.digest("email_duty"))
+    assert outcome == "sent to 3 recipients"
+    assert len(mailbox.received) == 1
+    _, recipients, msg, _, _ = mailbox.received[0]
+    assert recipients == [DUTY, ASHA.email, BEN.email]
+    assert msg["To"] == f"{DUTY}, Asha Patel <{ASHA.email}>, Ben Okafor <{BEN.email}>"
+    assert msg["Subject"] == (
+        "3 lines: Revenues & Benefits tier 3, Council Tax tier 2, Waste & Recycling tier 1"
+    )
+    assert msg["X-Rising-Tide-Key"] == BATCH_KEY
+    assert msg["Message-ID"] == message_id(BATCH_KEY, FROM)
+    assert msg["X-Rising-Tide-Tier"] == "3"
+    plain = _plain(msg)
+    positions = [plain.index(h) for h in HEADLINES]
+    assert positions == sorted(positions)
+    assert "Acknowledge: https://rt.example/ack/waste" in plain
+    assert plain.rstrip().endswith(f"Duty board: {BOARD}")
+    html = msg.get_body(("html",))
+    assert html is not None and BATCH_KEY in html.get_content()
+
+
+async def test_without_to_the_people_paged_are_the_recipients() -> None:
+    """``to`` is optional: a notice about one line goes to the paged people alone."""
+    mailbox = Mailbox()
+    notice = notices.mixed("email_duty", people=(CHLOE, BEN))
+    with smtp_server(mailbox) as port:
+        assert await _responder(port, to=None).notify(notice) == "sent to 1 recipient"
+    assert mailbox.received[0][1] == [BEN.email]
+
+
+async def test_a_person_also_in_to_gets_one_copy() -> None:
+    """Recipients are de-duplicated by address, ``to`` first."""
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as port:
+        responder = _responder(port, to=[f"Asha <{ASHA.email.upper()}>"])
+        await responder.notify(notices.digest("email_duty", people=(ASHA,)))
+    assert mailbox.received[0][1] == [ASHA.email.upper()]
+
+
+async def test_a_name_with_a_comma_and_an_accent_stays_one_address() -> None:
+    """``To:`` is written by the email package from addresses, so a paged person called
+    "Siân O'Neil, Jr" is one recipient to every mail client, not two."""
+    mailbox = Mailbox()
+    sian = replace(ASHA, name="Siân O'Neil, Jr", email="sian@council.example")
+    with smtp_server(mailbox) as port:
+        await _responder(port).notify(notices.digest("email_duty", people=(sian,)))
+    to = mailbox.received[0][2]["To"]
+    assert [a.addr_spec for a in to.addresses] == [DUTY, "sian@council.example"]
+    assert to.addresses[1].display_name == "Siân O'Neil, Jr"
+
+
+async def test_a_notice_of_undos_only_sends_nothing() -> None:
+    """UNDOs of a notification take nothing back: no connection is made."""
+    outcome = await _responder(free_port()).notify(notices.undo_only("email_duty"))
+    assert outcome == "nothing to undo: a notification is not taken back"
+
+
+async def test_a_notice_mixing_apply_and_undo_talks_about_the_apply_lines_only() -> None:
+    """One APPLY among UNDOs is an ordinary single-line message, keyed by the notice."""
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as port:
+        await _responder(port).notify(notices.mixed("email_duty"))
+    msg = mailbox.received[0][2]
+    assert msg["Subject"] == "Council Tax raised to tier 2 (high)"
+    assert msg["X-Rising-Tide-Key"] == BATCH_KEY
+    assert "Waste" not in _plain(msg) and "Revenues" not in _plain(msg)
+
+
+async def test_nobody_to_send_to_is_a_final_failure() -> None:
+    """No ``to`` and nobody paged with an email: reason "no_recipients", not retried."""
+    with pytest.raises(ResponseError) as caught:
+        await _responder(free_port(), to=None).notify(notices.digest("email_duty", (CHLOE,)))
+    assert (caught.value.reason, caught.value.retryable) == ("no_recipients", False)
+
+
+async def test_digest_templates_replace_the_digest_and_the_line_templates_do_not() -> None:
+    """digest_subject_template and digest_template write a digest; a single-line
+    ``template`` (which sees other variables) is not used for it."""
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as port:
+        responder = _responder(
+            port, template="{{ line_name }} only",
+            digest_subject_template="[RT] {{ count }} lines, worst tier {{ lines[0].tier }}",
+            digest_template="{% for l in lines %}{{ l.line_name }} T{{ l.tier }}\n{% endfor %}"
+            "{{ key }}",
+        )  # fmt: skip
+        await responder.notify(notices.digest("email_duty"))
+    msg = mailbox.received[0][2]
+    assert msg["Subject"] == "[RT] 3 lines, worst tier 3"
+    assert _plain(msg).splitlines() == [
+        "Revenues & Benefits T3", "Council Tax T2", "Waste & Recycling T1", BATCH_KEY,
+    ]  # fmt: skip
+
+
+def test_the_plugin_sends_to_a_persons_email() -> None:
+    """The loader refuses paging someone without the address the channel needs."""
+    plugin = RESPONDER_TYPES["email"]
+    settings = plugin.settings_model.model_validate({"host": "h.example", "from": FROM})
+    assert plugin.address(settings) == "email"
+    assert settings.to == ()  # type: ignore[attr-defined]
+
+
 # --------------------------------------------------------------------------- settings
 
 
@@ -338,6 +458,8 @@ async def test_an_undo_sends_nothing() -> None:
         ({"port": 70000}, "less than or equal to 65535"),
         ({"template": "{{ nope }}"}, "'nope' is undefined"),
         ({"html_template": "{{ ''.__class__ }}"}, "not allowed in a template"),
+        ({"digest_template": "{{ line_name }}"}, "'line_name' is undefined"),
+        ({"digest_subject_template": "{% for l in lines %}"}, "syntax error"),
     ],
 )
 def test_settings_are_checked_when_the_config_is_loaded(

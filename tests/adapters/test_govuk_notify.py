@@ -36,7 +36,9 @@ from risingtide.responders.govuk_notify import (
     normalise_uk_mobile,
     parse_api_key,
 )
+from tests.adapters import notices
 from tests.adapters.loopback import Loopback, free_port
+from tests.adapters.notices import ASHA, BATCH_KEY, BEN, BOARD, CHLOE
 
 SERVICE_ID = "26785a09-ab16-4eb0-8407-a37497a57506"
 SECRET = "3d844edf-8d35-48ac-975b-e847b4f122b0"
@@ -155,11 +157,12 @@ class OffsetClock:
 
 
 def _settings(base: str, **settings: Any) -> GovukNotifySettings:
+    """Settings for a fake Notify at ``base``; ``to=None`` leaves ``to`` out."""
     data = {
         "api_key": API_KEY, "kind": "sms", "template_id": TEMPLATE_ID,
         "to": ["07700 900123", "+44 7700 900456"], "base_url": base, **settings,
     }  # fmt: skip
-    return GovukNotifySettings.model_validate(data)
+    return GovukNotifySettings.model_validate({k: v for k, v in data.items() if v is not None})
 
 
 def _responder(base: str, clock: Any = None, limiter: Any = None, **settings: Any) -> Any:
@@ -332,6 +335,124 @@ async def test_an_undo_sends_nothing() -> None:
     assert "nothing to undo" in await responder.run(_order(Action.UNDO), CONTEXT)
 
 
+# --------------------------------------------------------------------------- notices
+
+
+async def test_a_digest_is_one_text_per_recipient_to_to_and_the_people_paged() -> None:
+    """Three lines: one text each to ``to``, Asha and Chloe (Ben has no mobile: skipped),
+    referenced by the notice key; the text names all three lines and ends with the board."""
+    notify = FakeNotify()
+    async with Loopback(notify.app()) as base:
+        responder = _responder(base, to=["07700 900123"])
+        outcome = await responder.notify(notices.digest("text_duty_manager"))
+    assert outcome.startswith("sent 3 texts")
+    numbers = [r["phone_number"] for r in notify.requests]
+    assert numbers == ["+447700900123", ASHA.mobile, CHLOE.mobile]
+    assert {r["reference"] for r in notify.requests} == {BATCH_KEY}
+    assert len({json.dumps(r["personalisation"]) for r in notify.requests}) == 1
+    personalisation = notify.requests[0]["personalisation"]
+    message = personalisation["message"]
+    assert message.splitlines()[:4] == [
+        "3 lines need attention",
+        "Revenues & Benefits: tier 3 (flood), avg 11m 40s, 31 waiting",
+        "Council Tax: tier 2 (high), avg 6m 40s, 14 waiting",
+        "Waste & Recycling: tier 1 (rising), avg 3m 20s, 6 waiting",
+    ]
+    assert message.endswith(f"Board: {BOARD}") and sms_segments(message) <= 3
+    assert personalisation["line"] == "Revenues & Benefits, Council Tax, Waste & Recycling"
+    assert (personalisation["tier"], personalisation["tier_name"]) == ("3", "flood")
+    assert personalisation["ack_url"] == BOARD
+    assert personalisation["subject"].startswith("3 lines: Revenues & Benefits tier 3")
+
+
+async def test_a_digest_by_email_goes_to_the_peoples_addresses() -> None:
+    """kind: email: the people's email addresses (Chloe has none), no ``to`` needed."""
+    notify = FakeNotify()
+    async with Loopback(notify.app()) as base:
+        responder = _responder(base, kind="email", to=None)
+        await responder.notify(notices.digest("email_duty"))
+    assert [r["email_address"] for r in notify.requests] == [ASHA.email, BEN.email]
+    message = notify.requests[0]["personalisation"]["message"]
+    assert "Revenues & Benefits raised to tier 3 (flood)" in message
+    assert "Waste & Recycling raised to tier 1 (rising)" in message
+
+
+async def test_a_retry_of_a_digest_sends_only_to_those_not_yet_sent() -> None:
+    """The sent-memory is keyed by the notice key."""
+    notify = FakeNotify(faults={CHLOE.mobile or "": FAULTS["exception"]})
+    async with Loopback(notify.app()) as base:
+        responder = _responder(base, to=["07700 900123"])
+        with pytest.raises(ResponseError):
+            await responder.notify(notices.digest("text_duty_manager"))
+        notify.faults.clear()
+        outcome = await responder.notify(notices.digest("text_duty_manager"))
+    assert outcome.endswith("(2 sent before)")
+    assert [r["phone_number"] for r in notify.requests][-1] == CHLOE.mobile
+
+
+async def test_custom_placeholders_of_a_digest_are_the_highest_lines() -> None:
+    """A personalisation template sees one line's variables: a digest gives the worst one,
+    so a Notify template using ((wait)) always has it."""
+    notify = FakeNotify()
+    async with Loopback(notify.app()) as base:
+        responder = _responder(
+            base, to=["07700900123"], personalisation={"wait": "{{ avg_wait_text }}"}
+        )
+        await responder.notify(notices.digest("text_duty_manager", people=()))
+    assert notify.requests[0]["personalisation"]["wait"] == "11m 40s"
+
+
+async def test_a_digest_template_replaces_the_digest_message() -> None:
+    """digest_template writes ``message`` for a digest; the single-line template does not."""
+    notify = FakeNotify()
+    async with Loopback(notify.app()) as base:
+        responder = _responder(
+            base, to=["07700900123"], template="{{ line_name }}",
+            digest_template="{{ count }} lines: {% for l in lines %}{{ l.line }} {% endfor %}",
+            digest_subject_template="{{ summary }}",
+        )  # fmt: skip
+        await responder.notify(notices.digest("text_duty_manager", people=()))
+    personalisation = notify.requests[0]["personalisation"]
+    assert personalisation["message"] == "3 lines: revenues council_tax waste"
+    assert personalisation["subject"] == "3 lines need attention"
+
+
+async def test_a_notice_of_undos_only_sends_nothing() -> None:
+    """UNDOs take nothing back: Notify is not called."""
+    responder = _responder(f"http://127.0.0.1:{free_port()}")
+    assert "nothing to undo" in await responder.notify(notices.undo_only("text_duty_manager"))
+
+
+async def test_a_notice_mixing_apply_and_undo_talks_about_the_apply_line_only() -> None:
+    """One APPLY among UNDOs: the single-line text about it, referenced by the notice key."""
+    notify = FakeNotify()
+    async with Loopback(notify.app()) as base:
+        await _responder(base, to=["07700900123"]).notify(notices.mixed("text_duty_manager"))
+    first = notify.requests[0]
+    assert first["reference"] == BATCH_KEY
+    message = first["personalisation"]["message"]
+    assert message.startswith("Council Tax raised to tier 2 (high)")
+    assert "Waste" not in message and "Revenues" not in message
+    assert first["personalisation"]["ack_url"] == "https://rt.example/ack/council_tax"
+
+
+async def test_nobody_to_send_to_is_a_final_failure() -> None:
+    """No ``to`` and nobody paged with a mobile: reason "no_recipients", not retried."""
+    responder = _responder(f"http://127.0.0.1:{free_port()}", to=None)
+    with pytest.raises(ResponseError) as caught:
+        await responder.notify(notices.digest("t", people=(BEN,)))
+    assert (caught.value.reason, caught.value.retryable) == ("no_recipients", False)
+
+
+def test_the_plugin_texts_a_persons_mobile_or_emails_their_address() -> None:
+    """``address`` follows the kind: the loader checks paged people have it."""
+    plugin = RESPONDER_TYPES["govuk_notify"]
+    base = {"api_key": API_KEY, "template_id": TEMPLATE_ID}
+    sms = plugin.settings_model.model_validate({**base, "kind": "sms"})
+    mail = plugin.settings_model.model_validate({**base, "kind": "email"})
+    assert (plugin.address(sms), plugin.address(mail)) == ("mobile", "email")
+
+
 # --------------------------------------------------------------------------- rate limit
 
 
@@ -455,6 +576,8 @@ def test_other_numbers_are_refused_at_config_time(number: str) -> None:
         ({"kind": "email", "to": ["a@b.x"], "sms_sender_id": TEMPLATE_ID}, "is for kind: sms"),
         ({"kind": "letter"}, "Input should be 'sms' or 'email'"),
         ({"personalisation": {"x": "{{ nope }}"}}, "'nope' is undefined"),
+        ({"digest_template": "{{ avg_wait_text }}"}, "'avg_wait_text' is undefined"),
+        ({"digest_subject_template": "{{ ''.__class__ }}"}, "not allowed in a template"),
         ({"base_url": "api.notifications.service.gov.uk"}, "http:// or https://"),
     ],
 )

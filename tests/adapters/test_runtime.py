@@ -154,7 +154,7 @@ async def test_a_failing_source_holds_the_tier_and_marks_the_line_stale(runtime:
     await raise_revenues(runtime)
     clock = runtime.clock
     assert isinstance(clock, FakeClock) and runtime.poller is not None
-    scripted(runtime, "fast").go_down(SourceError("platform down", reason="http_503"))
+    scripted(runtime, "fast").go_down(SourceError("platform down", reason="http_5xx"))
     for _ in range(30):
         clock.advance(5)
         await runtime.poller.poll("fast")
@@ -166,7 +166,7 @@ async def test_a_failing_source_holds_the_tier_and_marks_the_line_stale(runtime:
     assert view.last_error == "platform down"
     assert runtime.registry.get_sample_value("risingtide_line_stale", {"line": "revenues"}) == 1
     assert runtime.registry.get_sample_value(
-        "risingtide_poll_errors_total", {"source": "fast", "reason": "http_503"}
+        "risingtide_poll_errors_total", {"source": "fast", "reason": "http_5xx"}
     ) == 30
 
 

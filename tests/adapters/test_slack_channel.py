@@ -23,7 +23,9 @@ from risingtide.domain.model import Action, QueueStats, ResponseOrder
 from risingtide.ports import BuildContext, ResponseContext, ResponseError
 from risingtide.responders import RESPONDER_TYPES
 from risingtide.responders.slack import SlackSettings
-from tests.adapters.loopback import Loopback
+from tests.adapters import notices
+from tests.adapters.loopback import Loopback, free_port
+from tests.adapters.notices import ASHA, BATCH_KEY, BOARD, CHLOE, HEADLINES
 
 T0 = datetime(2026, 1, 5, 9, 25, tzinfo=UTC)
 HOOK_PATH = "/services/T000/B000/XXXXSECRETXXXX"
@@ -76,6 +78,11 @@ def block_kit_problems(payload: dict[str, Any]) -> list[str]:
                     problems.append("bad field")
             if len(block.get("fields", [])) > 10:
                 problems.append("more than 10 fields")
+            accessory = block.get("accessory")
+            if accessory is not None and (
+                accessory.get("type") != "button" or accessory["text"]["type"] != "plain_text"
+            ):
+                problems.append("bad accessory")
         elif kind == "actions":
             for el in block["elements"]:
                 if el["type"] != "button" or el["text"]["type"] != "plain_text":
@@ -193,3 +200,103 @@ def test_the_webhook_url_is_a_secret_and_must_be_a_url() -> None:
     assert "hooks.slack.com" not in repr(settings)
     with pytest.raises(ValidationError, match="http:// or https://"):
         SlackSettings.model_validate({"url": "hooks.slack.com/services/T/B/S"})
+
+
+# --------------------------------------------------------------------------- notices
+
+
+def _sections(payload: dict[str, Any]) -> list[str]:
+    return [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section" and "text" in b]
+
+
+async def test_a_digest_of_three_lines_is_one_message_with_a_section_per_line() -> None:
+    """One post: a section per line, highest tier first, each with its Acknowledge button;
+    the board button and the notice key at the end."""
+    slack = FakeSlack()
+    async with Loopback(slack.app()) as base:
+        assert await _responder(base).notify(notices.digest("slack_csc")) == "posted to Slack"
+    assert len(slack.payloads) == 1
+    payload = slack.payloads[0]
+    assert block_kit_problems(payload) == []
+    blocks = payload["blocks"]
+    assert blocks[0]["text"]["text"] == (
+        "3 lines: Revenues & Benefits tier 3, Council Tax tier 2, Waste & Recycling tier 1"
+    )
+    lines = [b for b in blocks if b["type"] == "section" and "accessory" in b]
+    expected = [f"*{h.replace('&', '&amp;')}*" for h in HEADLINES]
+    assert [b["text"]["text"].splitlines()[0] for b in lines] == expected
+    assert "Average wait 11m 40s (target 3m) · Calls waiting 31" in lines[0]["text"]["text"]
+    assert lines[1]["accessory"]["url"] == "https://rt.example/ack/council_tax"
+    assert len({b["accessory"]["action_id"] for b in lines}) == 3
+    assert blocks[-2]["elements"][0]["url"] == BOARD
+    assert blocks[-1]["elements"][0]["text"] == f"Rising Tide · 3 lines · {BATCH_KEY}"
+
+
+async def test_the_people_paged_are_mentioned_by_member_id() -> None:
+    """Asha and Chloe have Slack ids: <@U…> in a section and in the fallback text (which
+    is what notifies); Ben has none and is not named."""
+    slack = FakeSlack()
+    async with Loopback(slack.app()) as base:
+        await _responder(base).notify(notices.digest("slack_csc"))
+    payload = slack.payloads[0]
+    mentions = f"<@{ASHA.slack}> <@{CHLOE.slack}>"
+    assert _sections(payload)[0] == f"For: {mentions}"
+    assert payload["text"].endswith(mentions)
+    assert "Okafor" not in json.dumps(payload)
+
+
+async def test_a_single_line_message_mentions_too_and_shows_the_notice_key() -> None:
+    """An APPLY among UNDOs is the single-line message about it, with the mentions."""
+    slack = FakeSlack()
+    async with Loopback(slack.app()) as base:
+        await _responder(base).notify(notices.mixed("slack_csc"))
+    payload = slack.payloads[0]
+    assert block_kit_problems(payload) == []
+    types = [b["type"] for b in payload["blocks"]]
+    assert types == ["header", "section", "section", "section", "actions", "context"]
+    assert payload["blocks"][0]["text"]["text"] == "Council Tax raised to tier 2 (high)"
+    assert _sections(payload)[0] == f"For: <@{ASHA.slack}> <@{CHLOE.slack}>"
+    assert payload["blocks"][-1]["elements"][0]["text"].endswith(BATCH_KEY)
+    assert "Waste" not in json.dumps(payload) and "Revenues" not in json.dumps(payload)
+
+
+async def test_a_digest_of_sixty_lines_stays_within_fifty_blocks() -> None:
+    """Slack takes at most 50 blocks: the rest are counted in a "+N more" line."""
+    slack = FakeSlack()
+    async with Loopback(slack.app()) as base:
+        await _responder(base).notify(notices.many("slack_csc", 60))
+    payload = slack.payloads[0]
+    assert block_kit_problems(payload) == []
+    more = next(b for b in payload["blocks"] if b["type"] == "context")
+    shown = [b for b in payload["blocks"] if "accessory" in b]
+    assert more["elements"][0]["text"] == f"+{60 - len(shown)} more: see the duty board"
+
+
+async def test_a_digest_template_is_mrkdwn_with_its_values_escaped() -> None:
+    """digest_template writes a section under the header, escaping every value."""
+    slack = FakeSlack()
+    async with Loopback(slack.app()) as base:
+        responder = _responder(
+            base, template="{{ line_name }}", digest_subject_template="{{ summary }}",
+            digest_template="{% for l in lines %}*{{ l.line_name }}* {% endfor %}",
+        )  # fmt: skip
+        await responder.notify(notices.digest("slack_csc", people=()))
+    payload = slack.payloads[0]
+    assert payload["blocks"][0]["text"]["text"] == "3 lines need attention"
+    assert _sections(payload)[0] == (
+        "*Revenues &amp; Benefits* *Council Tax* *Waste &amp; Recycling*"
+    )
+
+
+async def test_a_notice_of_undos_only_posts_nothing() -> None:
+    """UNDOs take nothing back: nothing is posted."""
+    responder = _responder(f"http://127.0.0.1:{free_port()}")
+    assert "nothing to undo" in await responder.notify(notices.undo_only("slack_csc"))
+
+
+def test_an_invalid_digest_template_is_refused_when_the_config_is_loaded() -> None:
+    """A digest template sees the digest's variables only."""
+    with pytest.raises(ValidationError, match="'reason' is undefined"):
+        SlackSettings.model_validate(
+            {"url": "https://hooks.slack.com/services/T/B/S", "digest_template": "{{ reason }}"}
+        )

@@ -103,8 +103,8 @@ def test_newer_schema_is_refused(db_path: Path, clock: FakeClock) -> None:
     """A file written by a newer version is not opened, and the lock is let go."""
     Store(db_path, clock).close()
     with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
-    with pytest.raises(SchemaTooNewError, match=r"newer Rising Tide \(schema version 2; this"):
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(SchemaTooNewError, match=r"newer Rising Tide \(schema version 99; this"):
         Store(db_path, clock)
     # The failed open released the lock: the same error again, not StoreLocked.
     with pytest.raises(SchemaTooNewError):
@@ -112,10 +112,27 @@ def test_newer_schema_is_refused(db_path: Path, clock: FakeClock) -> None:
 
 
 def test_schema_version_is_written(store: Store, db_path: Path) -> None:
-    """A new file records schema version 1."""
+    """A new file records the current schema version (2: outbox batches)."""
     with sqlite3.connect(db_path) as conn:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    assert row == ("1",)
+    assert row == ("2",)
+
+
+def test_version_1_file_is_migrated_keeping_its_outbox(db_path: Path, clock: FakeClock) -> None:
+    """A file from before batches gains the batch column; its pending orders survive."""
+    with Store(db_path, clock) as s:
+        s.commit([], [], [order("o1")])
+    with sqlite3.connect(db_path) as conn:  # make it what version 1 wrote
+        conn.execute("ALTER TABLE outbox DROP COLUMN batch")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with Store(db_path, clock) as s:
+        (entry,) = s.pending()
+        assert entry.order.key == "o1" and entry.batch is None
+        s.assign_batch(["o1"], "batch-1")
+        assert s.pending()[0].batch == "batch-1"
+    with sqlite3.connect(db_path) as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert row == ("2",)
 
 
 # --------------------------------------------------------------------------- the lock
@@ -352,7 +369,7 @@ def test_record_failure_retry_then_dead(store: Store) -> None:
     """A failure with a retry time stays pending until then; one without goes dead."""
     store.commit([], [], [order("k1")])
     retry_at = T0 + timedelta(seconds=2)
-    store.record_failure("k1", "HTTP 503 from Teams", "http_503", T0, retry_at)
+    store.record_failure("k1", "HTTP 503 from Teams", "http_5xx", T0, retry_at)
     entry = store.outbox_entry("k1")
     assert entry is not None
     assert (entry.status, entry.attempts, entry.next_attempt_at) == ("pending", 1, retry_at)
@@ -360,13 +377,13 @@ def test_record_failure_retry_then_dead(store: Store) -> None:
     assert store.due(T0) == []
     assert [e.order.key for e in store.due(retry_at)] == ["k1"]
 
-    store.record_failure("k1", "HTTP 400 from Teams", "http_400", retry_at, None)
+    store.record_failure("k1", "HTTP 400 from Teams", "http_4xx", retry_at, None)
     entry = store.outbox_entry("k1")
     assert entry is not None
     assert (entry.status, entry.attempts, entry.finished_at) == ("dead", 2, retry_at)
     assert (store.pending_count(), store.dead_count()) == (0, 1)
     outcomes = [(r.data["outcome"], r.data["reason"]) for r in store.history(kinds=["response"])]
-    assert outcomes == [("dead", "http_400"), ("retry", "http_503")]
+    assert outcomes == [("dead", "http_4xx"), ("retry", "http_5xx")]
     assert store.history(kinds=["response"])[1].data["retry_at"] == "2026-01-05T09:00:02+00:00"
 
 
@@ -379,3 +396,28 @@ def test_recording_a_finished_entry_fails(store: Store) -> None:
     with pytest.raises(StoreError, match="no outbox entry"):
         store.record_failure("nope", "x", "error", T0, None)
     assert len(store.history(kinds=["response"])) == 1
+
+
+def test_a_batch_is_recorded_in_one_transaction(store: Store) -> None:
+    """Keys sent together are done together, each with its own history entry."""
+    store.commit([], [], [order("a", "revenues"), order("b", "waste"), order("c", "highways")])
+    store.assign_batch(["a", "b"], "digest-1")
+    store.record_success(["a", "b"], "sent 1 text", T0 + timedelta(seconds=5))
+    assert [e.order.key for e in store.pending()] == ["c"]
+    outcomes = [(h.line, h.data["outcome"]) for h in store.history() if h.kind == "response"]
+    assert sorted(outcomes) == [("revenues", "ok"), ("waste", "ok")]
+
+
+def test_a_batch_failing_retries_all_its_members(store: Store) -> None:
+    """A failed batch keeps every member pending until the same retry time; and a key that
+    is not pending fails the whole record, leaving nothing half-written."""
+    store.commit([], [], [order("a", "revenues"), order("b", "waste")])
+    retry = T0 + timedelta(seconds=30)
+    store.record_failure(["a", "b"], "boom", "http_5xx", T0, retry)
+    assert {e.order.key: (e.attempts, e.next_attempt_at) for e in store.pending()} == {
+        "a": (1, retry),
+        "b": (1, retry),
+    }
+    with pytest.raises(StoreError, match="no outbox entry has the key 'zzz'"):
+        store.record_success(["a", "zzz"], "ok", T0)
+    assert [e.order.key for e in store.pending()] == ["a", "b"]

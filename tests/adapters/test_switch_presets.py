@@ -178,7 +178,7 @@ async def test_genesys_missing_permission_is_explained(genesys: Genesys) -> None
     r = build(GENESYS_DATATABLE, genesys_settings(genesys.url, row_key="CouncilTax"))
     with pytest.raises(ResponseError) as caught:
         await r.run(order("ivr", Action.APPLY), CONTEXT)
-    assert not caught.value.retryable and caught.value.reason == "http_403"
+    assert not caught.value.retryable and caught.value.reason == "http_4xx"
     assert "architect:datatableRow:edit" in str(caught.value)
 
 

@@ -24,10 +24,12 @@ from starlette.routing import Route
 
 from risingtide.clock import FakeClock, SystemClock
 from risingtide.domain.model import Action, QueueStats, ResponseOrder
-from risingtide.ports import BuildContext, ResponseContext, ResponseError
+from risingtide.ports import BuildContext, Notice, ResponseContext, ResponseError
 from risingtide.responders import RESPONDER_TYPES
 from risingtide.responders.webhook import HttpError, WebhookSettings, verify_signature
+from tests.adapters import notices
 from tests.adapters.loopback import Loopback, free_port
+from tests.adapters.notices import ASHA, BATCH_KEY, HEADLINES, PEOPLE
 
 SECRET = "a-webhook-secret-of-32-characters!"
 T0 = datetime(2026, 1, 5, 9, 25, tzinfo=UTC)
@@ -210,9 +212,98 @@ async def test_an_undo_sends_nothing() -> None:
     assert RESPONDER_TYPES["webhook"].undoable(responder._settings) is False
 
 
+# --------------------------------------------------------------------------- notices
+
+
+async def test_a_digest_is_one_signed_event_listing_every_line() -> None:
+    """Three lines: one POST of event "digest", each line's own event highest tier first,
+    the people by id and name; signed, and keyed by the notice."""
+    receiver = Receiver()
+    async with Loopback(receiver.app()) as base:
+        responder = _responder(f"{base}/hook", secret=SECRET)
+        assert await responder.notify(notices.digest("tell_intranet")) == "HTTP 200"
+    assert len(receiver.seen) == 1
+    headers, body, ok = receiver.seen[0]
+    assert ok  # the receiver's own HMAC check accepts the digest's body
+    assert headers["idempotency-key"] == BATCH_KEY
+    event = json.loads(body)
+    assert {k: event[k] for k in ("event", "version", "key", "count")} == {
+        "event": "digest", "version": 1, "key": BATCH_KEY, "count": 3,
+    }  # fmt: skip
+    lines = event["lines"]
+    assert [line["line"] for line in lines] == ["revenues", "council_tax", "waste"]
+    assert [line["message"]["subject"] for line in lines] == list(HEADLINES)
+    assert lines[0]["key"].startswith("revenues/3/tier_changed/3/")
+    assert lines[0]["event"] == "tier_raised" and lines[0]["stats"]["avg_wait"] == 700.0
+    assert all("people" not in line for line in lines)
+    assert event["message"]["subject"].startswith("3 lines: Revenues & Benefits tier 3")
+    assert event["people"] == [
+        {"id": "asha", "name": "Asha Patel"},
+        {"id": "ben", "name": "Ben Okafor"},
+        {"id": "chloe", "name": "Chloe Jones"},
+    ]
+
+
+async def test_people_are_listed_without_their_addresses() -> None:
+    """A single-line event lists the people too, never an email, number or user id."""
+    receiver = Receiver()
+    async with Loopback(receiver.app()) as base:
+        await _responder(f"{base}/hook").notify(Notice.of(_order(), CONTEXT, PEOPLE))
+    body = receiver.seen[0][1].decode()
+    event = json.loads(body)
+    assert event["event"] == "tier_raised" and event["key"] == KEY
+    assert [p["id"] for p in event["people"]] == ["asha", "ben", "chloe"]
+    for person in PEOPLE:
+        for address in (person.email, person.mobile, person.teams, person.slack):
+            assert address is None or address not in body
+    assert ASHA.email not in body
+
+
+async def test_a_notice_mixing_apply_and_undo_is_the_event_of_the_apply_line() -> None:
+    """One APPLY among UNDOs: the single-line event about it, keyed by the notice."""
+    receiver = Receiver()
+    async with Loopback(receiver.app()) as base:
+        await _responder(f"{base}/hook").notify(notices.mixed("tell_intranet"))
+    headers, body, _ = receiver.seen[0]
+    event = json.loads(body)
+    assert (event["event"], event["line"], event["key"]) == (
+        "tier_raised", "council_tax", BATCH_KEY,
+    )  # fmt: skip
+    assert headers["idempotency-key"] == BATCH_KEY
+    assert len(event["people"]) == 3
+
+
+async def test_a_notice_of_undos_only_posts_nothing() -> None:
+    """UNDOs take nothing back: no request."""
+    responder = _responder(f"http://127.0.0.1:{free_port()}/hook")
+    assert await responder.notify(notices.undo_only("tell_intranet")) == (
+        "nothing to undo: a notification is not taken back"
+    )
+
+
+async def test_digest_templates_write_the_digest_message_and_line_templates_each_line() -> None:
+    """digest_(subject_)template write the digest's ``message``; each line's own event
+    keeps the single-line templates."""
+    receiver = Receiver()
+    async with Loopback(receiver.app()) as base:
+        responder = _responder(
+            f"{base}/hook", subject_template="{{ line_name }} T{{ tier }}",
+            digest_subject_template="{{ count }} lines, key {{ key }}",
+            digest_template="{{ lines | map(attribute='line') | join(',') }}",
+        )  # fmt: skip
+        await responder.notify(notices.digest("tell_intranet"))
+    event = json.loads(receiver.seen[0][1])
+    assert event["message"] == {
+        "subject": f"3 lines, key {BATCH_KEY}", "text": "revenues,council_tax,waste",
+    }  # fmt: skip
+    assert event["lines"][1]["message"]["subject"] == "Council Tax T2"
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
+        ({"url": "https://x.example/h", "digest_template": "{{ lines.0.nope }}"}, "nope"),
+        ({"url": "https://x.example/h", "digest_subject_template": "{{ tier }}"}, "'tier'"),
         ({"url": "ftp://x.example/h"}, "must be an http:// or https:// URL"),
         ({"url": "https://x.example/h", "secret": "short"}, "too short to sign with"),
         ({"url": "https://x.example/h", "headers": {"Idempotency-Key": "x"}}, "set by Rising"),

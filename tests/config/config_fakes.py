@@ -76,8 +76,27 @@ SWITCH = ResponderPlugin(
     undoable=lambda s: isinstance(s, SwitchSettings) and s.undo,
 )
 
+
+
+class TextSettings(BaseModel):
+    """A text-message channel: numbers of its own, beside the people it pages."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: tuple[str, ...] = ()
+
+
+#: A notifier that sends to people's mobiles.
+TEXT = ResponderPlugin(
+    type="text",
+    settings_model=TextSettings,
+    build=_no_responder,
+    undoable=lambda _s: False,
+    address=lambda _s: "mobile",
+)
+
 SOURCES: Mapping[str, SourcePlugin] = {"scripted": scripted.PLUGIN, "partial": PARTIAL}
-RESPONDERS: Mapping[str, ResponderPlugin] = {"log": log.PLUGIN, "switch": SWITCH}
+RESPONDERS: Mapping[str, ResponderPlugin] = {"log": log.PLUGIN, "switch": SWITCH, "text": TEXT}
 
 
 def check(

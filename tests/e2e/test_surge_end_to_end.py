@@ -191,7 +191,8 @@ async def test_the_surge_texts_posts_and_switches_the_platform_for_real(surge: S
     assert subjects[0] == RAISED, subjects
     assert all(s.startswith("Reminder: Council Tax still at tier 2") for s in subjects[1:])
     text = notify.texts[0]
-    assert text["phone_number"] == "+447700900123"
+    # Only the duty manager on duty by the rota (Asha, mornings) is texted, never Ben.
+    assert {t["phone_number"] for t in notify.texts} == {"+447700900123"}
     assert (
         text["reference"].startswith("council_tax/")
         and "/text_duty_manager/apply" in text["reference"]
@@ -212,6 +213,11 @@ async def test_the_surge_texts_posts_and_switches_the_platform_for_real(surge: S
     facts = {f["title"]: f["value"] for b in card["body"] if b["type"] == "FactSet"
              for f in b["facts"]}  # fmt: skip
     assert facts["Average wait"] == f"{format_duration(raised_on.avg_wait)} (target 3m)"
+    # ...which @mentions the duty manager on duty, as Teams documents mentions.
+    (mention,) = card["msteams"]["entities"]
+    assert mention["type"] == "mention" and mention["text"] == "<at>Asha Patel</at>"
+    assert mention["mentioned"] == {"id": "asha.patel@council.example", "name": "Asha Patel"}
+    assert any("<at>Asha Patel</at>" in str(b.get("text", "")) for b in card["body"])
 
     # IVR deflection: on once when tier 2 was entered, off once when it was left.
     assert [(line, on) for _, line, on, _ in platform.writes] == [

@@ -180,7 +180,7 @@ async def test_entries_wait_for_their_time(store: Store, clock: FakeClock) -> No
 
 async def test_retries_back_off_on_the_clock(store: Store, clock: FakeClock) -> None:
     """Each retryable failure schedules the next attempt base·2**(n-1) after it failed."""
-    failures = [ResponseError("HTTP 503", reason="http_503") for _ in range(4)]
+    failures = [ResponseError("HTTP 503", reason="http_5xx") for _ in range(4)]
     notify = Scripted("notify", *failures, "posted")
     outcomes = Outcomes()
     d = dispatcher(store, clock, notify, outcomes=outcomes)
@@ -198,7 +198,7 @@ async def test_retries_back_off_on_the_clock(store: Store, clock: FakeClock) -> 
     assert await d.run_due() == 1
     assert status(store, "k1") == ("done", 5)
     assert [o for _, o, _ in outcomes] == ["retry"] * 4 + ["ok"]
-    assert outcomes[0] == ("k1", "retry", "http_503")
+    assert outcomes[0] == ("k1", "retry", "http_5xx")
 
 
 async def test_seeded_jitter_gives_repeatable_retry_times(store: Store, clock: FakeClock) -> None:
@@ -222,7 +222,7 @@ async def test_seeded_jitter_gives_repeatable_retry_times(store: Store, clock: F
 
 async def test_dead_after_max_attempts(store: Store, clock: FakeClock) -> None:
     """After max_attempts failures the entry is dead and never runs again."""
-    notify = Scripted("notify", *(ResponseError("HTTP 503", reason="http_503") for _ in range(9)))
+    notify = Scripted("notify", *(ResponseError("HTTP 503", reason="http_5xx") for _ in range(9)))
     outcomes = Outcomes()
     policy = RetryPolicy(max_attempts=3, jitter=0)
     d = dispatcher(store, clock, notify, policy=policy, outcomes=outcomes)
@@ -233,7 +233,7 @@ async def test_dead_after_max_attempts(store: Store, clock: FakeClock) -> None:
     assert await d.run_due() == 0
     assert status(store, "k1") == ("dead", 3)
     assert (store.pending_count(), store.dead_count()) == (0, 1)
-    assert outcomes == [("k1", "retry", "http_503")] * 2 + [("k1", "dead", "http_503")]
+    assert outcomes == [("k1", "retry", "http_5xx")] * 2 + [("k1", "dead", "http_5xx")]
     assert len(notify.calls) == 3
 
 
@@ -254,7 +254,7 @@ async def test_dead_after_max_age(store: Store, clock: FakeClock) -> None:
 
 async def test_non_retryable_error_is_dead_at_once(store: Store, clock: FakeClock) -> None:
     """A responder that says retrying cannot help sends the entry straight to dead."""
-    bad = ResponseError("HTTP 400: unknown channel", reason="http_400", retryable=False)
+    bad = ResponseError("HTTP 400: unknown channel", reason="http_4xx", retryable=False)
     notify = Scripted("notify", bad)
     outcomes = Outcomes()
     d = dispatcher(store, clock, notify, outcomes=outcomes)
@@ -265,7 +265,7 @@ async def test_non_retryable_error_is_dead_at_once(store: Store, clock: FakeCloc
     entry = store.outbox_entry("k1")
     assert entry is not None
     assert entry.last_error == "HTTP 400: unknown channel"
-    assert outcomes == [("k1", "dead", "http_400")]
+    assert outcomes == [("k1", "dead", "http_4xx")]
     (gave_up,) = [e for e in logs if e["event"] == "response gave up"]
     assert gave_up["log_level"] == "error"
     assert {k: gave_up[k] for k in ("line", "tier", "response", "key", "reason")} == {
@@ -273,7 +273,7 @@ async def test_non_retryable_error_is_dead_at_once(store: Store, clock: FakeCloc
         "tier": 1,
         "response": "notify",
         "key": "k1",
-        "reason": "http_400",
+        "reason": "http_4xx",
     }
 
 

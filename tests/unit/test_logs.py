@@ -62,3 +62,17 @@ def test_level_filters_debug_out():
     configure_logging("json", "info", stream=out)
     structlog.get_logger("risingtide.test").debug("noise")
     assert out.getvalue() == ""
+
+
+def test_request_urls_from_httpx_stay_out_of_the_log():
+    """httpx logs each request's URL at INFO; for Slack and Teams the URL is the credential,
+    so only its warnings and errors come through."""
+    out = io.StringIO()
+    configure_logging("json", "debug", stream=out)
+    secret = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
+    logging.getLogger("httpx").info('HTTP Request: POST %s "HTTP/1.1 200 OK"', secret)
+    logging.getLogger("httpcore.connection").debug("connect_tcp.started host=%s", secret)
+    logging.getLogger("httpx").warning("something httpx warns about")
+    text = out.getvalue()
+    assert "XXXXSECRET" not in text
+    assert "something httpx warns about" in text

@@ -12,10 +12,13 @@ from pydantic import ValidationError
 from risingtide.config import check_config
 from risingtide.domain.model import Action, QueueStats, ResponseOrder
 from risingtide.messages import (
+    DIGEST_VARIABLES,
     MessageFacts,
     MessageTemplates,
     TemplateError,
+    check_digest_template,
     check_template,
+    digest_variables,
     facts_from,
     format_duration,
     format_percent,
@@ -27,8 +30,13 @@ from risingtide.messages import (
     sms_segments,
     variables,
 )
-from risingtide.ports import ResponseContext
-from risingtide.responders.webhook import WebhookSettings
+from risingtide.ports import Notice, ResponseContext, ResponseError
+from risingtide.responders.webhook import (
+    NOT_UNDONE,
+    WebhookSettings,
+    nothing_to_send,
+    render_notice,
+)
 
 T0 = datetime(2026, 1, 5, 9, 25, tzinfo=UTC)  # 09:25 in London (GMT)
 ACK = "https://rising-tide.council.example/ack/council_tax?t=abc"
@@ -388,3 +396,134 @@ def test_an_empty_digest_is_refused() -> None:
     """A digest needs at least one line."""
     with pytest.raises(ValueError, match="at least one"):
         render_digest([])
+
+
+BOARD = "https://rising-tide.council.gov.uk/"
+
+
+def test_the_board_link_is_read_from_extra_and_only_a_web_link() -> None:
+    """board_url is a documented extra; anything but http(s) is left out."""
+    assert _facts(board_url=BOARD).board_url == BOARD
+    assert _facts(board_url="javascript:alert(1)").board_url is None
+    assert _facts().board_url is None
+
+
+def test_a_digest_sms_of_twenty_lines_fits_three_segments_and_ends_with_the_board() -> None:
+    """A citywide surge: one GSM-7 text of at most 3 segments, highest tier first, "+N
+    more" for the lines left out, and the board link last, where the rest are."""
+    lines = [
+        replace(_line(f"l{i:02d}", f"Service line number {i:02d}", 1 + i % 3, 300 + i),
+                board_url=BOARD)
+        for i in range(20)
+    ]  # fmt: skip
+    sms = render_digest(lines).sms
+    assert sms == sms_safe(sms) and sms_segments(sms) <= 3
+    rows = sms.splitlines()
+    assert rows[0] == "20 lines need attention"
+    assert rows[1].startswith("Service line number 02: tier 3 (flood)")
+    assert rows[-1] == f"Board: {BOARD}"
+    assert rows[-2].startswith("+") and rows[-2].endswith(" more")
+    assert int(rows[-2][1:].split()[0]) + len(rows) - 3 == 20
+
+
+def test_a_digest_sms_with_an_enormous_line_name_still_keeps_the_board_link() -> None:
+    """Even when one line does not fit, the text is cut and the link kept."""
+    lines = [replace(_line("a", "A" * 600, 2, 300), board_url=BOARD), _line("b", "B", 1, 200)]
+    sms = render_digest(lines).sms
+    assert sms_segments(sms) <= 3
+    assert sms.endswith(f"+1 more\nBoard: {BOARD}")
+
+
+def test_a_digest_of_many_lines_keeps_its_subject_short() -> None:
+    """The subject names lines while it fits in 150 characters, then counts the rest."""
+    lines = [_line(f"l{i}", f"Service line number {i}", 2, 300) for i in range(20)]
+    subject = render_digest(lines).subject
+    assert len(subject) <= 150
+    assert subject.startswith("20 lines: Service line number 0 tier 2, ")
+    named, _, more = subject.removeprefix("20 lines: ").rpartition(", +")
+    assert more.endswith(" more")
+    assert len(named.split(", ")) + int(more.split()[0]) == 20
+
+
+def test_a_digest_of_lines_easing_says_so() -> None:
+    """Lines going down are not "need attention"."""
+    down = [
+        replace(_line("a", "A", 1, 100), kind="tier_lowered"),
+        replace(_line("b", "B", 1, 100), kind="back_to_calm", tier=0, tier_name="calm"),
+    ]
+    rendered = render_digest(down)
+    assert rendered.sms.splitlines() == [
+        "2 lines coming down",
+        "A: down to tier 1 (rising), avg 1m 40s, 14 waiting",
+        "B: back to calm",
+    ]
+    assert "2 lines coming down" in rendered.html
+
+
+def test_the_digest_text_and_html_give_each_reason_the_board_and_the_key() -> None:
+    """Each line says why; the digest ends with the board; the HTML footer has the key."""
+    lines = [replace(_line("a", "Alpha", 2, 300), board_url=BOARD), _line("b", "Beta", 1, 200)]
+    rendered = render_digest(lines, key="batch/42")
+    assert rendered.text.count("  Why: avg_wait 400s > 300s for 5m") == 2
+    assert rendered.text.endswith(f"Duty board: {BOARD}")
+    assert f'href="{BOARD}"' in rendered.html and "batch/42" in rendered.html
+
+
+def test_every_documented_digest_variable_is_available() -> None:
+    """DIGEST_VARIABLES lists exactly what digest_variables() gives a digest template."""
+    assert set(digest_variables([_facts(), _facts()])) == set(DIGEST_VARIABLES)
+
+
+def test_a_digest_template_is_checked_against_sample_digests() -> None:
+    """Digest templates see lines, count, …: a single line's variable is an error at
+    config time, and the sandbox holds as for any template."""
+    ok = "{% for l in lines %}{{ l.line_name }}: {{ l.avg_wait_text }}\n{% endfor %}{{ key }}"
+    assert check_digest_template(ok) == ok
+    with pytest.raises(TemplateError, match="'avg_wait_text' is undefined"):
+        check_digest_template("{{ avg_wait_text }}")
+    with pytest.raises(TemplateError, match="not allowed in a template"):
+        check_digest_template("{{ lines.__class__ }}")
+    with pytest.raises(ValidationError, match="syntax error"):
+        WebhookSettings(url="https://x.example/h", digest_template="{% for l in lines %}")
+
+
+def _notice(*orders: tuple[str, str, int, Action]) -> Notice:
+    items = []
+    for line, name, tier, action in orders:
+        order = replace(_order(tier=tier), key=f"{line}/{tier}/{action.value}", line=line,
+                        action=action)  # fmt: skip
+        context = replace(_context({1: "rising", 2: "high", 3: "flood"}[tier]), line_name=name)
+        items.append((order, context))
+    return Notice("batch/1", tuple(items))
+
+
+def test_render_notice_renders_one_line_alone_and_several_as_a_digest() -> None:
+    """One APPLY: the single-line message (its templates); several: the digest (its own
+    templates), facts in the digest's order; UNDOs are left out."""
+    line_templates = MessageTemplates(subject="one: {{ line_name }}")
+    digest_templates = MessageTemplates(subject="{{ count }}: {{ key }}")
+    one = _notice(("ct", "Council Tax", 2, Action.APPLY), ("w", "Waste", 1, Action.UNDO))
+    facts, message = render_notice("r", one, line_templates, digest_templates)
+    assert [f.line for f in facts] == ["ct"] and message.subject == "one: Council Tax"
+    several = _notice(("w", "Waste", 1, Action.APPLY), ("r", "Revenues", 3, Action.APPLY))
+    facts, message = render_notice("r", several, line_templates, digest_templates)
+    assert [f.line for f in facts] == ["r", "w"] and message.subject == "2: batch/1"
+
+
+def test_render_notice_turns_a_template_failure_into_a_final_response_error() -> None:
+    """A template that fails while sending is reason "template", not retryable."""
+    several = _notice(("w", "Waste", 1, Action.APPLY), ("r", "Revenues", 3, Action.APPLY))
+    broken = MessageTemplates(subject="{{ count / 0 }}")
+    with pytest.raises(ResponseError) as caught:
+        render_notice("hook", several, MessageTemplates(), broken)
+    assert (caught.value.reason, caught.value.retryable) == ("template", False)
+    assert "response 'hook'" in str(caught.value)
+
+
+def test_a_notice_of_undos_only_has_nothing_to_send() -> None:
+    """nothing_to_send gives the outcome for UNDOs only, None when there is an APPLY."""
+    undos = _notice(("w", "Waste", 1, Action.UNDO), ("r", "Revenues", 3, Action.UNDO))
+    assert nothing_to_send(undos) == NOT_UNDONE
+    assert nothing_to_send(_notice(("w", "Waste", 1, Action.APPLY))) is None
+    with pytest.raises(ValueError, match="no APPLY"):
+        render_notice("r", undos, MessageTemplates(), MessageTemplates())
