@@ -25,6 +25,7 @@ DEFAULT_CONFIG = Path("config/rising-tide.yaml")
 DEFAULT_LISTEN = "127.0.0.1:9470"
 TOKEN_ENV = "RISINGTIDE_TOKEN"
 MIN_PASSWORD = 8
+OUTBOX_MOST = 1000  # the API's most entries in one answer
 
 
 # The config package is imported only where it is needed: it costs half a second, and
@@ -65,18 +66,30 @@ def _until_arg(text: str) -> str:
     return when.isoformat()
 
 
-def _remote_options() -> argparse.ArgumentParser:
-    """``--url`` and ``--token``, shared by every command that talks to a daemon."""
+def _remote_options(*, nested: bool = False) -> argparse.ArgumentParser:
+    """``--url`` and ``--token``, shared by every command that talks to a daemon.
+
+    ``nested``: for a sub-command's own sub-commands (``outbox retry``), which must not
+    overwrite with their defaults what was given before them (``outbox --url X retry``).
+    """
     common = argparse.ArgumentParser(add_help=False)
+    url_default = argparse.SUPPRESS if nested else f"http://{DEFAULT_LISTEN}"
+    token_default = argparse.SUPPRESS if nested else os.environ.get(TOKEN_ENV)
+    common.add_argument("--url", default=url_default, help="the daemon's base URL")
     common.add_argument(
-        "--url", default=f"http://{DEFAULT_LISTEN}", help="the daemon's base URL"
-    )
-    common.add_argument(
-        "--token",
-        default=os.environ.get(TOKEN_ENV),
-        help=f"an API token (default: ${TOKEN_ENV})",
+        "--token", default=token_default, help=f"an API token (default: ${TOKEN_ENV})"
     )
     return common
+
+
+def _limit_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= OUTBOX_MOST:
+        raise argparse.ArgumentTypeError(f"give 1 to {OUTBOX_MOST}, not {value}")
+    return value
 
 
 def _until_or_for(parser: argparse.ArgumentParser) -> None:
@@ -155,6 +168,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("reload", parents=[remote], help="make the daemon reload its config")
 
+    outbox = sub.add_parser(
+        "outbox",
+        parents=[remote],
+        help="list the responses waiting to run and those given up on (dead letters); "
+        "retry or dismiss a dead letter",
+        description="With no ACTION, list the responses waiting to run and the dead letters "
+        "(--dead: only those). `retry KEY` runs a dead letter again now; `dismiss KEY` gives "
+        "it up for good.",
+    )
+    outbox.add_argument("--dead", action="store_true", help="only the dead letters")
+    outbox.add_argument(
+        "--limit", type=_limit_arg, default=100, help="list at most this many of each (100)"
+    )
+    actions = outbox.add_subparsers(dest="outbox_action", metavar="ACTION")
+    nested = _remote_options(nested=True)
+    for name, what in (
+        ("retry", "run a dead letter again, now (after fixing what killed it)"),
+        ("dismiss", "give a dead letter up for good"),
+    ):
+        action = actions.add_parser(name, parents=[nested], help=what)
+        action.add_argument("key", help="the entry's key, as `risingtide outbox` lists it")
+        action.add_argument("--note", default="", help="a note for the history")
+
     sub.add_parser(
         "hash-password",
         help="hash a password for users: in the config (asks twice; or reads stdin)",
@@ -208,7 +244,7 @@ def _replay(path: Path, stats: Path, fmt: str) -> int:
         print(f"risingtide: cannot read {stats}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     if fmt == "json":
-        json.dump(timeline_json(result), sys.stdout, indent=2)
+        json.dump(timeline_json(result, config), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(timeline_text(config, result))
@@ -385,6 +421,53 @@ def _reload(remote: Remote, _args: argparse.Namespace) -> str:
     return "config reloaded"
 
 
+def _outbox(remote: Remote, args: argparse.Namespace) -> str:
+    from urllib.parse import quote
+
+    if args.outbox_action is not None:
+        path = f"/api/v1/outbox/{quote(args.key, safe='')}/{args.outbox_action}"
+        return str(remote.request("POST", path, {"note": args.note})["reason"])
+    sections = [] if args.dead else [_outbox_section(remote, "pending", args.limit)]
+    sections.append(_outbox_section(remote, "dead", args.limit))
+    return "\n\n".join(sections)
+
+
+def _outbox_section(remote: Remote, status: str, limit: int) -> str:
+    answer = remote.request("GET", f"/api/v1/outbox?status={status}&limit={limit}")
+    entries, total = answer["entries"], answer["total"]
+    if not entries:
+        return "no dead letters" if status == "dead" else "no responses waiting to run"
+    if status == "dead":
+        head = f"{total} dead letter{'s' if total != 1 else ''}, newest first"
+    else:
+        head = f"{total} response{'s' if total != 1 else ''} waiting to run, oldest first"
+    if total > len(entries):
+        head += f" (the first {len(entries)}; --limit for more)"
+    out = [head + ":"]
+    for e in entries:
+        tries = f"{e['attempts']} attempt{'s' if e['attempts'] != 1 else ''}"
+        if status == "dead":
+            when = f"gave up {_when(e['finished_at'])} after {tries}"
+        else:
+            when = f"next try {_when(e['next_attempt_at'])}, {tries} so far"
+        out += [
+            "",
+            e["key"],
+            f"  {e['response']} ({e['action']}) for {e['line']}, tier {e['tier']}: {when}",
+        ]
+        if e.get("last_error"):
+            out.append(f"  last error: {e['last_error']}")
+    return "\n".join(out)
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "–"
+    from datetime import UTC
+
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 _COMMANDS = {
     "ack": _ack,
     "silence": _silence,
@@ -392,6 +475,7 @@ _COMMANDS = {
     "declare": _declare,
     "undeclare": _undeclare,
     "reload": _reload,
+    "outbox": _outbox,
 }
 
 

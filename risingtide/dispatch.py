@@ -27,7 +27,8 @@ Failures: a responder raises ``ResponseError`` saying whether to retry and why (
 other exception is a retryable ``error``, logged with its traceback. The ``RetryPolicy`` alone
 decides back-off and when to give up (the entry goes "dead"). An order whose response is no
 longer configured (removed by a reload) is dead at once. Nothing a responder does can stop
-the dispatcher.
+the dispatcher. A dead entry runs again only when an operator requeues it
+(``Runtime.requeue``): it is then pending with no attempts and no batch, like a fresh order.
 """
 
 from __future__ import annotations

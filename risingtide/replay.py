@@ -221,7 +221,9 @@ def timeline_text(config: Config, result: ReplayResult) -> str:
             shown.add(key)
             for o in orders_by_event[key]:
                 verb = "would undo" if o.action is Action.UNDO else "would run"
-                out.append(f"{'':21}{verb} {o.response}")
+                people = _paged(config, o)
+                to = f" → {', '.join(people)}" if people else ""
+                out.append(f"{'':21}{verb} {o.response}{to}")
     out.append("")
     out.append(f"Summary ({result.rows:,} rows; nothing was sent)")
     for s in result.summaries.values():
@@ -245,12 +247,30 @@ def timeline_text(config: Config, result: ReplayResult) -> str:
     return "\n".join(out) + "\n"
 
 
-def timeline_json(result: ReplayResult) -> dict[str, Any]:
-    """The timeline and summary for tools."""
+def _paged(config: Config, order: ResponseOrder) -> list[str]:
+    """The names of the people a notification order would have reached, by the rota then."""
+    rc = config.responses.get(order.response)
+    if rc is None or not rc.page or order.action is not Action.APPLY:
+        return []
+    return [p.name for p in config.directory.resolve(rc.page, order.at)]
+
+
+def timeline_json(result: ReplayResult, config: Config | None = None) -> dict[str, Any]:
+    """The timeline and summary for tools; with ``config``, each notification says whom it
+    would have paged (``"to"``: the names on duty by the rota at the time)."""
+
+    def response(order: ResponseOrder) -> dict[str, Any]:
+        data = encode(order)
+        if config is not None:
+            people = _paged(config, order)
+            if people:
+                data["to"] = people
+        return data
+
     return {
         "rows": result.rows,
         "events": [encode(e) for e in result.events],
-        "responses": [encode(o) for o in result.orders],
+        "responses": [response(o) for o in result.orders],
         "summary": [s.to_json() for s in result.summaries.values()],
         "unknown_lines": result.unknown_lines,
     }

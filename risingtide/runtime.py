@@ -58,7 +58,7 @@ from risingtide.ports import (
 )
 from risingtide.responders import RESPONDER_TYPES
 from risingtide.sources import SOURCE_TYPES
-from risingtide.store import Store
+from risingtide.store import OutboxEntry, Store, StoreError
 from risingtide.view import LineView, build_view
 
 log = structlog.get_logger(__name__)
@@ -492,6 +492,60 @@ class Runtime:
         self._commit({line: state}, decision.events, orders)
         return decision
 
+    # ------------------------------------------------------------------ dead letters
+
+    def requeue(self, key: str, *, by: str, note: str = "") -> OutboxEntry:
+        """Run the dead letter ``key`` again, as a fresh order due now (``Store.requeue``).
+
+        Refused with ``CommandRejected`` when running it again would do harm or cannot
+        work (see ``_requeue_refusal``); ``UnknownEntryError``/``NotDeadError`` from the
+        store when there is no such dead letter. The outbox gauges follow, and the
+        dispatcher is woken to run it.
+        """
+        store = self._open_store()
+        entry = store.outbox_entry(key)
+        if entry is not None and entry.status == "dead":
+            refusal = _requeue_refusal(
+                entry.order,
+                self.states.get(entry.order.line),
+                self.config.switches,
+                configured=entry.order.response in self.config.responses,
+            )
+            if refusal is not None:
+                raise commands.CommandRejected(refusal)
+        requeued = store.requeue(key, self.clock.now(), by, note)
+        order = requeued.order
+        log.info(
+            "dead letter requeued",
+            line=order.line, tier=order.tier, response=order.response,
+            action=order.action.value, key=key, by=by, note=note,
+        )  # fmt: skip
+        self._update_outbox_metrics()
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+        return requeued
+
+    def dismiss(self, key: str, *, by: str, note: str = "") -> OutboxEntry:
+        """Dismiss the dead letter ``key``: it never runs and no longer counts as dead.
+
+        ``UnknownEntryError``/``NotDeadError`` from the store when there is no such dead
+        letter. The outbox gauges follow.
+        """
+        dismissed = self._open_store().dismiss(key, self.clock.now(), by, note)
+        order = dismissed.order
+        log.info(
+            "dead letter dismissed",
+            line=order.line, tier=order.tier, response=order.response,
+            action=order.action.value, key=key, by=by, note=note,
+        )  # fmt: skip
+        self._update_outbox_metrics()
+        return dismissed
+
+    def _open_store(self) -> Store:
+        if self.store is None:
+            raise StoreError("the store is not open yet")
+        return self.store
+
     # ------------------------------------------------------------------ reload
 
     async def reload(self, path: Path | None = None, *, by: str | None = None) -> list[str]:
@@ -679,6 +733,44 @@ def _deliveries(config: Config) -> dict[str, Delivery]:
         rid: Delivery(group_wait=rc.group_wait, rate_limit=rc.rate_limit, page=rc.page)
         for rid, rc in config.responses.items()
     }
+
+
+def _requeue_refusal(
+    order: ResponseOrder,
+    state: LineState | None,
+    switches: frozenset[str],
+    *,
+    configured: bool,
+) -> str | None:
+    """Why the dead ``order`` must not run again, or None when it may.
+
+    A notification may always go again. A switch may not when the line has moved on: its
+    live switches say what the platform should show now (a switch counts as off from the
+    moment its UNDO is planned). Applying a switch the state has since undone would leave
+    it on with no UNDO to come; undoing one a later tier has applied again would switch it
+    off under that tier.
+    """
+    if not configured:
+        return (
+            f"no response {order.response!r} is configured now (removed by a reload?), so it "
+            "would be given up on again at once; dismiss it instead"
+        )
+    if order.response not in switches:
+        return None
+    live = state is not None and order.response in state.live
+    if order.action is Action.APPLY and not live:
+        return (
+            f"{order.response} is no longer on for {order.line} (it has been undone since this "
+            "was given up on), so applying it now would leave it on with nothing to undo it; "
+            "dismiss this one, and switch it on the platform by hand if it is wanted"
+        )
+    if order.action is Action.UNDO and live:
+        return (
+            f"{order.response} is on again for {order.line} (applied since this undo was given "
+            "up on), so undoing it now would switch it off while its tier wants it on; dismiss "
+            "this one"
+        )
+    return None
 
 
 def _reconcile(framework: Framework, state: LineState) -> LineState:

@@ -3,8 +3,11 @@
 Routes (DESIGN.md's public contract, described in full at ``GET /openapi.json``):
 
 * reads — ``GET /api/v1/lines``, ``GET /api/v1/lines/{line}``,
-  ``GET /api/v1/events?line=&since=&until=&kind=&limit=&before=``, ``GET /api/v1/session``;
+  ``GET /api/v1/events?line=&since=&until=&kind=&limit=&before=``, ``GET /api/v1/session``,
+  ``GET /api/v1/groups?at=`` (who is on duty, ``risingtide.api.duty``);
 * changes — ack, silence, override and ``POST /-/reload`` (``risingtide.api.control``);
+* the outbox — ``GET /api/v1/outbox``, retry and dismiss a dead letter
+  (``risingtide.api.outbox``);
 * pages — the board at ``GET /``, sign-in and sign-out, acknowledgement links
   (``risingtide.api.pages``);
 * open to all — ``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``.
@@ -33,15 +36,16 @@ from risingtide.api import access, auth
 from risingtide.api.access import Gate, error
 from risingtide.api.control import command_routes
 from risingtide.api.daemon import DaemonControl, DaemonView
+from risingtide.api.duty import duty_routes, render_board
 from risingtide.api.history import entry_json, history_query, history_routes
 from risingtide.api.openapi import openapi_document
+from risingtide.api.outbox import outbox_routes
 from risingtide.api.pages import message, page_routes
 
 __all__ = ["MAX_EVENTS", "DaemonControl", "DaemonView", "create_app"]
 
 log = structlog.get_logger(__name__)
 
-_BOARD = (Path(__file__).parent / "templates" / "board.html").read_text(encoding="utf-8")
 _STATIC = Path(__file__).parent / "static"  # the board's CSS and JS, at /static/
 MAX_EVENTS = 1000
 
@@ -97,7 +101,7 @@ def create_app(daemon: DaemonControl) -> Starlette:
     async def board(request: Request) -> Response:
         if gate.users_configured and isinstance(gate.identify(request), auth.Refusal):
             return RedirectResponse("/login?next=/", status_code=303)
-        return HTMLResponse(_BOARD)
+        return HTMLResponse(render_board(daemon.config, daemon.clock.now()))
 
     async def session(request: Request) -> Response:
         who = gate.check(request, access.READ)
@@ -156,7 +160,9 @@ def create_app(daemon: DaemonControl) -> Starlette:
             Route("/api/v1/events", events),
             Route("/api/v1/session", session),
             *history_routes(daemon, gate),
+            *duty_routes(daemon, gate),
             *command_routes(daemon, gate),
+            *outbox_routes(daemon, gate),
             *page_routes(daemon, gate),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

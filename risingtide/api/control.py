@@ -67,6 +67,20 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     return b"".join(chunks)
 
 
+async def body_of(request: Request, model: type[B]) -> B | Response:
+    """The request's JSON body as ``model``, or the 4xx that says why it is not one."""
+    try:
+        raw = await read_body(request)
+    except _TooLarge:
+        return error(413, f"the body is too large (at most {MAX_BODY // 1024} KiB)")
+    except ClientDisconnect:
+        return error(400, "the request was cut short")
+    try:
+        return parse_body(model, raw)
+    except BodyError as exc:
+        return error(400, str(exc))
+
+
 def command_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
     """The state-changing routes over ``daemon``."""
 
@@ -82,18 +96,6 @@ def command_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
         if line and line not in daemon.config.lines:
             return error(404, f"no line {line!r} in the config")
         return who, line
-
-    async def body_of(request: Request, model: type[B]) -> B | Response:
-        try:
-            raw = await read_body(request)
-        except _TooLarge:
-            return error(413, f"the body is too large (at most {MAX_BODY // 1024} KiB)")
-        except ClientDisconnect:
-            return error(400, "the request was cut short")
-        try:
-            return parse_body(model, raw)
-        except BodyError as exc:
-            return error(400, str(exc))
 
     def run(line: str, command: Callable[[], Decision]) -> Response:
         try:

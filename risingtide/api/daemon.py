@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from risingtide.clock import Clock
 from risingtide.config.model import Config
 from risingtide.domain.model import Decision, LineState
-from risingtide.store import Store
+from risingtide.store import OutboxEntry, Store
 from risingtide.view import LineView
 
 
@@ -80,4 +80,13 @@ class DaemonControl(DaemonView, Protocol):
 
     async def reload(self, path: Path | None = None, *, by: str | None = None) -> list[str]:
         """Reload the config; return its errors (empty when it was loaded)."""
+        ...
+
+    def requeue(self, key: str, *, by: str, note: str = "") -> OutboxEntry:
+        """Run the dead letter ``key`` again (``UnknownEntryError``, ``NotDeadError``,
+        ``CommandRejected`` when it may not)."""
+        ...
+
+    def dismiss(self, key: str, *, by: str, note: str = "") -> OutboxEntry:
+        """Dismiss the dead letter ``key`` (``UnknownEntryError``, ``NotDeadError``)."""
         ...

@@ -140,6 +140,11 @@ def _describe(e: HistoryEntry) -> str:
     if e.kind == "response":
         detail = f" ({d['detail']})" if d.get("detail") else ""
         return f"{d.get('response')} {d.get('action')}: {d.get('outcome')}{detail}"
+    if e.kind in ("response_requeued", "response_dismissed"):
+        verb = "requeued" if e.kind == "response_requeued" else "dismissed"
+        note = f" — {d['note']}" if d.get("note") else ""
+        what = f"{d.get('response')} {d.get('action')}"
+        return f"Dead letter {what} {verb} by {d.get('by', '')}{note}"
     if e.kind in ("silenced", "declared"):
         return f"{e.kind.capitalize()} by {d.get('by', '')} until {d.get('until', '')}: " + str(
             d.get("reason", "")
@@ -154,7 +159,7 @@ def _page(
     lines = [v.id for v in daemon.views()]
     kinds = ("tier_changed", "acknowledged", "response", "silenced", "silence_ended",
              "declared", "declaration_ended", "stats_stale", "stats_fresh", "reminder",
-             "escalated")  # fmt: skip
+             "escalated", "response_requeued", "response_dismissed")  # fmt: skip
     chosen_line, chosen_kind = q.get("line", ""), q.get("kind", "")
     esc = html.escape
 

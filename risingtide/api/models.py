@@ -161,6 +161,12 @@ class OverrideBody(_Timed):
     reason: Reason
 
 
+class OutboxNoteBody(_Body):
+    """``POST /api/v1/outbox/{key}/retry`` and ``…/dismiss``: retry or dismiss a dead letter."""
+
+    note: Note = ""
+
+
 B = TypeVar("B", bound=BaseModel)
 
 
@@ -345,6 +351,42 @@ class EventsOut(BaseModel):
 
     events: list[EventOut]
     next_before: int | None
+
+
+class OutboxEntryOut(BaseModel):
+    """One response order in the outbox, with its delivery state."""
+
+    key: str = Field(description="The order's idempotency key (contains /, : and @).")
+    status: Literal["pending", "done", "dead", "dismissed"]
+    line: str
+    tier: int
+    response: str = Field(description="The response's id in the config.")
+    action: Literal["apply", "undo"]
+    trigger: str = Field(description="What planned it: tier_changed, reminder, escalated…")
+    reason: str = Field(description="Why it was planned.")
+    at: datetime = Field(description="When it was planned to run.")
+    attempts: int = Field(description="Runs so far (since it was last requeued).")
+    last_error: str | None = Field(description="Why the last run failed, if it did.")
+    created_at: datetime
+    next_attempt_at: datetime = Field(description="When a pending entry may run next.")
+    finished_at: datetime | None = Field(description="When it was done or given up on.")
+    batch: str | None = Field(description="The key of the message it was sent in, if shared.")
+
+
+class OutboxOut(BaseModel):
+    """Outbox entries of one status: dead letters newest first, pending ones oldest first."""
+
+    status: Literal["dead", "pending"]
+    total: int = Field(description="How many entries have this status (more than listed "
+                       "when limit cut the list short).")  # fmt: skip
+    entries: list[OutboxEntryOut]
+
+
+class OutboxDone(BaseModel):
+    """A dead letter was requeued or dismissed."""
+
+    reason: str = Field(description="What happened, in a sentence.")
+    entry: OutboxEntryOut
 
 
 class SessionOut(BaseModel):

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from risingtide import __version__
-from risingtide.api import models
+from risingtide.api import duty, models
 
 _MODELS: list[type[BaseModel]] = [
     models.AckBody,
@@ -30,6 +30,10 @@ _MODELS: list[type[BaseModel]] = [
     models.EventsOut,
     models.SessionOut,
     models.Health,
+    models.OutboxNoteBody,
+    models.OutboxOut,
+    models.OutboxDone,
+    duty.GroupsOut,
 ]
 
 JSON = "application/json"
@@ -251,6 +255,23 @@ def _paths() -> dict[str, Any]:
                 "parameters": _history_parameters(100_000),
             }
         },
+        "/api/v1/groups": {
+            "get": {
+                **_read(
+                    "Who is on duty in each group",
+                    _json(duty.GroupsOut, "Every group: who is on duty (no addresses)."),
+                    **{"400": _err("at is not an ISO 8601 time with an offset.")},
+                ),
+                "parameters": [
+                    _query(
+                        "at",
+                        {"type": "string", "format": "date-time"},
+                        "Ask about this moment instead of now (with an offset, e.g. Z).",
+                    )
+                ],
+            }
+        },
+        **_outbox_paths(),
         "/api/v1/session": {
             "get": _read(
                 "Who the caller is",
@@ -404,6 +425,89 @@ def _paths() -> dict[str, Any]:
                     }
                 },
             }
+        },
+    }
+
+
+def _outbox_paths() -> dict[str, Any]:
+    """``GET /api/v1/outbox`` and the dead-letter commands (``risingtide.api.outbox``)."""
+    key = {
+        "name": "key",
+        "in": "path",
+        "required": True,
+        "description": "The entry's idempotency key, URL-encoded: it contains /, : and @.",
+        "schema": {"type": "string"},
+    }
+
+    def command(summary: str, description: str, done: str) -> dict[str, Any]:
+        return {
+            "summary": summary,
+            "description": f"{description}\n\nNeeds the **duty_manager** role (or above). "
+            "With a sign-in cookie, send the session's CSRF value as `X-CSRF-Token`.",
+            "security": _CHANGE,
+            "parameters": [key],
+            "requestBody": {
+                "required": False,
+                "content": {JSON: {"schema": _ref(models.OutboxNoteBody)}},
+            },
+            "responses": {
+                "200": _json(models.OutboxDone, done),
+                "400": _err("The body is not JSON, or has wrong or unknown fields."),
+                "401": _UNAUTHENTICATED,
+                "403": _err(
+                    "The caller's role does not allow this, a cookie-authenticated change "
+                    "lacks X-CSRF-Token, or no users are configured."
+                ),
+                "404": _err("No outbox entry has this key."),
+                "409": _err(
+                    "Not a dead letter (pending, done or dismissed), or running it again "
+                    "would do harm (a switch its line has moved on from)."
+                ),
+                "413": _err("The body is over 64 KiB."),
+                "503": _err("The store is not open yet (starting up)."),
+            },
+        }
+
+    return {
+        "/api/v1/outbox": {
+            "get": {
+                **_read(
+                    "Dead letters (or pending responses) in the outbox",
+                    _json(models.OutboxOut, "Entries of one status."),
+                    **{
+                        "400": _err("A malformed query parameter."),
+                        "503": _err("The store is not open yet (starting up)."),
+                    },
+                ),
+                "parameters": [
+                    _query(
+                        "status",
+                        {"type": "string", "enum": ["dead", "pending"], "default": "dead"},
+                        "dead: responses given up on, newest first; pending: waiting to "
+                        "run, oldest first.",
+                    ),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Rows."),
+                ],
+            }
+        },
+        "/api/v1/outbox/{key}/retry": {
+            "post": command(
+                "Run a dead letter again",
+                "After fixing what killed it (a rotated key, a wrong URL): it goes out again "
+                "now as a fresh order, with its attempts counted from 0; a member of a "
+                "message sent to several lines goes out alone. An order older than the retry "
+                "policy allows (an hour; a day for an undo) gets one more try. A switch its "
+                "line has moved on from is refused (409).",
+                "Requeued; the entry as it now stands (pending).",
+            )
+        },
+        "/api/v1/outbox/{key}/dismiss": {
+            "post": command(
+                "Dismiss a dead letter",
+                "It never runs, and no longer counts in risingtide_outbox_dead; the history "
+                "keeps who dismissed it, and the note.",
+                "Dismissed; the entry as it now stands.",
+            )
         },
     }
 

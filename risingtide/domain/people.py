@@ -10,20 +10,27 @@ an end at or before the start runs past midnight into the next day (``22:00-06:0
 half-hour pages both). When no shift covers the moment, the group's ``otherwise`` list is
 paged, which is every member unless the config says else: a gap in a rota should wake too
 many people rather than nobody.
+
+Shift times are wall-clock times in the group's timezone, so a shift starts at 08:00 in
+summer and in winter alike; on the night the clocks change a shift is as long as the wall
+clock says (``Group.next_change`` finds the very moment the people on duty change, even
+when a shift boundary falls in the hour that is skipped or repeated).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["Directory", "Group", "Person", "Shift", "uncovered"]
+__all__ = ["CHANGE_HORIZON", "Directory", "Group", "Person", "Shift", "uncovered"]
 
 _LONDON = ZoneInfo("Europe/London")
 _DAY_MINUTES = 24 * 60
 _WEEK_MINUTES = 7 * _DAY_MINUTES
+#: How far ahead ``Group.next_change`` looks: a weekly rota repeats after this.
+CHANGE_HORIZON = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +121,90 @@ class Group:
         if found:
             return tuple(found)
         return self.members if self.otherwise is None else self.otherwise
+
+    def by_rota(self, at: datetime) -> bool:
+        """True when a shift covers ``at``; False in a gap (``otherwise`` paged) or with no rota."""
+        local = at.astimezone(self.tz)
+        return any(shift.covers(local) for shift in self.rota)
+
+    def next_change(self, after: datetime, within: timedelta = CHANGE_HORIZON) -> datetime | None:
+        """The first moment after ``after`` when who is on duty changes, in UTC.
+
+        A change is a different set of people on duty, or a move between a shift and a gap
+        (``by_rota``). A boundary where one shift hands over to another for the same person
+        is not a change. None when nothing changes within ``within`` (or there is no rota).
+        ``after`` must be aware. (UTC rather than the group's zone: an aware time in the
+        hour the clocks go back over never compares equal to one in another zone.)
+        """
+        if not self.rota:
+            return None
+        horizon = after + within
+        now = self._duty(after)
+        for moment in sorted(self._boundaries(after, horizon)):
+            if after < moment <= horizon and self._duty(moment) != now:
+                return moment
+        return None
+
+    def _duty(self, at: datetime) -> tuple[frozenset[str], bool]:
+        return frozenset(self.on_duty(at)), self.by_rota(at)
+
+    def _boundaries(self, after: datetime, horizon: datetime) -> set[datetime]:
+        """Every moment in [after, horizon] at which who is on duty could change (in UTC).
+
+        That is each shift's start and end as a wall-clock time on each day (both readings
+        of a time the clocks go back over), and each change of UTC offset: when the clocks go
+        forward over a shift's start, the shift begins at the jump.
+        """
+        first = after.astimezone(self.tz).date() - timedelta(days=1)
+        days = (horizon.astimezone(self.tz).date() - first).days + 1
+        found: set[datetime] = set()
+        for n in range(days + 1):
+            day = first + timedelta(days=n)
+            for shift in self.rota:
+                if day.weekday() not in shift.days:
+                    continue
+                ends_next_day = _minute(shift.end) <= _minute(shift.start)
+                end_day = day + timedelta(days=1) if ends_next_day else day
+                for on, wall in ((day, shift.start), (end_day, shift.end)):
+                    found.update(_instants(on, wall, self.tz))
+        found.update(_offset_changes(self.tz, after, horizon))
+        return found
+
+
+def _instants(day: date, wall: time, tz: ZoneInfo) -> set[datetime]:
+    """The moments (in UTC) the wall clock in ``tz`` reads ``wall`` on ``day``.
+
+    Both readings are kept: two for a time the clocks go back over, and for a time they
+    skip, the instants either side of the jump (harmless extra candidates).
+    """
+    naive = datetime.combine(day, wall)
+    return {naive.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1)}
+
+
+def _offset_changes(tz: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
+    """The moments in [start, end] when ``tz`` changes its UTC offset, to the second.
+
+    Looks hour by hour (no zone changes offset twice in an hour), then bisects.
+    """
+    out: list[datetime] = []
+    step = timedelta(hours=1)
+    t = start.astimezone(UTC)
+    stop = end.astimezone(UTC)
+    offset = t.astimezone(tz).utcoffset()
+    while t < stop:
+        nxt = min(t + step, stop)
+        later = nxt.astimezone(tz).utcoffset()
+        if later != offset:
+            lo, hi = int(t.timestamp()), int(nxt.timestamp()) + 1
+            while hi - lo > 1:  # offset(lo) is the old one, offset(hi) the new
+                mid = (lo + hi) // 2
+                if datetime.fromtimestamp(mid, UTC).astimezone(tz).utcoffset() == offset:
+                    lo = mid
+                else:
+                    hi = mid
+            out.append(datetime.fromtimestamp(hi, UTC))
+        t, offset = nxt, later
+    return out
 
 
 def uncovered(rota: Iterable[Shift]) -> list[tuple[int, int]]:

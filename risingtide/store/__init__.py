@@ -6,20 +6,24 @@ into JSON and back; ``schema`` holds the tables.
 
 from risingtide.store.sqlite import (
     HistoryEntry,
+    NotDeadError,
     OutboxEntry,
     OutboxStatus,
     SchemaTooNewError,
     Store,
     StoreError,
     StoreLocked,
+    UnknownEntryError,
 )
 
 __all__ = [
     "HistoryEntry",
+    "NotDeadError",
     "OutboxEntry",
     "OutboxStatus",
     "SchemaTooNewError",
     "Store",
     "StoreError",
     "StoreLocked",
+    "UnknownEntryError",
 ]

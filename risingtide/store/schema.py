@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 #: The version of the tables below, kept in ``meta`` under ``schema_version``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -122,16 +122,62 @@ outbox = Table(
     # The batch a notification was sent in (schema 2): its members go out together, with
     # the batch's key, on every retry and after a restart.
     Column("batch", String, nullable=True),
-    CheckConstraint("status IN ('pending', 'done', 'dead')", name="ck_outbox_status"),
+    # "dismissed" (schema 3): a dead letter an operator chose not to retry.
+    CheckConstraint("status IN ('pending', 'done', 'dead', 'dismissed')", name="ck_outbox_status"),
     CheckConstraint("action IN ('apply', 'undo')", name="ck_outbox_action"),
     CheckConstraint("attempts >= 0", name="ck_outbox_attempts"),
     Index("ix_outbox_status_next", "status", "next_attempt_at"),
     sqlite_autoincrement=True,
 )
 
+_OUTBOX_COLUMNS = (
+    'id, "key", line, response, action, "order", status, attempts, next_attempt_at, '
+    "last_error, created_at, finished_at, batch"
+)
+
+#: Version 3 widens the outbox's status CHECK to allow "dismissed". SQLite cannot alter a
+#: CHECK constraint, so the table is rebuilt as SQLite's ALTER TABLE page describes: create
+#: the new table, copy every row (ids kept), carry over AUTOINCREMENT's high-water mark
+#: (so an id is never reused), drop the old table, rename the new one and recreate its
+#: index. Written out in full, not generated from ``outbox`` above: a migration must keep
+#: doing what it did when later versions change the table again.
+_OUTBOX_V3 = (
+    """CREATE TABLE outbox_v3 (
+	id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+	"key" VARCHAR NOT NULL,
+	line VARCHAR NOT NULL,
+	response VARCHAR NOT NULL,
+	action VARCHAR NOT NULL,
+	"order" TEXT NOT NULL,
+	status VARCHAR NOT NULL,
+	attempts INTEGER NOT NULL,
+	next_attempt_at VARCHAR(32) NOT NULL,
+	last_error TEXT,
+	created_at VARCHAR(32) NOT NULL,
+	finished_at VARCHAR(32),
+	batch VARCHAR,
+	CONSTRAINT ck_outbox_status CHECK (status IN ('pending', 'done', 'dead', 'dismissed')),
+	CONSTRAINT ck_outbox_action CHECK (action IN ('apply', 'undo')),
+	CONSTRAINT ck_outbox_attempts CHECK (attempts >= 0),
+	UNIQUE ("key")
+)""",
+    f"INSERT INTO outbox_v3 ({_OUTBOX_COLUMNS}) SELECT {_OUTBOX_COLUMNS} FROM outbox",
+    # Copying rows set outbox_v3's sequence to the highest id copied (no row when none
+    # were); raise it to the old table's, which may be higher.
+    "INSERT INTO sqlite_sequence (name, seq) SELECT 'outbox_v3', seq FROM sqlite_sequence "
+    "WHERE name = 'outbox' AND NOT EXISTS "
+    "(SELECT 1 FROM sqlite_sequence WHERE name = 'outbox_v3')",
+    "UPDATE sqlite_sequence SET seq = max(seq, coalesce("
+    "(SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)) WHERE name = 'outbox_v3'",
+    "DROP TABLE outbox",
+    "ALTER TABLE outbox_v3 RENAME TO outbox",
+    "CREATE INDEX ix_outbox_status_next ON outbox (status, next_attempt_at)",
+)
+
 #: The statements that bring a file from version N-1 to N, by N.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE outbox ADD COLUMN batch VARCHAR",),
+    3: _OUTBOX_V3,
 }
 
 #: Facts about the file itself; ``schema_version`` for now.

@@ -12,11 +12,17 @@ in about a millisecond, which is cheaper than a hop to a worker thread. Only one
 use a state file at a time; an advisory lock (``flock`` on ``<path>.lock``, released by the
 kernel even on ``kill -9``) enforces it.
 
+Dead letters: an entry the dispatcher gave up on stays ``dead`` until an operator either
+requeues it (``requeue``: pending again, as a fresh order) or dismisses it (``dismiss``:
+``dismissed``, never to run); each is recorded in the history with who did it.
+
 Errors::
 
     StoreError          the database failed, or holds something this version cannot use
     ├── StoreLocked     another process holds the state file's lock
-    └── SchemaTooNewError    the file was written by a newer Rising Tide
+    ├── SchemaTooNewError    the file was written by a newer Rising Tide
+    └── NotDeadError    requeue or dismiss of an entry that is not a dead letter
+        └── UnknownEntryError    … or of a key the outbox does not have
 """
 
 from __future__ import annotations
@@ -64,17 +70,20 @@ from risingtide.store.schema import (
 
 __all__ = [
     "HistoryEntry",
+    "NotDeadError",
     "OutboxEntry",
     "OutboxStatus",
     "SchemaTooNewError",
     "Store",
     "StoreError",
     "StoreLocked",
+    "UnknownEntryError",
 ]
 
 log = structlog.get_logger(__name__)
 
-OutboxStatus = Literal["pending", "done", "dead"]
+#: ``dismissed`` (schema 3): a dead letter an operator chose not to retry.
+OutboxStatus = Literal["pending", "done", "dead", "dismissed"]
 
 #: A connection execution option: open its transaction with BEGIN IMMEDIATE.
 _WRITE = "risingtide_write"
@@ -99,6 +108,20 @@ class StoreLocked(StoreError):  # noqa: N818 - the name is part of the store's A
 
 class SchemaTooNewError(StoreError):
     """The state file was written by a newer Rising Tide, whose tables this one cannot read."""
+
+
+class NotDeadError(StoreError):
+    """Only a dead letter can be requeued or dismissed; ``status`` is what the entry is."""
+
+    def __init__(self, message: str, *, key: str, status: OutboxStatus | None) -> None:
+        """``status`` is None when the outbox has no entry with ``key``."""
+        super().__init__(message)
+        self.key = key
+        self.status = status
+
+
+class UnknownEntryError(NotDeadError):
+    """The outbox has no entry with that key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,6 +519,79 @@ class Store:
                     ),
                 )
 
+    # ------------------------------------------------------------------ dead letters
+
+    def dead(self, limit: int | None = None) -> list[OutboxEntry]:
+        """Dead letters, newest first (by when they were given up on), at most ``limit``."""
+        query = (
+            select(outbox)
+            .where(outbox.c.status == "dead")
+            .order_by(outbox.c.finished_at.desc(), outbox.c.id.desc())
+        )
+        if limit is not None:
+            if limit < 0:
+                raise ValueError(f"limit must not be negative, got {limit}")
+            query = query.limit(limit)
+        with self._transaction(write=False) as conn:
+            return [_outbox_entry(r) for r in conn.execute(query)]
+
+    def requeue(self, key: str, now: datetime, by: str, note: str = "") -> OutboxEntry:
+        """Make the dead letter ``key`` pending again, due at ``now``, as a fresh order.
+
+        Attempts start again from 0, and ``last_error`` and ``finished_at`` are cleared (the
+        history's ``response_requeued`` record keeps them, with ``by`` and ``note``), all in
+        one transaction. A member of a batch is requeued alone, out of its batch: it goes
+        out again under its own key, grouped afresh with whatever else is due, never as
+        part of the old message. Raises ``UnknownEntryError`` or ``NotDeadError``.
+        """
+        with self._transaction(write=True) as conn:
+            row = self._dead_row(conn, key, "requeue", "requeued")
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row.id)
+                .values(
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    last_error=None,
+                    finished_at=None,
+                    batch=None,
+                )
+            )
+            record = _operator_record(row, now, "response_requeued", by, note)
+            conn.execute(_insert_history, record)
+            return _outbox_entry(conn.execute(select(outbox).where(outbox.c.id == row.id)).one())
+
+    def dismiss(self, key: str, now: datetime, by: str, note: str = "") -> OutboxEntry:
+        """Mark the dead letter ``key`` dismissed: it never runs, and no longer counts as dead.
+
+        The history's ``response_dismissed`` record says who and why, in the same
+        transaction. Raises ``UnknownEntryError`` or ``NotDeadError``.
+        """
+        with self._transaction(write=True) as conn:
+            row = self._dead_row(conn, key, "dismiss", "dismissed")
+            conn.execute(update(outbox).where(outbox.c.id == row.id).values(status="dismissed"))
+            record = _operator_record(row, now, "response_dismissed", by, note)
+            conn.execute(_insert_history, record)
+            return _outbox_entry(conn.execute(select(outbox).where(outbox.c.id == row.id)).one())
+
+    def _dead_row(self, conn: Connection, key: str, verb: str, done: str) -> Row[Any]:
+        row = conn.execute(select(outbox).where(outbox.c.key == key)).first()
+        if row is None:
+            raise UnknownEntryError(f"no outbox entry has the key {key!r}", key=key, status=None)
+        if row.status != "dead":
+            why = {
+                "pending": "it is still pending (the dispatcher has not given up on it)",
+                "done": "it is done (it ran successfully)",
+                "dismissed": "it was dismissed",
+            }.get(row.status, f"it is {row.status}")
+            raise NotDeadError(
+                f"cannot {verb} {key!r}: {why}; only a dead letter can be {done}",
+                key=key,
+                status=row.status,
+            )
+        return row
+
     def _pending_row(self, conn: Connection, key: str) -> _PendingRow:
         row = conn.execute(
             select(outbox.c.id, outbox.c.attempts, outbox.c.status, outbox.c.order).where(
@@ -542,6 +638,25 @@ def _response_record(
             **extra,
         },
     }
+
+
+def _operator_record(row: Row[Any], now: datetime, kind: str, by: str, note: str) -> dict[str, Any]:
+    """The history record of an operator's requeue or dismissal of the dead letter ``row``."""
+    order = row.order
+    data: dict[str, Any] = {
+        "response": order["response"],
+        "action": order["action"],
+        "key": order["key"],
+        "trigger": order["trigger"],
+        "by": by,
+        "note": note,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "dead_at": None if row.finished_at is None else codec.encode_time(row.finished_at),
+    }
+    if row.batch is not None:
+        data["batch"] = row.batch
+    return {"at": now, "line": order["line"], "kind": kind, "tier": order["tier"], "data": data}
 
 
 def _outbox_entry(row: Row[Any]) -> OutboxEntry:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -99,19 +99,24 @@ def users_yaml() -> str:
 
 
 def write_config(
-    tmp_path: Path, *, users: bool = True, secret: bool = True, server_extra: str = ""
+    tmp_path: Path,
+    *,
+    users: bool = True,
+    secret: bool = True,
+    server_extra: str = "",
+    tweak: Callable[[str], str] | None = None,
 ) -> Path:
+    """The desk's config file; ``tweak`` may rewrite its YAML text (e.g. add ``people:``)."""
     extra = ['  secret_key: "${RISINGTIDE_SECRET_KEY}"'] if secret else []
     if server_extra:
         extra.append(server_extra)
     path = tmp_path / "rising-tide.yaml"
-    path.write_text(
-        CONFIG.format(
-            state=tmp_path / "state.sqlite",
-            server_extra="\n".join(extra),
-            users=users_yaml() if users else "",
-        )
+    text = CONFIG.format(
+        state=tmp_path / "state.sqlite",
+        server_extra="\n".join(extra),
+        users=users_yaml() if users else "",
     )
+    path.write_text(tweak(text) if tweak is not None else text)
     return path
 
 
@@ -161,7 +166,12 @@ class Desk:
 
 @asynccontextmanager
 async def running_desk(
-    tmp_path: Path, *, users: bool = True, secret: bool = True, server_extra: str = ""
+    tmp_path: Path,
+    *,
+    users: bool = True,
+    secret: bool = True,
+    server_extra: str = "",
+    tweak: Callable[[str], str] | None = None,
 ) -> AsyncIterator[Desk]:
     """A daemon with (or without) users on a free loopback port, on a FakeClock at T0.
 
@@ -170,9 +180,10 @@ async def running_desk(
     saved = os.environ.get("RISINGTIDE_SECRET_KEY")
     os.environ["RISINGTIDE_SECRET_KEY"] = SECRET
     port = free_port()
-    config = load_config(
-        write_config(tmp_path, users=users, secret=secret, server_extra=server_extra), ENV
+    path = write_config(
+        tmp_path, users=users, secret=secret, server_extra=server_extra, tweak=tweak
     )
+    config = load_config(path, ENV)
     clock = FakeClock(T0)
     rt = Runtime(config, clock=clock, port=port)
     await rt.start(schedule=False)

@@ -24,7 +24,14 @@ from risingtide.domain.model import (
     Silence,
     TierChanged,
 )
-from risingtide.store import SchemaTooNewError, Store, StoreError, StoreLocked
+from risingtide.store import (
+    NotDeadError,
+    SchemaTooNewError,
+    Store,
+    StoreError,
+    StoreLocked,
+    UnknownEntryError,
+)
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -112,10 +119,10 @@ def test_newer_schema_is_refused(db_path: Path, clock: FakeClock) -> None:
 
 
 def test_schema_version_is_written(store: Store, db_path: Path) -> None:
-    """A new file records the current schema version (2: outbox batches)."""
+    """A new file records the current schema version (3: dismissed dead letters)."""
     with sqlite3.connect(db_path) as conn:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    assert row == ("2",)
+    assert row == ("3",)
 
 
 def test_version_1_file_is_migrated_keeping_its_outbox(db_path: Path, clock: FakeClock) -> None:
@@ -132,7 +139,7 @@ def test_version_1_file_is_migrated_keeping_its_outbox(db_path: Path, clock: Fak
         assert s.pending()[0].batch == "batch-1"
     with sqlite3.connect(db_path) as conn:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    assert row == ("2",)
+    assert row == ("3",)
 
 
 # --------------------------------------------------------------------------- the lock
@@ -421,3 +428,196 @@ def test_a_batch_failing_retries_all_its_members(store: Store) -> None:
     with pytest.raises(StoreError, match="no outbox entry has the key 'zzz'"):
         store.record_success(["a", "zzz"], "ok", T0)
     assert [e.order.key for e in store.pending()] == ["a", "b"]
+
+
+# --------------------------------------------------------------------------- dead letters
+
+
+def kill(store: Store, key: str, at: datetime, error: str = "HTTP 400 from the webhook") -> None:
+    """Give up on the pending entry ``key`` at ``at``."""
+    store.record_failure(key, error, "http_4xx", at, None)
+
+
+def test_dead_lists_dead_letters_newest_first(store: Store) -> None:
+    """``dead()`` holds only dead entries, the last given up on first, with why and when."""
+    store.commit([], [], [order("a"), order("b", "waste"), order("c"), order("d")])
+    kill(store, "a", T0 + timedelta(seconds=1), "first")
+    kill(store, "b", T0 + timedelta(seconds=3), "second")
+    store.record_success("c", "ok", T0)
+    dead = store.dead()
+    assert [(e.order.key, e.status, e.attempts, e.last_error, e.finished_at) for e in dead] == [
+        ("b", "dead", 1, "second", T0 + timedelta(seconds=3)),
+        ("a", "dead", 1, "first", T0 + timedelta(seconds=1)),
+    ]
+    assert [e.order.key for e in store.dead(limit=1)] == ["b"]
+    assert store.dead_count() == 2
+
+
+def test_requeue_makes_a_dead_letter_a_fresh_pending_order(store: Store) -> None:
+    """Requeued: pending, due now, attempts from 0, error cleared from the row but kept in
+    the history record with who asked and why."""
+    store.commit([], [], [order("k1", tier=2)])
+    store.record_failure("k1", "HTTP 503", "http_5xx", T0, T0 + timedelta(seconds=2))
+    kill(store, "k1", T0 + timedelta(seconds=2), "HTTP 401: bad API key")
+    now = T0 + timedelta(minutes=30)
+    entry = store.requeue("k1", now, "Priya Shah", "Notify key rotated")
+    assert (entry.status, entry.attempts, entry.next_attempt_at) == ("pending", 0, now)
+    assert (entry.last_error, entry.finished_at, entry.batch) == (None, None, None)
+    assert store.outbox_entry("k1") == entry
+    assert (store.pending_count(), store.dead_count()) == (1, 0)
+    assert [e.order.key for e in store.due(now)] == ["k1"]
+    (record,) = store.history(kinds=["response_requeued"])
+    assert (record.at, record.line, record.tier) == (now, "revenues", 2)
+    assert record.data == {
+        "response": "notify_duty_manager",
+        "action": "apply",
+        "key": "k1",
+        "trigger": "tier_changed",
+        "by": "Priya Shah",
+        "note": "Notify key rotated",
+        "attempts": 2,
+        "last_error": "HTTP 401: bad API key",
+        "dead_at": "2026-01-05T09:00:02+00:00",
+    }
+    # It runs like any order from here: done on success.
+    store.record_success("k1", "sent", now)
+    done = store.outbox_entry("k1")
+    assert done is not None and (done.status, done.attempts) == ("done", 1)
+
+
+def test_a_batch_member_is_requeued_alone(store: Store) -> None:
+    """A dead letter from a batch comes back out of it; the other members stay dead in it."""
+    store.commit([], [], [order("a", "revenues"), order("b", "waste")])
+    store.assign_batch(["a", "b"], "notify/batch/1")
+    store.record_failure(["a", "b"], "HTTP 400", "http_4xx", T0, None)
+    entry = store.requeue("a", T0 + timedelta(minutes=5), "Priya Shah")
+    assert entry.batch is None
+    other = store.outbox_entry("b")
+    assert other is not None and (other.status, other.batch) == ("dead", "notify/batch/1")
+    (record,) = store.history(kinds=["response_requeued"])
+    assert record.data["batch"] == "notify/batch/1" and record.data["note"] == ""
+
+
+def test_dismiss_marks_a_dead_letter_dismissed_with_who_and_why(store: Store) -> None:
+    """Dismissed: never due, not counted as dead, and the history says who dismissed it."""
+    store.commit([], [], [order("k1")])
+    kill(store, "k1", T0)
+    now = T0 + timedelta(hours=1)
+    entry = store.dismiss("k1", now, "Priya Shah", "told the duty manager by phone")
+    assert (entry.status, entry.finished_at, entry.attempts) == ("dismissed", T0, 1)
+    assert (store.pending_count(), store.dead_count(), store.dead()) == (0, 0, [])
+    assert store.due(now) == []
+    (record,) = store.history(kinds=["response_dismissed"])
+    assert (record.at, record.data["by"], record.data["note"]) == (
+        now, "Priya Shah", "told the duty manager by phone",
+    )  # fmt: skip
+    assert record.data["last_error"] == "HTTP 400 from the webhook"
+
+
+@pytest.mark.parametrize("command", ["requeue", "dismiss"])
+def test_only_a_dead_letter_can_be_requeued_or_dismissed(store: Store, command: str) -> None:
+    """Pending, done, dismissed and unknown keys are refused, saying why; nothing changes."""
+    store.commit([], [], [order("pending"), order("done"), order("gone")])
+    store.record_success("done", "ok", T0)
+    kill(store, "gone", T0)
+    store.dismiss("gone", T0, "Ada", "")
+    act = getattr(store, command)
+    verb = "requeued" if command == "requeue" else "dismissed"
+    cases = {
+        "pending": "it is still pending (the dispatcher has not given up on it)",
+        "done": "it is done (it ran successfully)",
+        "gone": "it was dismissed",
+    }
+    for key, why in cases.items():
+        with pytest.raises(NotDeadError) as caught:
+            act(key, T0, "Priya Shah", "")
+        assert str(caught.value) == (
+            f"cannot {command} {key!r}: {why}; only a dead letter can be {verb}"
+        )
+        assert caught.value.key == key
+        assert caught.value.status == {"gone": "dismissed"}.get(key, key)
+    with pytest.raises(UnknownEntryError, match="no outbox entry has the key 'nope'") as unknown:
+        act("nope", T0, "Priya Shah", "")
+    assert unknown.value.status is None and isinstance(unknown.value, StoreError)
+    statuses = {k: e.status for k in ("pending", "done", "gone") if (e := store.outbox_entry(k))}
+    assert statuses == {"pending": "pending", "done": "done", "gone": "dismissed"}
+    assert len(store.history(kinds=["response_requeued", "response_dismissed"])) == 1
+
+
+#: The outbox exactly as schema version 2 created it (its CHECK knows no "dismissed").
+OUTBOX_V2 = """
+CREATE TABLE outbox (
+	id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+	"key" VARCHAR NOT NULL,
+	line VARCHAR NOT NULL,
+	response VARCHAR NOT NULL,
+	action VARCHAR NOT NULL,
+	"order" TEXT NOT NULL,
+	status VARCHAR NOT NULL,
+	attempts INTEGER NOT NULL,
+	next_attempt_at VARCHAR(32) NOT NULL,
+	last_error TEXT,
+	created_at VARCHAR(32) NOT NULL,
+	finished_at VARCHAR(32),
+	batch VARCHAR,
+	CONSTRAINT ck_outbox_status CHECK (status IN ('pending', 'done', 'dead')),
+	CONSTRAINT ck_outbox_action CHECK (action IN ('apply', 'undo')),
+	CONSTRAINT ck_outbox_attempts CHECK (attempts >= 0),
+	UNIQUE ("key")
+)
+"""
+
+
+def outbox_schema(path: Path) -> list[tuple[str, str, str]]:
+    """The outbox's table and index definitions, whitespace and quoting aside."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'outbox' ORDER BY name"
+        ).fetchall()
+    return [
+        (t, n, " ".join((sql or "").replace('"outbox"', "outbox").split())) for t, n, sql in rows
+    ]
+
+
+def test_version_2_file_is_migrated_keeping_every_outbox_row(
+    db_path: Path, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A version 2 file's outbox is rebuilt with the wider CHECK: every row (pending, done,
+    dead, batched) keeps its id and values, ids are never reused, and the table and its
+    indexes end up exactly as a new file's."""
+    with Store(db_path, clock) as s:
+        s.commit([], [], [order("p"), order("d"), order("x", "waste"), order("y", "highways")])
+        s.record_success("d", "ok", T0)
+        s.assign_batch(["x", "y"], "notify/batch/1")
+        s.record_failure(["x", "y"], "HTTP 400", "http_4xx", T0, None)
+        before = {k: s.outbox_entry(k) for k in "pdxy"}
+        statuses = [e.status if e else None for e in before.values()]
+        assert statuses == ["pending", "done", "dead", "dead"]
+    with sqlite3.connect(db_path) as conn:  # make it what version 2 wrote
+        conn.executescript(
+            "BEGIN; ALTER TABLE outbox RENAME TO old; DROP INDEX ix_outbox_status_next;"
+            + OUTBOX_V2
+            + "; INSERT INTO outbox SELECT * FROM old; DROP TABLE old;"
+            " CREATE INDEX ix_outbox_status_next ON outbox (status, next_attempt_at);"
+            " UPDATE sqlite_sequence SET seq = 10 WHERE name = 'outbox';"
+            " UPDATE meta SET value = '2' WHERE key = 'schema_version'; COMMIT;"
+        )
+        with pytest.raises(sqlite3.IntegrityError, match="ck_outbox_status"):
+            conn.execute("UPDATE outbox SET status = 'dismissed' WHERE key = 'x'")
+
+    with Store(db_path, clock) as s:
+        assert {k: s.outbox_entry(k) for k in "pdxy"} == before
+        assert s.dismiss("x", T0, "Priya Shah", "").status == "dismissed"
+        assert s.requeue("y", T0, "Priya Shah", "").status == "pending"
+        s.commit([], [], [order("new")])
+        new = s.outbox_entry("new")
+        assert new is not None and new.id == 11  # after the old high-water mark, not reused
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+            "3",
+        )
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_v3'"
+                            ).fetchone() == (0,)  # fmt: skip
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh, clock).close()
+    assert outbox_schema(db_path) == outbox_schema(fresh)

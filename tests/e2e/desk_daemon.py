@@ -53,7 +53,15 @@ frameworks:
       - {{ level: 1, name: rising, when: {{ avg_wait: {{ above: target }} }}, responses: [notify] }}
       - {{ level: 2, name: high, when: {{ avg_wait: {{ above: 300s }} }}, responses: [notify] }}
 responses:
-  notify: {{ type: log, message: "Duty manager: a line has risen" }}
+  notify: {{ type: log, message: "Duty manager: a line has risen", page: [duty_managers] }}
+people:
+  asha: {{ name: Asha Patel, email: asha.patel@example.gov.uk }}
+  ben: {{ name: Ben Okafor, mobile: "07700 900456" }}
+groups:
+  duty_managers:
+    rota:
+      - {{ days: mon-fri, hours: "08:00-17:00", on_duty: asha }}
+      - {{ days: mon-fri, hours: "17:00-08:00", on_duty: ben }}
 users:
   vera: {{ name: Vera Viewer, role: viewer, tokens: ["{vera}"] }}
   priya: {{ name: Priya Shah, role: duty_manager, password_hash: "{hash}", tokens: ["{priya}"] }}

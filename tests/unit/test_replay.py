@@ -122,3 +122,24 @@ def test_a_csv_replays_to_the_exact_timeline():
     ]
     s = result.summaries["council_tax"]
     assert (s.rows, s.episodes, s.notifications, s.switches_applied) == (14, 1, 2, 3)
+
+
+def test_replay_names_who_the_rota_would_have_paged():
+    """A notification in the timeline names the duty manager on duty at that moment: the
+    demo's morning shift (Asha) at 10:05, the afternoon's (Ben) for the same surge at 15:05."""
+    config = demo_config()
+    morning = replay(config, rows("revenues", [(0, 60.0), (5, 320.0)]))
+    text = timeline_text(config, morning)
+    assert "would run notify_duty_manager → Asha Patel" in text
+    assert "would run page_surge_staff\n" in text  # a switch pages no one
+    (notify,) = [
+        r for r in timeline_json(morning, config)["responses"]
+        if r["response"] == "notify_duty_manager"
+    ]
+    assert notify["to"] == ["Asha Patel"]
+    later = [
+        QueueStats(line=s.line, at=s.at + timedelta(hours=5), avg_wait=s.avg_wait,
+                   longest_wait=s.longest_wait, calls_waiting=3, offered=100, abandoned=2)
+        for s in rows("revenues", [(0, 60.0), (5, 320.0)])
+    ]  # fmt: skip
+    assert "notify_duty_manager → Ben Okafor" in timeline_text(config, replay(config, later))

@@ -1,6 +1,7 @@
 // The duty board: polls /api/v1/lines every 5 s and updates each line's row in place, so
 // keyboard focus and open forms survive an update. Changes (acknowledge, silence, declare)
-// call the JSON API with the session's CSRF value from GET /api/v1/session.
+// call the JSON API with the session's CSRF value from GET /api/v1/session. The "On duty"
+// panel comes rendered by the daemon and is refreshed from /api/v1/groups at the same pace.
 "use strict";
 (function () {
   const POLL_MS = 5000;
@@ -224,6 +225,45 @@
     return row.tr;
   }
 
+  // ------------------------------------------------------------------ who is on duty
+  // Worded as the daemon words it (risingtide/api/duty.py): times in the rota's zone, with
+  // the weekday when the change is not on the same day.
+  function dutyNote(g, at) {
+    if (!g.next_change) return "";
+    const fmt = (options) => new Intl.DateTimeFormat("en-GB", { timeZone: g.timezone, ...options });
+    const day = fmt({ year: "numeric", month: "2-digit", day: "2-digit" });
+    const change = new Date(g.next_change), now = new Date(at);
+    let when = fmt({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(change);
+    if (day.format(change) !== day.format(now)) when = fmt({ weekday: "short" }).format(change) + " " + when;
+    return g.by_rota ? "(until " + when + ")" : "(gap in the rota until " + when + ")";
+  }
+
+  async function refreshDuty() {
+    const panel = $("on-duty"), list = $("on-duty-list");
+    if (!panel || !list) return;
+    try {
+      const r = await fetch("/api/v1/groups", { credentials: "same-origin" });
+      if (!r.ok) return;  // the lines' poll says when the daemon cannot be reached
+      const body = await r.json();
+      const items = [];
+      for (const g of body.groups) {
+        if (!g.paged_by.length) continue;  // the panel shows the groups responses page
+        const li = el("li", { "data-group": g.group });
+        li.append(el("span", { class: "group-name" }, g.name.charAt(0).toUpperCase() + g.name.slice(1) + ":"),
+          " ", el("span", { class: "who" }, g.on_duty.map((p) => p.name).join(", ")));
+        const note = dutyNote(g, body.at);
+        if (note) li.append(" ", el("span", { class: "until" }, note));
+        items.push(li);
+      }
+      // Replace the list only when it reads differently, so nothing flickers.
+      const text = (nodes) => nodes.map((n) => n.dataset.group + "|" + n.textContent).join("\n");
+      if (text(items) !== text(Array.from(list.children))) list.replaceChildren(...items);
+      panel.hidden = items.length === 0;
+    } catch (e) {
+      /* keep what is shown; the lines' poll reports a daemon it cannot reach */
+    }
+  }
+
   // ------------------------------------------------------------------ polling
   async function refresh() {
     const problem = $("problem");
@@ -269,7 +309,7 @@
 
   function schedule() {
     clearTimeout(pollTimer);
-    pollTimer = setTimeout(async () => { await refresh(); schedule(); }, POLL_MS);
+    pollTimer = setTimeout(async () => { await Promise.all([refresh(), refreshDuty()]); schedule(); }, POLL_MS);
   }
 
   // ------------------------------------------------------------------ changes
