@@ -38,7 +38,7 @@ import hashlib
 import random
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -133,12 +133,15 @@ class Delivery:
     ``group_wait``: a notification waits this long from the first due order so that the
     same response's orders for other lines go with it (0: at once). ``rate_limit``:
     ``(count, period)``, at most ``count`` runs per ``period``. ``page``: groups and people
-    (ids in the directory) a notification reaches.
+    (ids in the directory) a notification reaches. ``fallback``: the response queued, in
+    the same transaction that records an APPLY dead, to run in its place.
     """
 
     group_wait: timedelta = timedelta(0)
     rate_limit: tuple[int, timedelta] | None = None
     page: tuple[str, ...] = ()
+    #: Another response to run, once, for an APPLY given up on (e.g. email when SMS dies).
+    fallback: str | None = None
 
 
 _IMMEDIATE = Delivery()
@@ -441,9 +444,15 @@ class Dispatcher:
         oldest = min(o.at for o in orders)
         dead = self._policy.gives_up(attempts, now - oldest, retryable=failure.retryable)
         retry_at = None if dead else now + self._policy.delay(attempts, self._rng)
+        fallbacks = self._fallbacks(orders, failure) if dead else []
         try:
             self._store.record_failure(
-                [o.key for o in orders], failure.message, failure.reason, now, retry_at
+                [o.key for o in orders],
+                failure.message,
+                failure.reason,
+                now,
+                retry_at,
+                enqueue=fallbacks,
             )
         except Exception:
             log.exception("notice failure could not be recorded", **_fields(orders[0], key))
@@ -452,6 +461,7 @@ class Dispatcher:
         for order in orders:
             self._log_failure(order, failure, attempts, now, retry_at, key)
             self._tell(order, outcome, failure.reason)
+        self._queued(fallbacks)
         return dead
 
     async def _run_entry(self, entry: OutboxEntry, now: datetime) -> Outcome | None:
@@ -502,15 +512,48 @@ class Dispatcher:
             undo=order.action is Action.UNDO,
         )  # fmt: skip
         retry_at = None if dead else now + self._policy.delay(attempts, self._rng)
+        fallbacks = self._fallbacks([order], failure) if dead else []
         try:
-            self._store.record_failure(order.key, failure.message, failure.reason, now, retry_at)
+            self._store.record_failure(
+                order.key, failure.message, failure.reason, now, retry_at, enqueue=fallbacks
+            )
         except Exception:
             log.exception("response failure could not be recorded", **_fields(order))
             return None
         outcome: Outcome = "dead" if dead else "retry"
         self._log_failure(order, failure, attempts, now, retry_at, order.key)
         self._tell(order, outcome, failure.reason)
+        self._queued(fallbacks)
         return outcome
+
+    def _fallbacks(self, orders: Sequence[ResponseOrder], failure: _Failure) -> list[ResponseOrder]:
+        """The fallback orders for APPLYs given up on: same line, tier and trigger, so the
+        message says what the original would have; keyed from the dead order's key, so
+        each is queued once however often this is asked."""
+        out: list[ResponseOrder] = []
+        for order in orders:
+            fallback = self._deliveries.get(order.response, _IMMEDIATE).fallback
+            if fallback is None or order.action is not Action.APPLY:
+                continue
+            out.append(
+                replace(
+                    order,
+                    key=f"{order.key}/fallback/{fallback}",
+                    response=fallback,
+                    reason=f"{order.response} was given up on ({failure.reason}): {order.reason}",
+                )
+            )
+        return out
+
+    def _queued(self, fallbacks: Sequence[ResponseOrder]) -> None:
+        for substitute in fallbacks:
+            log.warning(
+                "response given up on; running its fallback",
+                fallback=substitute.response,
+                **_fields(substitute),
+            )
+        if fallbacks:
+            self.wake()
 
     def _log_failure(
         self,

@@ -403,26 +403,7 @@ class Runtime:
         rc = self.config.responses.get(order.response)
         if rc is not None and not rc.undoable:
             self.metrics.notifications.labels(channel=rc.type, outcome=outcome).inc()
-        if outcome == "dead" and rc is not None and rc.fallback and order.action is Action.APPLY:
-            self._fall_back(order, rc.fallback, detail)
         self._update_outbox_metrics()
-
-    def _fall_back(self, order: ResponseOrder, fallback: str, detail: str) -> None:
-        """Queue ``fallback`` for an order given up on (e.g. email the duty managers when
-        the SMS could not be sent). Its key derives from the dead order's, so it is queued
-        once however often this is called."""
-        substitute = dataclasses.replace(
-            order,
-            key=f"{order.key}/fallback/{fallback}",
-            response=fallback,  # same trigger: the message says what the original would have
-            reason=f"{order.response} was given up on ({detail}): {order.reason}",
-        )
-        log.warning(
-            "response given up on; running its fallback",
-            line=order.line, tier=order.tier, response=order.response, fallback=fallback,
-            reason=detail,
-        )  # fmt: skip
-        self._commit({}, [], [substitute])
 
     def _update_outbox_metrics(self) -> None:
         if self.store is None:
@@ -730,7 +711,9 @@ def _line_params(config: Config, source_id: str) -> dict[str, BaseModel]:
 def _deliveries(config: Config) -> dict[str, Delivery]:
     """How each response is delivered: its group wait, rate limit and who it pages."""
     return {
-        rid: Delivery(group_wait=rc.group_wait, rate_limit=rc.rate_limit, page=rc.page)
+        rid: Delivery(
+            group_wait=rc.group_wait, rate_limit=rc.rate_limit, page=rc.page, fallback=rc.fallback
+        )
         for rid, rc in config.responses.items()
     }
 

@@ -331,22 +331,7 @@ class Store:
             }
             for e in events
         ]
-        order_rows = [
-            {
-                "key": o.key,
-                "line": o.line,
-                "response": o.response,
-                "action": o.action.value,
-                "order": codec.encode_order(o),
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": o.at,
-                "last_error": None,
-                "created_at": now,
-                "finished_at": None,
-            }
-            for o in orders
-        ]
+        order_rows = [_order_row(o, now) for o in orders]
         with self._transaction(write=True) as conn:
             # executemany: one prepared statement per table, however many lines.
             if state_rows:
@@ -490,15 +475,22 @@ class Store:
         reason: str,
         now: datetime,
         retry_at: datetime | None,
+        *,
+        enqueue: Sequence[ResponseOrder] = (),
     ) -> None:
         """Count a failed attempt of each entry, with a ``response`` history entry, in one
         transaction.
 
         With ``retry_at`` the entries stay pending until then (outcome ``retry``); with None
         they are dead (outcome ``dead``) and never run again. ``reason`` is the short label
-        of the failure (``timeout``, ``http_5xx``…), ``error`` the message.
+        of the failure (``timeout``, ``http_5xx``…), ``error`` the message. ``enqueue``
+        adds orders to the outbox in the same transaction (a dead letter's fallback), so a
+        crash can never record the one without the other.
         """
+        order_rows = [_order_row(o, now) for o in enqueue]
         with self._transaction(write=True) as conn:
+            if order_rows:
+                conn.execute(_insert_order, order_rows)
             for one in _keys(key):
                 row = self._pending_row(conn, one)
                 attempts = row.attempts + 1
@@ -612,6 +604,23 @@ class _PendingRow:
     id: int
     attempts: int
     order: dict[str, Any]
+
+
+def _order_row(order: ResponseOrder, now: datetime) -> dict[str, Any]:
+    """A new pending outbox row for ``order``: first run at ``order.at``."""
+    return {
+        "key": order.key,
+        "line": order.line,
+        "response": order.response,
+        "action": order.action.value,
+        "order": codec.encode_order(order),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": order.at,
+        "last_error": None,
+        "created_at": now,
+        "finished_at": None,
+    }
 
 
 def _keys(key: str | Sequence[str]) -> tuple[str, ...]:

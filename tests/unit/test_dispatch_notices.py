@@ -251,3 +251,36 @@ async def test_a_reload_keeps_an_unchanged_limit_window(store: Store, clock: Fak
     assert await d.run_due() == 0
     d.set_responders({"ivr": switch}, {"ivr": Delivery(rate_limit=(5, timedelta(minutes=1)))})
     assert await d.run_due() == 1
+
+
+async def test_a_dead_letter_and_its_fallback_are_recorded_together(
+    store: Store, clock: FakeClock
+) -> None:
+    """The fallback is queued in the transaction that records the order dead: both, or
+    (when recording fails) neither, so a crash cannot lose the fallback."""
+    text = Told("text", ResponseError("refused", reason="http_4xx", retryable=False))
+    email = Told("email")
+    deliveries = {"text": Delivery(fallback="email"), "email": Delivery()}
+    d = Dispatcher(store, {"text": text, "email": email}, context_for, clock, NO_JITTER,
+                   deliveries=deliveries)  # fmt: skip
+    store.commit([], [], [order("a", "revenues")])
+    broken = Told("text", ResponseError("refused", reason="http_4xx", retryable=False))
+    failing = Dispatcher(store, {"text": broken}, context_for, clock, NO_JITTER,
+                         deliveries=deliveries)  # fmt: skip
+
+    def no_store(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    original = store.record_failure
+    store.record_failure = no_store  # type: ignore[method-assign]
+    await failing.run_due()
+    store.record_failure = original  # type: ignore[method-assign]
+    assert [e.order.key for e in store.pending()] == ["a"]  # neither dead nor a fallback
+
+    await d.run_due()
+    assert store.dead_count() == 1
+    assert [n.key for n in email.notices] == ["a/fallback/email"]
+    (fallback,) = email.notices[0].orders
+    assert fallback.line == "revenues" and fallback.reason.startswith("text was given up on")
+    await d.run_due()
+    assert len(email.notices) == 1  # once
