@@ -16,10 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,6 +27,7 @@ from risingtide.api import access
 from risingtide.api.access import Gate, error
 from risingtide.api.daemon import DaemonControl
 from risingtide.api.history import parse_time
+from risingtide.api.pages import TEMPLATES
 from risingtide.config.model import Config
 from risingtide.domain.people import Group
 
@@ -38,13 +37,6 @@ __all__ = ["GroupOut", "GroupsOut", "PanelRow", "duty_routes", "groups_json", "p
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
-_env = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 # ---------------------------------------------------------------------- the JSON's shape
@@ -167,7 +159,7 @@ def panel_rows(config: Config, at: datetime) -> list[PanelRow]:
 
 def render_board(config: Config, at: datetime) -> str:
     """The duty board's HTML, its "On duty" panel filled in for ``at``."""
-    return _env.get_template("board.html").render(duty=panel_rows(config, at))
+    return TEMPLATES.get_template("board.html").render(duty=panel_rows(config, at))
 
 
 # ---------------------------------------------------------------------- the route

@@ -43,7 +43,8 @@ from risingtide.domain.tiers import tier_label
 
 log = structlog.get_logger(__name__)
 
-_env = Environment(
+#: The HTTP side's page templates (``api/templates``), HTML-escaped, strict about names.
+TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined,
@@ -78,7 +79,7 @@ def page(
     **context: Any,
 ) -> HTMLResponse:
     """Render ``template`` as a complete page with the security headers."""
-    html = _env.get_template(template).render(
+    html = TEMPLATES.get_template(template).render(
         title=title,
         errors=list(errors),
         field_errors={f: m for f, m in errors if f},
