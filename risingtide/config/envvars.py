@@ -4,12 +4,19 @@
 ``default`` when the variable is unset or empty, and ``$$`` is a literal ``$``. A ``$``
 followed by anything else is left alone. Substitution happens once: a value that itself
 contains ``${…}`` is not expanded again.
+
+``${file:PATH}`` is replaced by the contents of the file at ``PATH`` (absolute, or
+relative to the directory the daemon runs in, like ``state_file``), less one trailing line
+break: the shape of Docker and Kubernetes secrets, mounted as files. Files are read on
+every load, so a reload (SIGHUP) picks up a rotated secret without a restart. An error
+names the file, never its contents.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -49,7 +56,41 @@ def substitute(text: str, env: Mapping[str, str]) -> str:
             pos = dollar + 1
 
 
+#: A secret file larger than this is a mistake (a directory of logs, a binary).
+MAX_SECRET_FILE = 64 * 1024
+
+
+def read_secret_file(path: str) -> str:
+    """The contents of the secret file at ``path``, less one trailing line break."""
+    where = f'"${{file:{path}}}"'
+    if not path.strip():
+        raise EnvError(f"{where}: give the path of a file, e.g. ${{file:/run/secrets/notify_key}}")
+    try:
+        data = Path(path).read_bytes()[: MAX_SECRET_FILE + 1]
+    except FileNotFoundError:
+        raise EnvError(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise EnvError(f"{where}: is a directory, not a file") from None
+    except PermissionError:
+        raise EnvError(f"{where}: permission denied (the daemon's user must read it)") from None
+    except OSError as exc:
+        raise EnvError(f"{where}: cannot read it: {exc.strerror or exc}") from None
+    if len(data) > MAX_SECRET_FILE:
+        raise EnvError(f"{where}: larger than {MAX_SECRET_FILE // 1024} KiB; not a secret file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EnvError(f"{where}: not UTF-8 text") from None
+    if text.endswith("\n"):
+        text = text[:-2] if text.endswith("\r\n") else text[:-1]
+    if not text:
+        raise EnvError(f"{where}: the file is empty")
+    return text
+
+
 def _lookup(body: str, env: Mapping[str, str]) -> str:
+    if body.startswith("file:"):
+        return read_secret_file(body.removeprefix("file:"))
     name, sep, default = body.partition(":-")
     if not _NAME.fullmatch(name):
         raise EnvError(

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from structlog.testing import capture_logs
 
 from risingtide.clock import FakeClock
@@ -23,6 +27,7 @@ from risingtide.domain.model import QueueStats
 from risingtide.ports import SourceError
 from risingtide.runtime import Runtime
 from risingtide.sources.scripted import ScriptedSource
+from tests.adapters.loopback import Loopback
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -442,3 +447,60 @@ def test_fallback_mistakes_are_config_errors(tmp_path: Path) -> None:
     path.write_text(chained)
     _, errors, _ = check_config(path)
     assert any("has a fallback of its own" in str(e) for e in errors), errors
+
+
+ROTATING_CONFIG = """
+server: {{ state_file: {state} }}
+sources:
+  fast: {{ type: scripted }}
+lines:
+  revenues: {{ name: Revenues, source: {{ use: fast, avg_wait: 100 }}, framework: f }}
+frameworks:
+  f:
+    tiers:
+      - {{ level: 1, name: rising, when: {{ avg_wait: {{ above: target }} }}, for: 10s,
+          clear: {{ avg_wait: {{ below: 0.8 * target }} }}, responses: [tell_intranet] }}
+responses:
+  tell_intranet:
+    type: webhook
+    url: "${{file:{secret}}}"
+"""
+
+
+async def test_a_reload_picks_up_a_rotated_secret_file(tmp_path: Path) -> None:
+    """A webhook URL read from ``${file:…}``: rotate the file, reload (no restart), and the
+    next post goes to the new URL; the old one hears no more."""
+    heard: list[str] = []
+
+    async def hook(request: Request) -> Response:
+        heard.append(request.url.path)
+        return Response(status_code=204)
+
+    app = Starlette(routes=[Route("/{token}", hook, methods=["POST"])])
+    secret = tmp_path / "intranet_hook"
+    path = tmp_path / "c.yaml"
+    path.write_text(ROTATING_CONFIG.format(state=tmp_path / "s.sqlite", secret=secret))
+    async with Loopback(app) as base:
+        secret.write_text(f"{base}/old-token\n")
+        rt = Runtime(load_config(path), clock=FakeClock(T0))
+        await rt.start(serve_http=False, schedule=False)
+        try:
+            assert rt.dispatcher is not None and isinstance(rt.clock, FakeClock)
+            await raise_revenues(rt)
+            await rt.dispatcher.run_due()
+            assert heard == ["/old-token"]
+            secret.write_text(f"{base}/new-token\n")
+            assert await rt.reload() == []
+            for _ in range(3):  # calm, then rise again: a second tier-1 post
+                scripted(rt, "fast").push(
+                    QueueStats(line="revenues", at=rt.clock.now(), avg_wait=10)
+                )
+                await rt.poller.poll("fast")  # type: ignore[union-attr]
+                rt.evaluate_all(rt.clock.now())
+                rt.clock.advance(5)
+            assert rt.states["revenues"].tier == 0
+            await raise_revenues(rt)
+            await rt.dispatcher.run_due()
+            assert heard == ["/old-token", "/new-token"]
+        finally:
+            await rt.shutdown()

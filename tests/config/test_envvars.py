@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -58,3 +60,46 @@ def test_text_without_references_comes_back_unchanged(text: str) -> None:
     """Text with no `$` is returned exactly as given."""
     plain = text.replace("$", "")
     assert substitute(plain, ENV) == plain
+
+
+# --------------------------------------------------------------------------- ${file:…}
+
+
+def test_a_secret_file_is_read_less_its_trailing_line_break(tmp_path: Path) -> None:
+    """``${file:PATH}`` is the file's text, as Docker and Kubernetes mount secrets."""
+    secret = tmp_path / "notify_key"
+    secret.write_text("rt-key-one\n")
+    assert substitute(f"${{file:{secret}}}", {}) == "rt-key-one"
+    secret.write_bytes(b"line one\r\n")
+    assert substitute(f"Bearer ${{file:{secret}}}", {}) == "Bearer line one"
+    secret.write_text("kept\n\n")  # only one line break goes
+    assert substitute(f"${{file:{secret}}}", {}) == "kept\n"
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", "no such file"),
+        ("empty", "the file is empty"),
+        ("directory", "is a directory, not a file"),
+        ("huge", "larger than 64 KiB"),
+        ("binary", "not UTF-8 text"),
+    ],
+)
+def test_a_secret_file_that_cannot_be_used_says_why_without_its_contents(
+    tmp_path: Path, setup: str, message: str
+) -> None:
+    """Each refusal names the file and the reason, never what is in it."""
+    path = tmp_path / "secret"
+    if setup == "empty":
+        path.write_text("")
+    elif setup == "directory":
+        path.mkdir()
+    elif setup == "huge":
+        path.write_text("s3cret" * 20_000)
+    elif setup == "binary":
+        path.write_bytes(b"s3cret\xff")
+    with pytest.raises(EnvError) as caught:
+        substitute(f"${{file:{path}}}", {})
+    assert message in str(caught.value) and str(path) in str(caught.value)
+    assert "s3cret" not in str(caught.value)
