@@ -41,7 +41,7 @@ from risingtide.addresses import (
 )
 from risingtide.config.calendars import CalendarError, parse_days
 from risingtide.config.errors import show
-from risingtide.config.schema import Block, Text, TimeZone, _plain, config_error
+from risingtide.config.schema import Block, Text, TimeZone, config_error, parsed_by
 from risingtide.domain.model import WEEKDAYS
 from risingtide.domain.people import Shift
 
@@ -89,9 +89,9 @@ def _days(value: Any) -> tuple[int, ...]:
         raise ValueError(str(exc)) from None
 
 
-PersonIds = Annotated[tuple[str, ...], _plain(_names)]
-ShiftHours = Annotated[tuple[time, time], _plain(parse_shift_hours)]
-Days = Annotated[tuple[int, ...], _plain(_days)]
+PersonIds = Annotated[tuple[str, ...], parsed_by(_names)]
+ShiftHours = Annotated[tuple[time, time], parsed_by(parse_shift_hours)]
+Days = Annotated[tuple[int, ...], parsed_by(_days)]
 
 
 class PersonBlock(Block):

@@ -40,7 +40,7 @@ def config_error(message: str) -> PydanticCustomError:
     return PydanticCustomError(CONFIG_ERROR, "{message}", {"message": message})
 
 
-def _plain(parse: Callable[[Any], T]) -> PlainValidator:
+def parsed_by(parse: Callable[[Any], T]) -> PlainValidator:
     """A validator that runs ``parse`` and turns its ``ValueError`` into a readable error."""
 
     def run(value: Any) -> T:
@@ -141,18 +141,18 @@ def _token_hash(value: Any) -> str:
     return value.strip().lower()
 
 
-Duration = Annotated[timedelta, _plain(parse_duration)]
-PositiveDuration = Annotated[timedelta, _plain(_positive_duration)]
-TimeThreshold = Annotated[Threshold, _plain(lambda v: parse_threshold(v, "seconds"))]
-CountThreshold = Annotated[Threshold, _plain(lambda v: parse_threshold(v, "count"))]
-RatioThreshold = Annotated[Threshold, _plain(lambda v: parse_threshold(v, "ratio"))]
-TimeZone = Annotated[ZoneInfo, _plain(_timezone)]
-DayHours = Annotated[Hours, _plain(parse_day_hours)]
-Listen = Annotated[tuple[str, int], _plain(parse_listen)]
-SecretKey = Annotated[str, _plain(_secret_key)]
-PublicUrl = Annotated[str, _plain(_public_url)]
-PasswordHash = Annotated[str, _plain(_password_hash)]
-TokenHash = Annotated[str, _plain(_token_hash)]
+Duration = Annotated[timedelta, parsed_by(parse_duration)]
+PositiveDuration = Annotated[timedelta, parsed_by(_positive_duration)]
+TimeThreshold = Annotated[Threshold, parsed_by(lambda v: parse_threshold(v, "seconds"))]
+CountThreshold = Annotated[Threshold, parsed_by(lambda v: parse_threshold(v, "count"))]
+RatioThreshold = Annotated[Threshold, parsed_by(lambda v: parse_threshold(v, "ratio"))]
+TimeZone = Annotated[ZoneInfo, parsed_by(_timezone)]
+DayHours = Annotated[Hours, parsed_by(parse_day_hours)]
+Listen = Annotated[tuple[str, int], parsed_by(parse_listen)]
+SecretKey = Annotated[str, parsed_by(_secret_key)]
+PublicUrl = Annotated[str, parsed_by(_public_url)]
+PasswordHash = Annotated[str, parsed_by(_password_hash)]
+TokenHash = Annotated[str, parsed_by(_token_hash)]
 Text = Annotated[str, Field(min_length=1)]
 Ids = list[str]
 
@@ -254,7 +254,7 @@ def parse_rate_limit(value: Any) -> tuple[int, timedelta]:
     return count, period
 
 
-RateLimit = Annotated[tuple[int, timedelta], _plain(parse_rate_limit)]
+RateLimit = Annotated[tuple[int, timedelta], parsed_by(parse_rate_limit)]
 
 
 class SourceBlock(Block):
@@ -456,4 +456,6 @@ __all__ = [
     "TimeComparison",
     "UserBlock",
     "config_error",
+    "parse_rate_limit",
+    "parsed_by",
 ]

@@ -73,7 +73,7 @@ def _finite(number: float, value: object, unit: Unit) -> float:
     return number
 
 
-def _plain(number: float, value: object, unit: Unit) -> Threshold:
+def parsed_by(number: float, value: object, unit: Unit) -> Threshold:
     """A constant threshold, checked against the measure's range."""
     number = _finite(number, value, unit)
     if number < 0:
@@ -94,10 +94,10 @@ def parse_threshold(value: object, unit: Unit) -> Threshold:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ThresholdError(f"{show(value)} is not a threshold ({_EXAMPLES[unit]})")
     if isinstance(value, int | float):
-        return _plain(float(value), value, unit)
+        return parsed_by(float(value), value, unit)
     text = value.strip()
     if _NUMBER.fullmatch(text):
-        return _plain(float(text), value, unit)
+        return parsed_by(float(text), value, unit)
     percent = _PERCENT.fullmatch(text)
     if percent:
         if unit != "ratio":
