@@ -20,7 +20,7 @@ import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -181,6 +181,28 @@ class BuildContext:
     clock: Clock
     #: Sources already built, by id: lets a simulator responder find its simulator.
     sources: Mapping[str, StatsSource] = field(default_factory=dict)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def settings_as(model: builtins.type[M], settings: BaseModel, owner: str) -> M:
+    """A plugin's own ``settings`` as its ``model``, which the loader validated them with.
+
+    Anything else is a wiring bug, not a config mistake: ``TypeError`` naming ``owner``
+    (e.g. ``response 'teams_csc'``).
+    """
+    if not isinstance(settings, model):
+        raise TypeError(f"{owner}: settings are {type(settings).__name__}, not {model.__name__}")
+    return settings
+
+
+def lines_as(model: builtins.type[M], lines: Mapping[str, BaseModel], owner: str) -> dict[str, M]:
+    """A source's per-line parameters as its ``line_model``, by line id (see ``settings_as``)."""
+    return {
+        line: settings_as(model, params, f"{owner}, line {line!r}")
+        for line, params in lines.items()
+    }
 
 
 @dataclass(frozen=True, slots=True)

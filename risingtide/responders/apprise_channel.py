@@ -120,6 +120,7 @@ from risingtide.ports import (
     ResponderPlugin,
     ResponseContext,
     ResponseError,
+    settings_as,
 )
 from risingtide.responders.webhook import MessageTemplate, nothing_to_send, render_notice
 
@@ -478,8 +479,7 @@ class AppriseResponder:
 
 
 def _build(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
-    if not isinstance(settings, AppriseSettings):
-        raise TypeError(f"response {name!r}: settings are {type(settings).__name__}")
+    settings = settings_as(AppriseSettings, settings, f"response {name!r}")
     return AppriseResponder(name, settings)
 
 

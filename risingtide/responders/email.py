@@ -98,6 +98,7 @@ from risingtide.ports import (
     ResponderPlugin,
     ResponseContext,
     ResponseError,
+    settings_as,
 )
 from risingtide.responders.webhook import (
     DigestTemplate,
@@ -430,8 +431,7 @@ def _text(exc: BaseException) -> str:
 
 
 def _build(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
-    if not isinstance(settings, EmailSettings):
-        raise TypeError(f"response {name!r}: settings are {type(settings).__name__}")
+    settings = settings_as(EmailSettings, settings, f"response {name!r}")
     return EmailResponder(name, settings, ctx.clock)
 
 

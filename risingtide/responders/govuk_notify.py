@@ -135,6 +135,7 @@ from risingtide.ports import (
     ResponderPlugin,
     ResponseContext,
     ResponseError,
+    settings_as,
 )
 from risingtide.responders.webhook import (
     DEFAULT_TIMEOUT,
@@ -617,8 +618,7 @@ class GovukNotifyResponder:
 
 
 def _build(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
-    if not isinstance(settings, GovukNotifySettings):
-        raise TypeError(f"response {name!r}: settings are {type(settings).__name__}")
+    settings = settings_as(GovukNotifySettings, settings, f"response {name!r}")
     return GovukNotifyResponder(name, settings, ctx.clock)
 
 

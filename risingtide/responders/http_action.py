@@ -102,6 +102,7 @@ from risingtide.ports import (
     ResponseContext,
     ResponseError,
     http_reason,
+    settings_as,
 )
 from risingtide.sources.webclient import Auth, BasicAuth, OAuthClientCredentials
 from risingtide.tlscontext import shared_tls_context
@@ -649,8 +650,7 @@ def _snippet(response: httpx.Response, limit: int = 200) -> str:
 
 
 def _build_http_action(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
-    if not isinstance(settings, HttpActionSettings):
-        raise TypeError(f"response {name!r}: settings are {type(settings).__name__}")
+    settings = settings_as(HttpActionSettings, settings, f"response {name!r}")
     lines = settings.lines
 
     def params_for(line: str) -> Mapping[str, Any] | None:
@@ -791,9 +791,7 @@ _GENESYS_HINTS = {
 
 
 def _build_genesys(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
-    if not isinstance(settings, GenesysDatatableSettings):
-        raise TypeError(f"response {name!r}: settings are {type(settings).__name__}")
-    s = settings
+    s = settings_as(GenesysDatatableSettings, settings, f"response {name!r}")
     rows = (
         None
         if s.lines is None
@@ -907,9 +905,7 @@ _TWILIO_HINTS = {
 
 
 def _build_twilio(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
-    if not isinstance(settings, TwilioSyncSettings):
-        raise TypeError(f"response {name!r}: settings are {type(settings).__name__}")
-    s = settings
+    s = settings_as(TwilioSyncSettings, settings, f"response {name!r}")
     docs = None if s.lines is None else {k: {"document": v.document} for k, v in s.lines.items()}
     params_for = _lines_lookup({"document": s.document}, docs, need="document")
     base = f"{s.base_url}/v1/Services/{s.service_sid}/Documents/"
@@ -973,9 +969,7 @@ class JsonFlagSettings(_Model):
 
 
 def _build_json_flag(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
-    if not isinstance(settings, JsonFlagSettings):
-        raise TypeError(f"response {name!r}: settings are {type(settings).__name__}")
-    s = settings
+    s = settings_as(JsonFlagSettings, settings, f"response {name!r}")
     url = _render_text(_compile(s.url))
     headers = _render_mapping(s.headers) if s.headers else _no_headers
     lines = s.lines

@@ -18,6 +18,7 @@ from risingtide.ports import (
     Responder,
     ResponderPlugin,
     ResponseContext,
+    settings_as,
 )
 
 
@@ -82,7 +83,7 @@ _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
 def _build(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
-    assert isinstance(settings, LogSettings)
+    settings = settings_as(LogSettings, settings, f"response {name!r}")
     return LogResponder(name, settings)
 
 

@@ -30,6 +30,7 @@ from risingtide.ports import (
     ResponseContext,
     ResponseError,
     StatsSource,
+    settings_as,
 )
 from risingtide.sources.simulator import SimulatorSource
 
@@ -96,8 +97,7 @@ class SimulatorResponder:
 
 
 def _build(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
-    if not isinstance(settings, SimulatorActionSettings):
-        raise TypeError(f"response {name!r}: settings are {type(settings).__name__}")
+    settings = settings_as(SimulatorActionSettings, settings, f"response {name!r}")
     return SimulatorResponder(name, settings, ctx.sources)
 
 

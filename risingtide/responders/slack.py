@@ -88,6 +88,7 @@ from risingtide.ports import (
     Responder,
     ResponderPlugin,
     ResponseContext,
+    settings_as,
 )
 from risingtide.responders.webhook import (
     DEFAULT_TIMEOUT,
@@ -342,8 +343,7 @@ class SlackResponder:
 
 
 def _build(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
-    if not isinstance(settings, SlackSettings):
-        raise TypeError(f"response {name!r}: settings are {type(settings).__name__}")
+    settings = settings_as(SlackSettings, settings, f"response {name!r}")
     return SlackResponder(name, settings)
 
 

@@ -98,6 +98,7 @@ from risingtide.ports import (
     Responder,
     ResponderPlugin,
     ResponseContext,
+    settings_as,
 )
 from risingtide.responders.webhook import (
     DEFAULT_TIMEOUT,
@@ -595,8 +596,7 @@ class TeamsResponder:
 
 
 def _build(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
-    if not isinstance(settings, TeamsSettings):
-        raise TypeError(f"response {name!r}: settings are {type(settings).__name__}")
+    settings = settings_as(TeamsSettings, settings, f"response {name!r}")
     return TeamsResponder(name, settings)
 
 

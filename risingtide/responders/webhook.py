@@ -113,6 +113,7 @@ from risingtide.ports import (
     ResponderPlugin,
     ResponseContext,
     ResponseError,
+    settings_as,
 )
 from risingtide.tlscontext import shared_tls_context
 
@@ -522,8 +523,7 @@ class WebhookResponder:
 
 
 def _build(name: str, settings: BaseModel, ctx: BuildContext) -> Responder:
-    if not isinstance(settings, WebhookSettings):
-        raise TypeError(f"response {name!r}: settings are {type(settings).__name__}")
+    settings = settings_as(WebhookSettings, settings, f"response {name!r}")
     return WebhookResponder(name, settings, ctx.clock)
 
 

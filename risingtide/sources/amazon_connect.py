@@ -97,7 +97,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, f
 from risingtide.clock import Clock
 from risingtide.config.durations import parse_duration
 from risingtide.domain.model import MEASURES, QueueStats
-from risingtide.ports import BuildContext, PollResult, SourceError, SourcePlugin, StatsSource
+from risingtide.ports import (
+    BuildContext,
+    PollResult,
+    SourceError,
+    SourcePlugin,
+    StatsSource,
+    settings_as,
+)
 from risingtide.sources.webclient import PlatformClient, RetryPolicy, Sleep, field
 
 log = structlog.get_logger(__name__)
@@ -672,7 +679,7 @@ def _count(value: float | None) -> int | None:
 def _build(
     name: str, settings: BaseModel, lines: Mapping[str, BaseModel], ctx: BuildContext
 ) -> StatsSource:
-    assert isinstance(settings, ConnectSettings)
+    settings = settings_as(ConnectSettings, settings, f"amazon_connect {name!r}")
     return AmazonConnectSource(
         name,
         settings,

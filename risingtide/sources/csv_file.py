@@ -66,7 +66,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from risingtide.clock import Clock
 from risingtide.config.errors import show
 from risingtide.domain.model import MEASURES, QueueStats
-from risingtide.ports import BuildContext, PollResult, SourceError, SourcePlugin, StatsSource
+from risingtide.ports import (
+    BuildContext,
+    PollResult,
+    SourceError,
+    SourcePlugin,
+    StatsSource,
+    lines_as,
+    settings_as,
+)
 
 __all__ = [
     "COLUMNS",
@@ -533,13 +541,8 @@ class CsvSource:
 def _build(
     name: str, settings: BaseModel, lines: Mapping[str, BaseModel], ctx: BuildContext
 ) -> StatsSource:
-    if not isinstance(settings, CsvSettings):
-        raise TypeError(f"csv {name!r}: settings are {type(settings).__name__}")
-    own: dict[str, CsvLine] = {}
-    for line, params in lines.items():
-        if not isinstance(params, CsvLine):
-            raise TypeError(f"csv {name!r}: line {line!r} has no csv settings")
-        own[line] = params
+    settings = settings_as(CsvSettings, settings, f"csv {name!r}")
+    own = lines_as(CsvLine, lines, f"csv {name!r}")
     return CsvSource(name, settings, own, ctx.clock)
 
 

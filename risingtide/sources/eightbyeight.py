@@ -91,7 +91,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, f
 from risingtide.clock import Clock
 from risingtide.config.durations import parse_duration
 from risingtide.domain.model import MEASURES, QueueStats
-from risingtide.ports import BuildContext, PollResult, SourceError, SourcePlugin, StatsSource
+from risingtide.ports import (
+    BuildContext,
+    PollResult,
+    SourceError,
+    SourcePlugin,
+    StatsSource,
+    settings_as,
+)
 from risingtide.sources.webclient import (
     OAuthClientCredentials,
     PlatformClient,
@@ -419,7 +426,7 @@ def _header_int(response: httpx.Response, name: str, *, default: int) -> int:
 def _build(
     name: str, settings: BaseModel, lines: Mapping[str, BaseModel], ctx: BuildContext
 ) -> StatsSource:
-    assert isinstance(settings, EightByEightSettings)
+    settings = settings_as(EightByEightSettings, settings, f"eightbyeight {name!r}")
     return EightByEightSource(
         name,
         settings,

@@ -104,7 +104,15 @@ from risingtide.clock import Clock
 from risingtide.config.durations import parse_duration
 from risingtide.config.errors import show
 from risingtide.domain.model import MEASURES, QueueStats
-from risingtide.ports import BuildContext, PollResult, SourceError, SourcePlugin, StatsSource
+from risingtide.ports import (
+    BuildContext,
+    PollResult,
+    SourceError,
+    SourcePlugin,
+    StatsSource,
+    lines_as,
+    settings_as,
+)
 from risingtide.sources.webclient import (
     OAuthClientCredentials,
     PlatformClient,
@@ -557,13 +565,11 @@ def _iso(when: datetime) -> str:
 def _build(
     name: str, settings: BaseModel, lines: Mapping[str, BaseModel], ctx: BuildContext
 ) -> StatsSource:
-    if not isinstance(settings, GenesysCloudSettings):
-        raise TypeError(f"genesys_cloud {name!r}: settings are {type(settings).__name__}")
-    queues: dict[str, str] = {}
-    for line_id, params in lines.items():
-        if not isinstance(params, GenesysCloudLine):
-            raise TypeError(f"genesys_cloud {name!r}: line {line_id!r} has no queue_id")
-        queues[line_id] = params.queue_id
+    settings = settings_as(GenesysCloudSettings, settings, f"genesys_cloud {name!r}")
+    queues = {
+        line_id: params.queue_id
+        for line_id, params in lines_as(GenesysCloudLine, lines, f"genesys_cloud {name!r}").items()
+    }
     return GenesysCloudSource(name, settings, queues, ctx.clock)
 
 

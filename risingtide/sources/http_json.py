@@ -56,7 +56,15 @@ from risingtide.config.errors import show
 from risingtide.config.schema import PositiveDuration, TimeZone, config_error
 from risingtide.domain.model import MEASURES, QueueStats
 from risingtide.httpauth import AuthSettings, build_auth, http_url
-from risingtide.ports import BuildContext, PollResult, SourceError, SourcePlugin, StatsSource
+from risingtide.ports import (
+    BuildContext,
+    PollResult,
+    SourceError,
+    SourcePlugin,
+    StatsSource,
+    lines_as,
+    settings_as,
+)
 from risingtide.sources.webclient import BearerAuth, PlatformClient, RetryPolicy
 
 # Re-exported: the prometheus source reads its auth block the same way.
@@ -853,13 +861,8 @@ def _fill(body: Any, queue: str) -> Any:
 def _build(
     name: str, settings: BaseModel, lines: Mapping[str, BaseModel], ctx: BuildContext
 ) -> StatsSource:
-    if not isinstance(settings, HttpJsonSettings):
-        raise TypeError(f"http_json {name!r}: settings are {type(settings).__name__}")
-    own: dict[str, HttpJsonLine] = {}
-    for line, params in lines.items():
-        if not isinstance(params, HttpJsonLine):
-            raise TypeError(f"http_json {name!r}: line {line!r} has no http_json settings")
-        own[line] = params
+    settings = settings_as(HttpJsonSettings, settings, f"http_json {name!r}")
+    own = lines_as(HttpJsonLine, lines, f"http_json {name!r}")
     return HttpJsonSource(name, settings, own, ctx.clock)
 
 

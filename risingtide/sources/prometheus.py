@@ -51,7 +51,15 @@ from risingtide.clock import Clock
 from risingtide.config.errors import show
 from risingtide.config.schema import PositiveDuration
 from risingtide.domain.model import MEASURES, QueueStats
-from risingtide.ports import BuildContext, PollResult, SourceError, SourcePlugin, StatsSource
+from risingtide.ports import (
+    BuildContext,
+    PollResult,
+    SourceError,
+    SourcePlugin,
+    StatsSource,
+    lines_as,
+    settings_as,
+)
 from risingtide.sources.http_json import (
     RATE_FIELDS,
     AuthSettings,
@@ -419,13 +427,8 @@ class PrometheusSource:
 def _build(
     name: str, settings: BaseModel, lines: Mapping[str, BaseModel], ctx: BuildContext
 ) -> StatsSource:
-    if not isinstance(settings, PrometheusSettings):
-        raise TypeError(f"prometheus {name!r}: settings are {type(settings).__name__}")
-    own: dict[str, PrometheusLine] = {}
-    for line, params in lines.items():
-        if not isinstance(params, PrometheusLine):
-            raise TypeError(f"prometheus {name!r}: line {line!r} has no prometheus settings")
-        own[line] = params
+    settings = settings_as(PrometheusSettings, settings, f"prometheus {name!r}")
+    own = lines_as(PrometheusLine, lines, f"prometheus {name!r}")
     return PrometheusSource(name, settings, own, ctx.clock)
 
 

@@ -31,7 +31,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from risingtide.clock import Clock
 from risingtide.config.durations import parse_duration, parse_offset
 from risingtide.domain.model import MEASURES, QueueStats
-from risingtide.ports import BuildContext, PollResult, SourceError, SourcePlugin, StatsSource
+from risingtide.ports import (
+    BuildContext,
+    PollResult,
+    SourceError,
+    SourcePlugin,
+    StatsSource,
+    lines_as,
+    settings_as,
+)
 from risingtide.simulation import (
     DAY,
     PROFILES,
@@ -314,13 +322,8 @@ def _queue_stats(line: str, at: datetime, s: SimStats) -> QueueStats:
 def _build(
     name: str, settings: BaseModel, lines: Mapping[str, BaseModel], ctx: BuildContext
 ) -> StatsSource:
-    if not isinstance(settings, SimulatorSettings):
-        raise TypeError(f"simulator {name!r}: settings are {type(settings).__name__}")
-    own: dict[str, SimulatorLine] = {}
-    for line_id, params in lines.items():
-        if not isinstance(params, SimulatorLine):
-            raise TypeError(f"simulator {name!r}: line {line_id!r} has no simulator settings")
-        own[line_id] = params
+    settings = settings_as(SimulatorSettings, settings, f"simulator {name!r}")
+    own = lines_as(SimulatorLine, lines, f"simulator {name!r}")
     return SimulatorSource(name, ctx.clock, settings, own)
 
 

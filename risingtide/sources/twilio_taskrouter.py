@@ -90,7 +90,15 @@ from risingtide.clock import Clock
 from risingtide.config.durations import parse_duration
 from risingtide.config.errors import show
 from risingtide.domain.model import MEASURES, QueueStats
-from risingtide.ports import BuildContext, PollResult, SourceError, SourcePlugin, StatsSource
+from risingtide.ports import (
+    BuildContext,
+    PollResult,
+    SourceError,
+    SourcePlugin,
+    StatsSource,
+    lines_as,
+    settings_as,
+)
 from risingtide.sources.webclient import BasicAuth, PlatformClient, RetryPolicy, field, remaining
 
 #: The bulk endpoint's documented limit of queue SIDs per request.
@@ -431,13 +439,13 @@ class TwilioTaskRouterSource:
 def _build(
     name: str, settings: BaseModel, lines: Mapping[str, BaseModel], ctx: BuildContext
 ) -> StatsSource:
-    if not isinstance(settings, TwilioTaskRouterSettings):
-        raise TypeError(f"twilio_taskrouter {name!r}: settings are {type(settings).__name__}")
-    queues: dict[str, str] = {}
-    for line_id, params in lines.items():
-        if not isinstance(params, TwilioTaskRouterLine):
-            raise TypeError(f"twilio_taskrouter {name!r}: line {line_id!r} has no task_queue_sid")
-        queues[line_id] = params.task_queue_sid
+    settings = settings_as(TwilioTaskRouterSettings, settings, f"twilio_taskrouter {name!r}")
+    queues = {
+        line_id: params.task_queue_sid
+        for line_id, params in lines_as(
+            TwilioTaskRouterLine, lines, f"twilio_taskrouter {name!r}"
+        ).items()
+    }
     return TwilioTaskRouterSource(name, settings, queues, ctx.clock)
 
 
