@@ -741,7 +741,13 @@ def _one_line(text: str) -> str:
 
 def render(facts: MessageFacts, templates: MessageTemplates = DEFAULTS) -> Rendered:
     """The message for ``facts``, from ``templates`` where given, else the defaults."""
-    values = variables(facts)
+    return _rendered(variables(facts), templates, _HTML)
+
+
+def _rendered(values: dict[str, Any], templates: MessageTemplates, html_default: str) -> Rendered:
+    """The message from ``values`` (a line's or a digest's, each with ``headline``, ``body``
+    and ``sms``): the response's ``templates`` where given, else the defaults, the HTML from
+    ``html_default``, or the custom text kept as it is when only ``text`` is given."""
     subject = (
         render_string(templates.subject, values, "text")
         if templates.subject is not None
@@ -759,7 +765,7 @@ def render(facts: MessageFacts, templates: MessageTemplates = DEFAULTS) -> Rende
     elif templates.text is not None:
         html = render_string(_HTML_FROM_TEXT, {"subject": subject, "text": text}, "html")
     else:
-        html = render_string(_HTML, values, "html")
+        html = render_string(html_default, values, "html")
     return Rendered(subject=subject, text=text, html=html, sms=sms)
 
 
@@ -805,25 +811,7 @@ def render_digest(
     ``summary``, ``key``, ``board_url``, ``body``, ``sms``), not a single line's.
     ``key`` is the notice's idempotency key (shown in the HTML footer).
     """
-    values = digest_variables(facts, key)
-    subject = _one_line(
-        render_string(templates.subject, values, "text")
-        if templates.subject is not None
-        else values["headline"]
-    )
-    if templates.text is not None:
-        text = render_string(templates.text, values, "text").strip()
-        sms = text
-    else:
-        text = values["body"]
-        sms = values["sms"]
-    if templates.html is not None:
-        html = render_string(templates.html, values, "html")
-    elif templates.text is not None:
-        html = render_string(_HTML_FROM_TEXT, {"subject": subject, "text": text}, "html")
-    else:
-        html = render_string(_DIGEST_HTML, values, "html")
-    return Rendered(subject=subject, text=text, html=html, sms=sms)
+    return _rendered(digest_variables(facts, key), templates, _DIGEST_HTML)
 
 
 #: A digest's default subject names lines while it stays this short (Slack's header limit;
