@@ -77,13 +77,12 @@ timestamped-signature scheme follows Slack's "Verifying requests from Slack"
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import hmac
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Final
 
 import httpx
@@ -115,6 +114,7 @@ from risingtide.ports import (
     ResponseError,
     settings_as,
 )
+from risingtide.sources.webclient import retry_after_seconds
 from risingtide.tlscontext import shared_tls_context
 
 __all__ = [
@@ -309,22 +309,6 @@ def snippet(text: str, limit: int = 200) -> str:
     if not flat:
         return "(empty body)"
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 # --------------------------------------------------------------------------- notices

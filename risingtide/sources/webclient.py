@@ -43,7 +43,7 @@ from typing import Any, Protocol
 import httpx
 
 from risingtide.clock import Clock
-from risingtide.ports import SourceError
+from risingtide.ports import SourceError, http_reason
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -259,7 +259,8 @@ class PlatformClient:
                 if not failure.retryable:
                     raise failure
                 if status == 429:
-                    wait = _retry_after(response)  # the platform's word beats our back-off
+                    # The platform's word beats our back-off.
+                    wait = retry_after_seconds(response.headers.get("Retry-After"))
             if attempt >= self._policy.attempts:
                 raise failure
             if wait is None:
@@ -393,19 +394,16 @@ def basic_header(user: str, password: str) -> str:
 def _classify(response: httpx.Response, url: str) -> SourceError:
     status = response.status_code
     text = f"{response.request.method} {url} answered {status}: {_snippet(response)}"
-    if status == 429:
-        return SourceError(text, reason="http_429", retryable=True)
-    if status >= 500:
-        return SourceError(text, reason="http_5xx", retryable=True)
-    if status == 401:
-        return SourceError(text, reason="http_401", retryable=False)
-    return SourceError(text, reason="http_4xx", retryable=False)
+    return SourceError(text, reason=http_reason(status), retryable=status == 429 or status >= 500)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from ``Retry-After`` (delta-seconds or an HTTP date), or None."""
-    value = response.headers.get("Retry-After")
-    if value is None:
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+
+    None when absent or unreadable. ``now`` is for the date form (default: the wall clock).
+    Used by the sources here and by the responders.
+    """
+    if not value:
         return None
     value = value.strip()
     if value.isdigit():
@@ -416,7 +414,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def remaining(deadline: float) -> float:
