@@ -104,7 +104,7 @@ from risingtide.ports import (
     http_reason,
     settings_as,
 )
-from risingtide.sources.webclient import Auth, BasicAuth, OAuthClientCredentials
+from risingtide.sources.webclient import Auth, BasicAuth, OAuthClientCredentials, body_snippet
 from risingtide.tlscontext import shared_tls_context
 
 __all__ = [
@@ -615,10 +615,10 @@ class HttpActionResponder:
         reason = http_reason(status)
         if status == 429:
             return ResponseError(
-                f"{text} (rate limited{waited}): {_snippet(response)}", reason=reason
+                f"{text} (rate limited{waited}): {body_snippet(response)}", reason=reason
             )
         if status == 408 or status >= 500:
-            return ResponseError(f"{text}{waited}: {_snippet(response)}", reason=reason)
+            return ResponseError(f"{text}{waited}: {body_snippet(response)}", reason=reason)
         if status == 401:
             again = " even with a fresh token" if refreshed else ""
             text = f"{text} (credentials refused{again})"
@@ -629,7 +629,7 @@ class HttpActionResponder:
             text = f"{text}, expected {', '.join(map(str, sorted(self._expect)))}"
         if hint:
             text = f"{text}; {hint}"
-        return ResponseError(f"{text}: {_snippet(response)}", reason=reason, retryable=False)
+        return ResponseError(f"{text}: {body_snippet(response)}", reason=reason, retryable=False)
 
 
 def _shown(url: str) -> str:
@@ -639,11 +639,6 @@ def _shown(url: str) -> str:
     except httpx.InvalidURL:
         return url.split("?", 1)[0]
     return str(parsed.copy_with(query=None, fragment=None, username=None, password=None))
-
-
-def _snippet(response: httpx.Response, limit: int = 200) -> str:
-    text = response.text.strip().replace("\n", " ")
-    return repr(text[:limit] + ("…" if len(text) > limit else ""))
 
 
 # --------------------------------------------------------------------------- http_action

@@ -165,13 +165,13 @@ class OAuthClientCredentials:
         if resp.status_code in (400, 401, 403):
             raise SourceError(
                 f"the token endpoint refused the client credentials ({resp.status_code}): "
-                f"{_snippet(resp)}",
+                f"{body_snippet(resp)}",
                 reason="auth",
                 retryable=False,
             )
         if resp.status_code >= 400:
             raise SourceError(
-                f"token endpoint answered {resp.status_code}: {_snippet(resp)}",
+                f"token endpoint answered {resp.status_code}: {body_snippet(resp)}",
                 reason="http_5xx" if resp.status_code >= 500 else "http_4xx",
                 retryable=resp.status_code >= 500 or resp.status_code == 429,
             )
@@ -377,7 +377,8 @@ def _decode(response: httpx.Response) -> Any:
         return response.json()
     except ValueError as exc:
         raise SourceError(
-            f"malformed JSON from {response.request.url}: {exc}; body starts {_snippet(response)}",
+            f"malformed JSON from {response.request.url}: {exc}; "
+            f"body starts {body_snippet(response)}",
             reason="parse",
             retryable=False,
         ) from exc
@@ -393,7 +394,7 @@ def basic_header(user: str, password: str) -> str:
 
 def _classify(response: httpx.Response, url: str) -> SourceError:
     status = response.status_code
-    text = f"{response.request.method} {url} answered {status}: {_snippet(response)}"
+    text = f"{response.request.method} {url} answered {status}: {body_snippet(response)}"
     return SourceError(text, reason=http_reason(status), retryable=status == 429 or status >= 500)
 
 
@@ -422,6 +423,7 @@ def remaining(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
 
 
-def _snippet(response: httpx.Response, limit: int = 200) -> str:
+def body_snippet(response: httpx.Response, limit: int = 200) -> str:
+    """The start of a response's body, quoted, for an error message (sources and switches)."""
     text = response.text.strip().replace("\n", " ")
     return repr(text[:limit] + ("…" if len(text) > limit else ""))
