@@ -5,40 +5,136 @@ is one line's ``QueueStats``; the clock is the row's own time. Nothing is sent: 
 is the timeline of tier changes (with their reasons) and of the responses that *would*
 have run, and a summary per line.
 
-How time works here, since there is no daemon ticking every few seconds:
+**The same timeline as the daemon.** The daemon evaluates a line when its figures arrive
+and when one of the engine's own deadlines falls (``tiers.next_deadline``: a ``for`` or
+``clear_for`` elapsing, the figures going stale and the stale alert, reminders and
+escalation steps, opening and closing, a silence or declaration running out). Replay walks
+each line's rows and those deadlines in time order and evaluates at exactly those instants,
+always with the latest row at or before the instant — so a line closes at 18:00:00 with no
+row then, a stale alert is stamped when it fell due, and a ``for: 30s`` on one-minute rows
+enters 30 s after its condition started to hold, not at the next row. A property test holds
+replay, the daemon's runtime on a fake clock and an every-second reference to the same
+events, to the second (``tests/unit/test_timeline_equivalence.py``).
 
-- a line is evaluated at each of its rows, at the row's time;
-- when a line's next row comes more than the framework's ``stale_after`` after its last,
-  the line is also evaluated at that moment with its old figures, so the gap shows as a
-  stale spell (and a "stats stale" alert if it lasted ``stale_alert_after``) — as the
-  daemon would have seen it;
-- nobody acknowledges during a replay, so reminders and escalation steps fire as they
-  would for a tier nobody picked up.
+**Fast.** A row at which no condition of the line's framework changes its truth, that does
+not end a gap longer than ``stale_after``, and at which no deadline falls, cannot change
+anything but the time of the last figures, so it is not evaluated: each line's rows say
+where their conditions flip (``LineRows.marks``), and only those rows, the gaps and the
+deadlines are visited. Lines are independent, so ``jobs`` > 1 replays them in parallel
+processes.
 
-Rows must be in time order per line; a row older than the line's last is ignored, as the
-engine ignores stale observations.
+Each line's timeline starts at its first row and runs to the last row of the file (a line
+whose rows stop early goes stale, as it would live). Nobody acknowledges during a replay, so
+reminders and escalation steps fire as they would for a tier nobody picked up. Rows must be
+in time order per line; a row older than the line's last is dropped, as the engine ignores
+older figures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
-from risingtide.config.model import Config
+from risingtide.config.model import Config, LineConfig
 from risingtide.domain.model import (
     Action,
     Event,
-    LineState,
+    Framework,
     QueueStats,
     ResponseOrder,
     StatsStale,
     TierChanged,
 )
 from risingtide.domain.responses import plan
-from risingtide.domain.tiers import evaluate, initial_state
+from risingtide.domain.tiers import evaluate, initial_state, next_deadline
 from risingtide.store.codec import encode
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class LineRows(Protocol):
+    """One line's rows in time order (``risingtide.replay_rows`` reads them from a CSV)."""
+
+    line: str
+
+    def __len__(self) -> int:
+        """How many rows."""
+        ...
+
+    def times_us(self) -> Sequence[int]:
+        """Each row's time in epoch microseconds, non-decreasing."""
+        ...
+
+    def stats(self, i: int) -> QueueStats:
+        """Row ``i`` as the engine reads it."""
+        ...
+
+    def marks(self, framework: Framework) -> Iterable[int]:
+        """Row 0 and every row at which a tier's ``when`` or ``clear`` changes its truth."""
+        ...
+
+    def gaps(self, longer_than: timedelta) -> Iterable[int]:
+        """Every row that comes more than ``longer_than`` after the row before it."""
+        ...
+
+
+class StatsRows:
+    """``LineRows`` over ``QueueStats`` already in memory (tests, small files, the API)."""
+
+    __slots__ = ("_rows", "_times", "line")
+
+    def __init__(self, line: str, rows: Sequence[QueueStats]) -> None:
+        """``rows`` in time order (callers drop rows older than their predecessor)."""
+        self.line = line
+        self._rows = rows
+        self._times = [_us(r.at) for r in rows]
+
+    def __len__(self) -> int:
+        """How many rows."""
+        return len(self._rows)
+
+    def times_us(self) -> Sequence[int]:
+        """Each row's time in epoch microseconds."""
+        return self._times
+
+    def stats(self, i: int) -> QueueStats:
+        """Row ``i``."""
+        return self._rows[i]
+
+    def marks(self, framework: Framework) -> list[int]:
+        """Row 0 and each row whose conditions' truths differ from the row before's."""
+        conditions = [c for t in framework.tiers for c in (t.when, t.clear)]
+        out: list[int] = []
+        previous: tuple[bool, ...] | None = None
+        for i, row in enumerate(self._rows):
+            truth = tuple(c.holds(row) for c in conditions)
+            if truth != previous:
+                out.append(i)
+                previous = truth
+        return out
+
+    def gaps(self, longer_than: timedelta) -> list[int]:
+        """Rows more than ``longer_than`` after their predecessor."""
+        limit = longer_than // _MICROSECOND
+        times = self._times
+        return [i for i in range(1, len(times)) if times[i] - times[i - 1] > limit]
+
+
+def rows_by_line(rows: Iterable[QueueStats]) -> tuple[dict[str, StatsRows], int]:
+    """Group rows by line in order, dropping a row older than its line's latest."""
+    grouped: dict[str, list[QueueStats]] = {}
+    count = 0
+    for row in rows:
+        count += 1
+        kept = grouped.setdefault(row.line, [])
+        if kept and row.at < kept[-1].at:
+            continue
+        kept.append(row)
+    return {line: StatsRows(line, kept) for line, kept in grouped.items()}, count
 
 
 @dataclass(slots=True)
@@ -91,108 +187,145 @@ class ReplayResult:
     unknown_lines: dict[str, int] = field(default_factory=dict)
 
 
-class _Line:
-    """One line's replay state (kept in a plain object: this is the hot loop)."""
-
-    __slots__ = ("config", "last_at", "last_stats", "since", "state", "summary", "tier")
-
-    def __init__(self, config: Any, summary: LineSummary) -> None:
-        self.config = config
-        self.state: LineState = initial_state(config.id, config.framework)
-        self.summary = summary
-        self.last_stats: QueueStats | None = None
-        self.last_at: datetime | None = None
-        self.since: datetime | None = None
-        self.tier = 0
-
-
 def replay(config: Config, rows: Iterable[QueueStats]) -> ReplayResult:
-    """Run every row through the engine and planner; return the timeline and summaries."""
-    result = ReplayResult()
-    switches = config.switches
-    lines: dict[str, _Line] = {}
+    """Run ``rows`` (any order of lines, time order within each) through the tiers."""
+    lines, count = rows_by_line(rows)
+    return replay_lines(config, lines, count)
+
+
+def replay_lines(
+    config: Config, lines: Mapping[str, LineRows], rows_read: int, *, jobs: int = 1
+) -> ReplayResult:
+    """Replay each configured line's rows; ``jobs`` > 1 spreads lines over processes."""
+    result = ReplayResult(rows=rows_read)
+    ends = [r.times_us()[-1] for r in lines.values() if len(r)]
+    end_us = max(ends) if ends else 0
+    known = [lid for lid in config.lines if lid in lines and len(lines[lid])]
+    if jobs > 1 and len(known) > 1:
+        from risingtide.replay_jobs import walk_in_processes  # processes only when asked
+
+        walked = walk_in_processes(config, lines, known, end_us, jobs)
+    else:
+        walked = [walk_line(config, config.lines[lid], lines[lid], end_us) for lid in known]
+    by_line = {w.summary.line: w for w in walked}
     for lid, lc in config.lines.items():
-        summary = LineSummary(line=lid, name=lc.name)
-        result.summaries[lid] = summary
-        lines[lid] = _Line(lc, summary)
-    events_out = result.events
-    orders_out = result.orders
-    count = 0
-
-    def step(ln: _Line, stats: QueueStats | None, now: datetime) -> None:
-        lc = ln.config
-        before = ln.state
-        decision = evaluate(lc.framework, before, stats, now, calendar=lc.calendar)
-        if not decision.events:
-            ln.state = decision.state
-            return
-        state, orders = plan(lc.framework, switches, before, decision)
-        ln.state = state
-        events_out.extend(decision.events)
-        orders_out.extend(orders)
-        _account(ln, decision.events, orders, now, switches)
-
-    for stats in rows:
-        count += 1
-        ln = lines.get(stats.line)
-        if ln is None:
-            result.unknown_lines[stats.line] = result.unknown_lines.get(stats.line, 0) + 1
-            continue
-        now = stats.at
-        if ln.last_at is not None:
-            if now < ln.last_at:
-                continue  # older than what the line has seen: the engine would ignore it
-            stale_after = ln.config.framework.stale_after
-            if now - ln.last_at > stale_after:
-                step(ln, ln.last_stats, now)  # the gap, seen with the old figures
-        else:
-            ln.since = now
-            ln.summary.first = now
-        step(ln, stats, now)
-        ln.last_stats = stats
-        ln.last_at = now
-        ln.summary.rows += 1
-    result.rows = count
-    for ln in lines.values():
-        s = ln.summary
-        s.last = ln.last_at
-        if ln.since is not None and ln.last_at is not None:
-            s.time_in_tier[ln.tier] = s.time_in_tier.get(ln.tier, timedelta()) + (
-                ln.last_at - ln.since
-            )
+        w = by_line.get(lid)
+        result.summaries[lid] = w.summary if w else LineSummary(line=lid, name=lc.name)
+    for line, r in lines.items():
+        if line not in config.lines:
+            result.unknown_lines[line] = len(r)
+    result.events = sorted((e for w in walked for e in w.events), key=_at)
+    result.orders = sorted((o for w in walked for o in w.orders), key=_at)
     return result
 
 
-def _account(
-    ln: _Line,
-    events: Iterable[Event],
-    orders: Iterable[ResponseOrder],
-    now: datetime,
-    switches: frozenset[str],
-) -> None:
-    s = ln.summary
-    for event in events:
-        if isinstance(event, TierChanged):
-            if ln.since is not None:
-                s.time_in_tier[ln.tier] = s.time_in_tier.get(ln.tier, timedelta()) + (
-                    now - ln.since
-                )
-            ln.since = now
-            ln.tier = event.to_tier
-            s.tier_changes += 1
-            s.highest_tier = max(s.highest_tier, event.to_tier)
-            if event.from_tier == 0 and event.to_tier > 0:
-                s.episodes += 1
-        elif isinstance(event, StatsStale):
-            s.stale_alerts += 1
-    for order in orders:
-        if order.response in switches:
-            if order.action is Action.APPLY:
-                s.switches_applied += 1
-            else:
-                s.switches_undone += 1
-        elif order.action is Action.APPLY:
-            s.notifications += 1
+@dataclass(slots=True)
+class LineTimeline:
+    """One line's part of a replay: its events and orders in time order, and its summary."""
+
+    summary: LineSummary
+    events: list[Event] = field(default_factory=list)
+    orders: list[ResponseOrder] = field(default_factory=list)
+
+
+def walk_line(config: Config, lc: LineConfig, rows: LineRows, end_us: int) -> LineTimeline:
+    """Evaluate one line at every instant the daemon would have: the rows that can change
+    something, the moments its figures go stale, and the engine's deadlines, up to
+    ``end_us``."""
+    framework, calendar = lc.framework, lc.calendar
+    times = list(rows.times_us())
+    stale_us = framework.stale_after // _MICROSECOND
+    gaps = list(rows.gaps(framework.stale_after))
+    visits = sorted({*rows.marks(framework), *gaps})
+    # The instant after which the latest figures are stale, for each gap and after the end.
+    going_stale = [times[k - 1] + stale_us + 1 for k in gaps] + [times[-1] + stale_us + 1]
+    out = LineTimeline(LineSummary(line=lc.id, name=lc.name, rows=len(times)))
+    tally = _Tally(out.summary, config.switches, _at_us(times[0]))
+    state = initial_state(lc.id, framework)
+    never = end_us + 1
+    deadline = never
+    vi = si = 0
+    while True:
+        at = min(
+            times[visits[vi]] if vi < len(visits) else never,
+            going_stale[si] if si < len(going_stale) else never,
+            deadline,
+        )
+        if at > end_us:
+            break
+        while vi < len(visits) and times[visits[vi]] <= at:
+            vi += 1
+        while si < len(going_stale) and going_stale[si] <= at:
+            si += 1
+        now = _at_us(at)
+        stats = rows.stats(bisect_right(times, at) - 1)
+        decision = evaluate(framework, state, stats, now, calendar=calendar)
+        if decision.events:
+            state, orders = plan(framework, config.switches, state, decision)
+            out.events.extend(decision.events)
+            out.orders.extend(orders)
+            tally.count(decision.events, orders, now)
+        else:
+            state = decision.state
+        nxt = next_deadline(framework, state, now, calendar=calendar, going_stale=False)
+        deadline = never if nxt is None else _us(nxt)
+    tally.close(_at_us(end_us))
+    out.summary.first = _at_us(times[0])
+    out.summary.last = _at_us(times[-1])
+    return out
+
+
+class _Tally:
+    """Adds up a line's summary as its events and orders come."""
+
+    __slots__ = ("since", "summary", "switches", "tier")
+
+    def __init__(self, summary: LineSummary, switches: frozenset[str], start: datetime) -> None:
+        self.summary = summary
+        self.switches = switches
+        self.since = start
+        self.tier = 0
+
+    def count(
+        self, events: Iterable[Event], orders: Iterable[ResponseOrder], now: datetime
+    ) -> None:
+        s = self.summary
+        for event in events:
+            if isinstance(event, TierChanged):
+                self.close(now)
+                self.tier = event.to_tier
+                s.tier_changes += 1
+                s.highest_tier = max(s.highest_tier, event.to_tier)
+                if event.from_tier == 0 and event.to_tier > 0:
+                    s.episodes += 1
+            elif isinstance(event, StatsStale):
+                s.stale_alerts += 1
+        for order in orders:
+            if order.response in self.switches:
+                if order.action is Action.APPLY:
+                    s.switches_applied += 1
+                else:
+                    s.switches_undone += 1
+            elif order.action is Action.APPLY:
+                s.notifications += 1
+
+    def close(self, now: datetime) -> None:
+        """Book the time since the last change to the tier in force."""
+        spent = self.summary.time_in_tier
+        spent[self.tier] = spent.get(self.tier, timedelta()) + (now - self.since)
+        self.since = now
+
+
+def _us(when: datetime) -> int:
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def _at_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _at(item: Event | ResponseOrder) -> datetime:
+    return item.at
 
 
 # --------------------------------------------------------------------------- output

@@ -128,15 +128,18 @@ def advance(tier: Tier, state: LineState, now: datetime) -> tuple[LineState, tup
     return state, events
 
 
-def next_due(framework: Framework, state: LineState, now: datetime) -> datetime | None:
+def next_due(
+    framework: Framework, state: LineState, now: datetime, *, going_stale: bool = True
+) -> datetime | None:
     """The earliest instant after ``now`` at which evaluating the line could change something
     with no new stats arriving; None when nothing is pending.
 
-    Covers: the silence's and the declaration's expiry; the stats going stale and the stale
-    alert; entry timers of the tiers above the current one and the current tier's clear
-    timer (unless the data is stale or a declaration holds the tier); the next reminder and
-    the next escalation step. Opening hours are not covered (``Calendar`` has no "next
-    change" query), so a runtime should still evaluate at its regular interval.
+    Covers: the silence's and the declaration's expiry; the stats going stale (unless
+    ``going_stale`` is False: a driver that knows when the next figures come, such as replay,
+    places that instant itself) and the stale alert; entry timers of the tiers above the
+    current one and the current tier's clear timer (unless the data is stale or a
+    declaration holds the tier); the next reminder and the next escalation step. Opening
+    hours are the calendar's: ``tiers.next_deadline`` adds them.
 
     ``state`` is expected to be the result of evaluating at ``now``: anything due at or
     before ``now`` has then already happened, and such instants are not reported.
@@ -148,19 +151,21 @@ def next_due(framework: Framework, state: LineState, now: datetime) -> datetime 
     if declaration is not None:
         candidates.append(declaration.until)
     if state.open:
-        _open_candidates(framework, state, candidates)
+        _open_candidates(framework, state, candidates, going_stale=going_stale)
     later = [c for c in candidates if c > now]
     return min(later) if later else None
 
 
-def _open_candidates(framework: Framework, state: LineState, out: list[datetime]) -> None:
+def _open_candidates(
+    framework: Framework, state: LineState, out: list[datetime], *, going_stale: bool
+) -> None:
     tiers = framework.tiers
     level = state.tier
     if state.stale:
         if not state.stale_alerted and state.stale_since is not None:
             out.append(state.stale_since + framework.stale_alert_after)
     else:
-        if state.last_stats_at is not None:
+        if going_stale and state.last_stats_at is not None:
             out.append(state.last_stats_at + framework.stale_after + _TICK)
         for i in range(level, min(len(tiers), len(state.when_since))):
             since = state.when_since[i]

@@ -13,7 +13,7 @@ import enum
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -314,6 +314,10 @@ class Framework:
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
+#: How far ahead :meth:`Calendar.next_change` looks (a year and a bit: the longest closure
+#: a council plausibly configures).
+CALENDAR_HORIZON_DAYS = 400
+
 
 @dataclass(frozen=True, slots=True)
 class Calendar:
@@ -329,6 +333,11 @@ class Calendar:
     hours: tuple[tuple[tuple[time, time], ...], ...] = ((),) * 7
     closed: frozenset[date] = frozenset()
     always: bool = False
+    # The last answer of next_change and the instant it was asked for: the answer holds for
+    # every later instant before it, so drivers asking once per evaluation scan no days.
+    _memo: list[datetime | None] = field(
+        default_factory=lambda: [None, None], compare=False, repr=False, hash=False
+    )
 
     def is_open(self, now: datetime) -> bool:
         """True when the line is open at ``now`` (an aware datetime)."""
@@ -339,6 +348,46 @@ class Calendar:
             return False
         t = local.time().replace(tzinfo=None)
         return any(start <= t < end for start, end in self.hours[local.weekday()])
+
+    def next_change(self, now: datetime) -> datetime | None:
+        """The first instant after ``now`` at which :meth:`is_open` gives another answer.
+
+        None for an always-open calendar, or one that never changes within the next
+        :data:`CALENDAR_HORIZON_DAYS` days. Boundaries are the opening and closing times of
+        each day and the midnights that start and end a closed date, in the calendar's
+        timezone (so clock changes move them, as they move the doors). The engine uses this
+        as a deadline: a line closes at 18:00:00 whether or not any figures arrive then.
+        """
+        if self.always:
+            return None
+        asked, answer = self._memo
+        if (
+            asked is not None
+            and asked <= now
+            and (now < answer if answer is not None else now - asked < timedelta(days=1))
+        ):
+            return answer
+        answer = self._scan(now)
+        self._memo[:] = [now, answer]
+        return answer
+
+    def _scan(self, now: datetime) -> datetime | None:
+        is_open = self.is_open(now)
+        start = now.astimezone(self.tz).date()
+        for offset in range(CALENDAR_HORIZON_DAYS + 1):
+            day = start + timedelta(days=offset)
+            for moment in self._boundaries(day):
+                if moment > now and self.is_open(moment) != is_open:
+                    return moment
+        return None
+
+    def _boundaries(self, day: date) -> list[datetime]:
+        """Every instant of ``day`` at which the answer may change, in UTC, in order."""
+        local = [datetime.combine(day, time(0), tzinfo=self.tz)]
+        for opens, closes in self.hours[day.weekday()]:
+            local.append(datetime.combine(day, opens, tzinfo=self.tz))
+            local.append(datetime.combine(day, closes, tzinfo=self.tz))
+        return sorted(moment.astimezone(UTC) for moment in local)
 
 
 ALWAYS_OPEN = Calendar(name="always", tz=ZoneInfo("UTC"), always=True)

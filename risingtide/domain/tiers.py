@@ -20,9 +20,10 @@ Semantics, in the order one evaluation applies them:
    tier then falls only through the normal clear rules.
 3. **Stats.** Stats older than those already seen (``stats.at < state.last_stats_at``) are
    ignored and move no timer. Stats are *stale* when missing or older than
-   ``framework.stale_after``. Stale data never changes the tier (up or down): entry timers
-   ``when_since`` are kept (a gap neither starts nor breaks them), the clear timer is reset
-   (a clear must be re-earned on fresh data), ``stale``/``stale_since`` are set
+   ``framework.stale_after``. Stale data never changes the tier (up or down): the entry
+   timers ``when_since`` and the clear timer ``clear_since`` are kept (a gap neither starts
+   nor breaks them: only fresh figures do, so a fall still needs fresh figures showing the
+   clear), ``stale``/``stale_since`` are set
    (``stale_since`` = when the last fresh stats became stale, ``stats.at + stale_after``,
    or now when there never were stats or the line has just opened). After
    ``stale_alert_after`` one ``StatsStale`` per spell; fresh stats after an alerted spell
@@ -58,7 +59,7 @@ from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from functools import partial
 
-from risingtide.domain.escalation import advance
+from risingtide.domain.escalation import advance, next_due
 from risingtide.domain.model import (
     ALWAYS_OPEN,
     Calendar,
@@ -81,7 +82,7 @@ from risingtide.domain.model import (
     TierChanged,
 )
 
-__all__ = ["evaluate", "format_duration", "initial_state", "tier_label"]
+__all__ = ["evaluate", "format_duration", "initial_state", "next_deadline", "tier_label"]
 
 # ``evaluate`` rebuilds LineState positionally (several times faster than
 # ``dataclasses.replace`` in the hot path). Fail at import, not silently, if its fields change.
@@ -132,262 +133,340 @@ def evaluate(
     """Decide the line's tier at ``now`` from its latest ``stats`` (None when there are none).
 
     Returns the new state (``state`` itself when nothing changed), the events in the order
-    they happened, and a one-sentence reason. See the module docstring for the rules.
+    they happened, and a one-sentence reason. The stages below run in the order of the
+    module docstring; each reads and writes one working copy of the state (``_Pass``), which
+    is turned back into a ``LineState`` at most once.
     """
     if not calendar.always and not calendar.is_open(now):
         return _evaluate_closed(framework, state, now)
-
-    tiers = framework.tiers
-    events: list[Event] = []
-    reopened = False
-    if not state.open:
-        state = _reopened(framework, state, now)
-        events.append(LineOpened(line=state.line, at=now))
-        reopened = True
-    elif len(state.when_since) != len(tiers) or state.tier > len(tiers):
-        state = _fit(framework, state)
-
-    line = state.line
-    tier = state.tier
-    # Everything the evaluation may change, as locals: the state is rebuilt at most once.
-    changed = reopened
-    entered_at = state.entered_at
-    episode = state.episode
-    when_since = state.when_since
-    clear_since = state.clear_since
-    last_stats_at = state.last_stats_at
-    stale = state.stale
-    stale_since = state.stale_since
-    stale_alerted = state.stale_alerted
-    ack = state.ack
-    reminders_sent = state.reminders_sent
-    last_reminder_at = state.last_reminder_at
-    steps_done = state.escalation_steps_done
-
-    # ------------------------------------------------------------------ expiries
-    silence = state.silence
-    if silence is not None and now >= silence.until:
-        events.append(SilenceEnded(line=line, at=now, by="", tier=tier))
-        silence = None
-        changed = True
-    declaration = state.declaration
-    declaration_ended = False
-    if declaration is not None and now >= declaration.until:
-        events.append(DeclarationEnded(line=line, at=now, level=declaration.level, by=""))
-        declaration = None
-        declaration_ended = True
-        changed = True
-    floor = declaration.level if declaration is not None else 0
-
-    new_tier = tier
-    cause: Cause | None = None
-    change_reason = ""
-    # Steady-state reasons are written only if someone reads them (see Decision).
-    reason: str | Callable[[], str] = ""
-
-    # ------------------------------------------------------------------ stats
-    if stats is not None and last_stats_at is not None and stats.at < last_stats_at:
-        # Out of order (e.g. an unsorted replay file): neutral, no timer moves.
-        reason = (
-            f"ignored stats from {stats.at:%H:%M:%S}, older than the last seen "
-            f"({last_stats_at:%H:%M:%S}); holding tier {tier}"
-        )
+    work = _Pass(framework, state, now)
+    if state.silence is not None or state.declaration is not None:
+        _expiries(work)
+    if stats is not None and work.last_stats_at is not None and stats.at < work.last_stats_at:
+        work.reason = _ignored(stats, work)  # out of order (e.g. an unsorted file): neutral
     elif stats is None or now - stats.at > framework.stale_after:
-        if stats is not None and (last_stats_at is None or stats.at > last_stats_at):
-            last_stats_at = stats.at
-            changed = True
-        if clear_since is not None:
-            clear_since = None
-            changed = True
-        if not stale:
-            stale = True
-            stale_alerted = False
-            if reopened or last_stats_at is None:
-                stale_since = now
-            else:
-                stale_since = min(last_stats_at + framework.stale_after, now)
-            changed = True
-        if last_stats_at is None:
-            reason = f"stale: no stats yet; holding tier {tier}"
-        else:
-            reason = (
-                f"stale: last stats {format_duration(now - last_stats_at)} old; holding tier {tier}"
-            )
+        _stale(work, stats)
     else:
-        # ---------------------------------------------------------- fresh stats
-        if stale:
-            if stale_alerted and stale_since is not None:
-                events.append(StatsFresh(line=line, at=now, stale_for=now - stale_since, tier=tier))
-            stale = False
-            stale_since = None
-            stale_alerted = False
-            changed = True
-        if last_stats_at != stats.at:
-            last_stats_at = stats.at
-            changed = True
+        _fresh(work, stats)
+        if _entry(work, stats) == 0:
+            _clear(work, stats)
+    if work.floor > work.new_tier and work.declaration is not None:
+        _declared_floor(work)
+    if work.cause is not None and work.new_tier != work.tier:
+        _tier_change(work, stats)
+    return _finish(work)
 
-        # Entry timers for every tier, and the highest tier above ours ready to enter.
-        # The list is only copied when a timer starts or stops (rare), not every tick.
-        new_since: list[datetime | None] | None = None
-        ready = 0
-        for i, t in enumerate(tiers):
-            since = when_since[i]
-            if t.when.holds(stats):
-                if since is None:
-                    since = now
-                    if new_since is None:
-                        new_since = list(when_since)
-                    new_since[i] = now
-                if i >= tier and now - since >= t.for_:
-                    ready = i + 1
-            elif since is not None:
+
+def next_deadline(
+    framework: Framework,
+    state: LineState,
+    now: datetime,
+    *,
+    calendar: Calendar = ALWAYS_OPEN,
+    going_stale: bool = True,
+) -> datetime | None:
+    """When the line must next be evaluated if no new figures arrive; None if never.
+
+    The engine's own deadlines after ``now`` (``escalation.next_due``: a ``for`` or
+    ``clear_for`` elapsing, the figures going stale and the stale alert, reminders and
+    escalation steps, a silence or declaration running out) and the line's next opening or
+    closing. ``state`` must be the result of evaluating at ``now``. Both drivers — the
+    daemon and replay — evaluate at these instants and whenever figures arrive, which is
+    what makes replay tell the daemon's story to the second.
+    """
+    due = next_due(framework, state, now, going_stale=going_stale)
+    change = calendar.next_change(now)
+    if change is None:
+        return due
+    return change if due is None or change < due else due
+
+
+class _Pass:
+    """One evaluation's working copy of a line's state (the hot path: plain slots)."""
+
+    __slots__ = (
+        "ack", "cause", "change_reason", "changed", "clear_since", "declaration",
+        "declaration_ended", "entered_at", "episode", "events", "floor", "framework",
+        "last_reminder_at", "last_stats_at", "new_tier", "now", "reason", "reminders_sent",
+        "silence", "stale", "stale_alerted", "stale_since", "state", "steps_done", "tier",
+        "when_since",
+    )  # fmt: skip
+
+    def __init__(self, framework: Framework, state: LineState, now: datetime) -> None:
+        self.framework = framework
+        self.now = now
+        self.events: list[Event] = []
+        self.changed = False
+        if not state.open:
+            state = _reopened(framework, state, now)
+            self.events.append(LineOpened(line=state.line, at=now))
+            self.changed = True
+        elif len(state.when_since) != len(framework.tiers) or state.tier > len(framework.tiers):
+            state = _fit(framework, state)
+        self.state = state
+        self.tier = self.new_tier = state.tier
+        self.entered_at = state.entered_at
+        self.episode = state.episode
+        self.when_since = state.when_since
+        self.clear_since = state.clear_since
+        self.last_stats_at = state.last_stats_at
+        self.stale = state.stale
+        self.stale_since = state.stale_since
+        self.stale_alerted = state.stale_alerted
+        self.ack = state.ack
+        self.silence = state.silence
+        self.declaration = state.declaration
+        self.declaration_ended = False
+        self.floor = state.declaration.level if state.declaration is not None else 0
+        self.reminders_sent = state.reminders_sent
+        self.last_reminder_at = state.last_reminder_at
+        self.steps_done = state.escalation_steps_done
+        self.cause: Cause | None = None
+        self.change_reason = ""
+        # Steady-state reasons are written only if someone reads them (see Decision).
+        self.reason: str | Callable[[], str] = ""
+
+
+def _expiries(work: _Pass) -> None:
+    """A silence or declaration whose ``until`` has come ends (by nobody: it ran out)."""
+    now, line = work.now, work.state.line
+    silence = work.silence
+    if silence is not None and now >= silence.until:
+        work.events.append(SilenceEnded(line=line, at=now, by="", tier=work.tier))
+        work.silence = None
+        work.changed = True
+    declaration = work.declaration
+    if declaration is not None and now >= declaration.until:
+        work.events.append(DeclarationEnded(line=line, at=now, level=declaration.level, by=""))
+        work.declaration = None
+        work.declaration_ended = True
+        work.floor = 0
+        work.changed = True
+
+
+def _ignored(stats: QueueStats, work: _Pass) -> str:
+    return (
+        f"ignored stats from {stats.at:%H:%M:%S}, older than the last seen "
+        f"({work.last_stats_at:%H:%M:%S}); holding tier {work.tier}"
+    )
+
+
+def _stale(work: _Pass, stats: QueueStats | None) -> None:
+    """Missing or old figures: hold the tier and every timer; mark the line stale.
+
+    A gap neither starts nor breaks an entry or clear timer: only fresh figures do, so
+    missing data can never change the tier by itself.
+    """
+    now = work.now
+    if stats is not None and (work.last_stats_at is None or stats.at > work.last_stats_at):
+        work.last_stats_at = stats.at
+        work.changed = True
+    if not work.stale:
+        work.stale = True
+        work.stale_alerted = False
+        if work.last_stats_at is None or _just_opened(work):
+            work.stale_since = now
+        else:
+            assert work.last_stats_at is not None
+            work.stale_since = min(work.last_stats_at + work.framework.stale_after, now)
+        work.changed = True
+    if work.last_stats_at is None:
+        work.reason = f"stale: no stats yet; holding tier {work.tier}"
+    else:
+        age = format_duration(now - work.last_stats_at)
+        work.reason = f"stale: last stats {age} old; holding tier {work.tier}"
+
+
+def _just_opened(work: _Pass) -> bool:
+    events = work.events
+    return bool(events) and isinstance(events[0], LineOpened)
+
+
+def _fresh(work: _Pass, stats: QueueStats) -> None:
+    """Fresh figures: end a stale spell (``StatsFresh`` if it was alerted), note the time."""
+    if work.stale:
+        if work.stale_alerted and work.stale_since is not None:
+            stale_for = work.now - work.stale_since
+            work.events.append(
+                StatsFresh(line=work.state.line, at=work.now, stale_for=stale_for, tier=work.tier)
+            )
+        work.stale = False
+        work.stale_since = None
+        work.stale_alerted = False
+        work.changed = True
+    if work.last_stats_at != stats.at:
+        work.last_stats_at = stats.at
+        work.changed = True
+
+
+def _entry(work: _Pass, stats: QueueStats) -> int:
+    """Move every tier's entry timer; rise to the highest tier ready above ours.
+
+    Returns the level risen to (0 when there is no rise). The timer tuple is copied only
+    when a timer starts or stops (rare), not at every evaluation.
+    """
+    now, tier, tiers = work.now, work.tier, work.framework.tiers
+    when_since = work.when_since
+    new_since: list[datetime | None] | None = None
+    ready = 0
+    for i, t in enumerate(tiers):
+        since = when_since[i]
+        if t.when.holds(stats):
+            if since is None:
+                since = now
                 if new_since is None:
                     new_since = list(when_since)
-                new_since[i] = None
-        if new_since is not None:
-            when_since = tuple(new_since)
-            changed = True
+                new_since[i] = now
+            if i >= tier and now - since >= t.for_:
+                ready = i + 1
+        elif since is not None:
+            if new_since is None:
+                new_since = list(when_since)
+            new_since[i] = None
+    if new_since is not None:
+        work.when_since = when_since = tuple(new_since)
+        work.changed = True
+    if ready <= tier or ready < work.floor:
+        return 0
+    t = tiers[ready - 1]
+    started = when_since[ready - 1]
+    held = now - started if started is not None else timedelta(0)
+    work.new_tier = ready
+    work.cause = Cause.RAISED
+    work.change_reason = (
+        f"rising to {tier_label(work.framework, ready)}: {t.when.explain(stats)} "
+        f"held for {format_duration(held)}"
+    )
+    return ready
 
-        if ready > tier and ready >= floor:
-            t = tiers[ready - 1]
-            since = when_since[ready - 1]
-            held = now - since if since is not None else timedelta(0)
-            new_tier = ready
-            cause = Cause.RAISED
-            change_reason = (
-                f"rising to {tier_label(framework, ready)}: {t.when.explain(stats)} "
-                f"held for {format_duration(held)}"
-            )
-        elif tier > 0:
-            t = tiers[tier - 1]
-            if t.clear.holds(stats):
-                if clear_since is None:
-                    clear_since = now
-                    changed = True
-                held = now - clear_since
-                if held >= t.clear_for and tier > floor:
-                    if framework.step_down:
-                        target = tier - 1
-                    else:
-                        target = 0
-                        for level in range(tier - 1, 0, -1):
-                            if when_since[level - 1] is not None:
-                                target = level
-                                break
-                    new_tier = max(target, floor)
-                    cause = Cause.DECLARATION_ENDED if declaration_ended else Cause.LOWERED
-                    change_reason = (
-                        f"falling to {tier_label(framework, new_tier)}: tier {tier} clear "
-                        f"condition {t.clear.explain(stats)} held for {format_duration(held)}"
-                    )
-                elif tier <= floor:
-                    reason = f"tier {tier} held: declared until {_hhmm(declaration)}"
-                else:
-                    reason = partial(_clear_progress, tier, t, stats, held)
-            else:
-                if clear_since is not None:
-                    clear_since = None
-                    changed = True
-                reason = partial(_clear_unmet, tier, t, stats)
-        else:
-            reason = partial(_calm_reason, framework, when_since, stats, now)
 
-    # ------------------------------------------------------------------ declared floor
-    if floor > new_tier and declaration is not None:
-        new_tier = floor
-        cause = Cause.DECLARED
-        change_reason = (
-            f"declared {tier_label(framework, floor)} by {declaration.by} until "
-            f"{_hhmm(declaration)}"
+def _clear(work: _Pass, stats: QueueStats) -> None:
+    """Move the current tier's clear timer; fall when it has held for ``clear_for``."""
+    tier = work.tier
+    if tier == 0:
+        work.reason = partial(_calm_reason, work.framework, work.when_since, stats, work.now)
+        return
+    t = work.framework.tiers[tier - 1]
+    if not t.clear.holds(stats):
+        if work.clear_since is not None:
+            work.clear_since = None
+            work.changed = True
+        work.reason = partial(_clear_unmet, tier, t, stats)
+        return
+    if work.clear_since is None:
+        work.clear_since = work.now
+        work.changed = True
+    held = work.now - work.clear_since
+    if held >= t.clear_for and tier > work.floor:
+        target = _fall_to(work)
+        work.new_tier = max(target, work.floor)
+        work.cause = Cause.DECLARATION_ENDED if work.declaration_ended else Cause.LOWERED
+        work.change_reason = (
+            f"falling to {tier_label(work.framework, work.new_tier)}: tier {tier} clear "
+            f"condition {t.clear.explain(stats)} held for {format_duration(held)}"
         )
-        if declaration.reason:
-            change_reason = f"{change_reason}: {declaration.reason}"
+    elif tier <= work.floor:
+        work.reason = f"tier {tier} held: declared until {_hhmm(work.declaration)}"
+    else:
+        work.reason = partial(_clear_progress, tier, t, stats, held)
 
-    # ------------------------------------------------------------------ tier change
-    if cause is not None and new_tier != tier:
-        changed = True
-        if new_tier > tier and tier == 0:
-            episode += 1
-        entered_at = now
-        reminders_sent = 0
-        last_reminder_at = None
-        steps_done = 0
-        clear_since = None
-        if (
-            new_tier > 0
-            and stats is not None
-            and not stale
-            and tiers[new_tier - 1].clear.holds(stats)
-        ):
-            clear_since = now
-        if new_tier == 0:
-            ack = None
-        events.append(
-            TierChanged(
-                line=line,
-                at=now,
-                from_tier=tier,
-                to_tier=new_tier,
-                cause=cause,
-                reason=change_reason,
-                episode=episode,
-            )
-        )
-        reason = change_reason
 
-    if changed:
-        state = LineState(
-            line,
-            new_tier,
-            entered_at,
-            episode,
-            when_since,
-            clear_since,
-            last_stats_at,
-            stale,
-            stale_since,
-            stale_alerted,
-            True,
-            ack,
-            silence,
-            declaration,
-            reminders_sent,
-            last_reminder_at,
-            steps_done,
-            state.live,
-        )
+def _fall_to(work: _Pass) -> int:
+    """One tier down (``step_down``), or to the highest lower tier whose ``when`` holds."""
+    if work.framework.step_down:
+        return work.tier - 1
+    for level in range(work.tier - 1, 0, -1):
+        if work.when_since[level - 1] is not None:
+            return level
+    return 0
 
-    # ------------------------------------------------------------------ stale alert
+
+def _declared_floor(work: _Pass) -> None:
+    """A declaration is a floor: a tier below it is raised to it (e.g. on reopening)."""
+    declaration = work.declaration
+    assert declaration is not None
+    work.new_tier = work.floor
+    work.cause = Cause.DECLARED
+    reason = (
+        f"declared {tier_label(work.framework, work.floor)} by {declaration.by} until "
+        f"{_hhmm(declaration)}"
+    )
+    work.change_reason = f"{reason}: {declaration.reason}" if declaration.reason else reason
+
+
+def _tier_change(work: _Pass, stats: QueueStats | None) -> None:
+    """Enter the new tier: a new episode from calm, timers and counters afresh."""
+    now, tier, new_tier = work.now, work.tier, work.new_tier
+    assert work.cause is not None
+    work.changed = True
+    if new_tier > tier and tier == 0:
+        work.episode += 1
+    work.entered_at = now
+    work.reminders_sent = 0
+    work.last_reminder_at = None
+    work.steps_done = 0
+    work.clear_since = None
+    tiers = work.framework.tiers
     if (
-        stale
-        and not stale_alerted
-        and stale_since is not None
-        and now - stale_since >= framework.stale_alert_after
+        new_tier > 0
+        and stats is not None
+        and not work.stale
+        and tiers[new_tier - 1].clear.holds(stats)
     ):
-        stale_for = format_duration(now - stale_since)
+        work.clear_since = now
+    if new_tier == 0:
+        work.ack = None
+    work.events.append(
+        TierChanged(
+            line=work.state.line,
+            at=now,
+            from_tier=tier,
+            to_tier=new_tier,
+            cause=work.cause,
+            reason=work.change_reason,
+            episode=work.episode,
+        )
+    )
+    work.reason = work.change_reason
+
+
+def _finish(work: _Pass) -> Decision:
+    """The new state (built at most once), then the stale alert and the tier's timers."""
+    state = work.state
+    if work.changed:
+        state = LineState(
+            state.line, work.new_tier, work.entered_at, work.episode, work.when_since,
+            work.clear_since, work.last_stats_at, work.stale, work.stale_since,
+            work.stale_alerted, True, work.ack, work.silence, work.declaration,
+            work.reminders_sent, work.last_reminder_at, work.steps_done, state.live,
+        )  # fmt: skip
+    events, now, new_tier = work.events, work.now, work.new_tier
+    since = work.stale_since
+    if (
+        work.stale
+        and not work.stale_alerted
+        and since is not None
+        and now - since >= work.framework.stale_alert_after
+    ):
+        stale_for = format_duration(now - since)
         events.append(
             StatsStale(
-                line=line,
+                line=state.line,
                 at=now,
-                since=stale_since,
+                since=since,
                 tier=new_tier,
                 reason=f"no fresh stats for {stale_for}; holding tier {new_tier}",
             )
         )
         state = replace(state, stale_alerted=True)
-
-    # ------------------------------------------------------------------ timers
-    if (
-        new_tier > 0
-        and silence is None
-        and (ack is None or ack.tier < new_tier)
-        and _timer_may_be_due(tiers[new_tier - 1], state, now)
-    ):
-        state, due = advance(tiers[new_tier - 1], state, now)
-        if due:
-            events.extend(due)
-            reason = partial(_and, reason, _describe(due))
-
+    reason = work.reason
+    if new_tier > 0 and work.silence is None and (work.ack is None or work.ack.tier < new_tier):
+        tier = work.framework.tiers[new_tier - 1]
+        if _timer_may_be_due(tier, state, now):
+            state, due = advance(tier, state, now)
+            if due:
+                events.extend(due)
+                reason = partial(_and, reason, _describe(due))
     return Decision(state, tuple(events) if events else (), reason)
 
 

@@ -223,8 +223,12 @@ def test_without_step_down_a_calm_line_drops_to_zero_at_once():
 # ---------------------------------------------------------------------- stale data
 
 
-def test_stale_data_holds_the_tier_and_resets_the_clear_timer():
-    """Stale stats never lower a tier, and a clear must be re-earned on fresh data."""
+def test_stale_data_holds_the_tier_and_neither_starts_nor_breaks_the_clear_timer():
+    """Stale stats never lower a tier; a fall waits for fresh figures showing the clear.
+
+    The clear timer runs across the gap as an entry timer does (issue #10 B: rows further
+    apart than ``stale_after`` must not keep a line raised for ever).
+    """
     line = Line()
     at_tier(line, 1)
     line.hold(t(6), t(13), 100, every=MINUTE)
@@ -232,11 +236,21 @@ def test_stale_data_holds_the_tier_and_resets_the_clear_timer():
     decision = line.step(t(16), last)  # 3m old: stale, though the clear "would" be done
     assert decision.state.tier == 1
     assert decision.state.stale
-    assert decision.state.clear_since is None
+    assert decision.state.clear_since == t(6)
     assert decision.reason == "stale: last stats 3m old; holding tier 1"
-    line.hold(t(17), t(26), 100, every=MINUTE)
+    assert line.at(t(17), 100).state.tier == 0  # fresh and clear: held since 09:06, 11m
+
+
+def test_fresh_figures_after_a_gap_that_do_not_clear_break_the_clear_timer():
+    """The first fresh figures after a gap decide: not clear, and the clear starts again."""
+    line = Line()
+    at_tier(line, 1)
+    line.hold(t(6), t(13), 100, every=MINUTE)
+    line.step(t(16), q(t(13), 100))  # stale
+    assert line.at(t(17), 170).state.clear_since is None  # 170 s is not below 144 s
+    line.hold(t(18), t(27), 100, every=MINUTE)
     assert line.state.tier == 1
-    assert line.at(t(27), 100).state.tier == 0
+    assert line.at(t(28), 100).state.tier == 0
 
 
 def test_a_gap_in_the_data_neither_starts_nor_breaks_an_entry_timer():

@@ -125,9 +125,9 @@ def held_since(records: list[Record], holds: int, *, kind: str, since: datetime)
     """When the condition (``when``/``clear`` of tier ``holds``) last started to hold at every
     relevant evaluation up to the latest one, looking no further back than ``since``.
 
-    For ``when``, stale evaluations are gaps that neither break nor start the run; for
-    ``clear``, a stale evaluation breaks it (a clear must be re-earned on fresh data).
-    Out-of-order evaluations are ignored for both. None when it does not hold now.
+    For both, stale evaluations are gaps that neither break nor start the run (only fresh
+    figures do). Out-of-order evaluations are ignored for both. None when it does not hold
+    now.
     """
     start: datetime | None = None
     for r in reversed(records):
@@ -136,8 +136,6 @@ def held_since(records: list[Record], holds: int, *, kind: str, since: datetime)
         if r.neutral:
             continue
         if not r.fresh:
-            if kind == "clear":
-                break
             continue
         ok = r.when[holds] if kind == "when" else r.clear[holds]
         if not ok:
