@@ -1,9 +1,15 @@
 """The daemon's wiring: sources, scheduler, tier engine, store, dispatcher, HTTP; reload.
 
-One evaluation tick reads the clock once, evaluates every line with the pure engine, plans
-the responses, and commits states, events and outbox orders in one transaction *before*
-the in-memory state moves on — so a crash loses nothing and the dispatcher never runs an
-order that was not durably recorded.
+Time moves by events, not by a fixed tick. A line is evaluated the moment its new figures
+arrive (in the poll's own pass, so its responses go to the dispatcher at once), and again
+when one of the engine's own deadlines falls (``tiers.next_deadline``: a ``for`` or
+``clear_for`` elapsing, the figures going stale, reminders, escalation steps, opening and
+closing, a silence or declaration running out); the timeline task sleeps until the
+earliest one. Replay drives the same engine from the same deadlines, which is why it tells
+the daemon's story to the second. Each pass reads the clock once, evaluates its lines with
+the pure engine, plans the responses, and commits states, events and outbox orders in one
+transaction *before* the in-memory state moves on — so a crash loses nothing and the
+dispatcher never runs an order that was not durably recorded.
 
 Reload (SIGHUP or ``POST /-/reload``) keeps line state and keeps sources whose config did
 not change (a simulator keeps its queue); a bad config keeps the old one running and sets
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import heapq
 import signal
 import socket
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
@@ -45,7 +52,7 @@ from risingtide.domain.model import (
     TierChanged,
 )
 from risingtide.domain.responses import plan, reassert
-from risingtide.domain.tiers import evaluate, initial_state
+from risingtide.domain.tiers import evaluate, initial_state, next_deadline
 from risingtide.metrics import Metrics
 from risingtide.polling import Poller
 from risingtide.ports import (
@@ -95,6 +102,12 @@ class Runtime:
         self.server: uvicorn.Server | None = None
         self.ready = False
         self.last_tick: datetime | None = None
+        # When each line must next be evaluated with no new figures, and a heap of the same
+        # (entries made stale by a later evaluation are skipped when they surface).
+        self._deadlines: dict[str, datetime] = {}
+        self._due: list[tuple[datetime, str]] = []
+        self._wake_timeline = asyncio.Event()
+        self._first_polls: set[str] = set()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[object]] = set()
@@ -130,17 +143,11 @@ class Runtime:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.poller = Poller(self.scheduler, self.metrics, self._on_poll)
         self.poller.schedule(self._source_entries())
-        self.scheduler.add_job(
-            self.tick,
-            "interval",
-            id="evaluate",
-            seconds=self.config.server.evaluate_every.total_seconds(),
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-        )
         if schedule:
+            self._first_polls = set(self.config.sources)
+            self.evaluate_all(self.clock.now())
             self.scheduler.start()
+            self._tasks.append(asyncio.create_task(self._run_timeline()))
         self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(self._stop)))
         if serve_http:
             await self._start_http()
@@ -279,33 +286,87 @@ class Runtime:
         stats: Mapping[str, QueueStats],
         errors: Mapping[str, SourceError],
     ) -> None:
-        """Keep each line's latest good stats; a failure keeps the last good ones (stale)."""
+        """Keep each line's latest good stats and evaluate those lines at once; a failure
+        keeps the last good ones (the line goes stale at its deadline)."""
+        arrived: list[str] = []
         for line, s in stats.items():
             if line in self.config.lines:
+                previous = self.latest.get(line)
                 self.latest[line] = s
                 self.last_error.pop(line, None)
+                if previous is None or previous.at != s.at:  # the same figures again: no news
+                    arrived.append(line)
         if "*" in errors:
             for line in self.config.lines_of(source_id):
                 self.last_error[line] = str(errors["*"])
         for line, err in errors.items():
             if line in self.config.lines:
                 self.last_error[line] = str(err)
+        if arrived:
+            self._evaluate_safely(arrived, self.clock.now())
+        if self._first_polls:
+            self._first_polls.discard(source_id)
+            self.ready = not self._first_polls
 
-    async def tick(self) -> None:
-        """One evaluation of every line (the scheduler's job); never raises."""
+    async def _run_timeline(self) -> None:
+        """Sleep until the earliest deadline (or ``evaluate_every`` at most), evaluate the
+        lines due, and again; never raises."""
+        heartbeat = self.config.server.evaluate_every.total_seconds()
+        while not self._stop.is_set():
+            now = self.clock.now()
+            self.last_tick = now
+            due = self.next_wakeup()
+            wait = heartbeat if due is None else (due - now).total_seconds()
+            if wait > 0:
+                self._wake_timeline.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake_timeline.wait(), min(wait, heartbeat))
+                continue
+            self.run_due(now)
+
+    def next_wakeup(self) -> datetime | None:
+        """The earliest deadline of any line, or None when no line has one."""
+        due = self._due
+        while due and self._deadlines.get(due[0][1]) != due[0][0]:
+            heapq.heappop(due)  # superseded by a later evaluation of that line
+        return due[0][0] if due else None
+
+    def run_due(self, now: datetime) -> None:
+        """Evaluate every line whose deadline is at or before ``now``."""
+        lines: list[str] = []
+        while (first := self.next_wakeup()) is not None and first <= now:
+            _, line = heapq.heappop(self._due)
+            del self._deadlines[line]
+            lines.append(line)
+        if lines:
+            self._evaluate_safely(lines, now)
+
+    def _evaluate_safely(self, lines: list[str], now: datetime) -> None:
         try:
-            self.evaluate_all(self.clock.now())
+            self.evaluate_lines(lines, now)
         except Exception:
-            log.exception("evaluation tick failed; state kept, will retry next tick")
+            log.exception("evaluation failed; state kept, will retry", lines=len(lines))
+            for line in lines:  # try again shortly rather than at the next figures only
+                self._set_deadline(line, now + self.config.server.evaluate_every)
 
     def evaluate_all(self, now: datetime) -> None:
         """Evaluate every line at ``now``; commit, then publish, the new states and orders."""
+        self.evaluate_lines(self.config.lines, now)
+        self.ready = self.ready or not self._first_polls
+
+    def evaluate_lines(self, lines: Iterable[str], now: datetime) -> None:
+        """Evaluate ``lines`` at ``now`` in one pass: engine, planner, one commit, then the
+        dispatcher is woken and each line's next deadline set."""
         assert self.store is not None
         new_states: dict[str, LineState] = {}
         events: list[Event] = []
         orders: list[ResponseOrder] = []
         switches = self.config.switches
-        for lid, lc in self.config.lines.items():
+        evaluated: list[str] = []
+        for lid in lines:
+            lc = self.config.lines.get(lid)
+            if lc is None:
+                continue
             before = self.states[lid]
             decision = evaluate(
                 lc.framework, before, self.latest.get(lid), now, calendar=lc.calendar
@@ -315,10 +376,27 @@ class Runtime:
                 new_states[lid] = state
             events.extend(decision.events)
             orders.extend(planned)
+            evaluated.append(lid)
         self._commit(new_states, events, orders)
+        for lid in evaluated:
+            lc = self.config.lines[lid]
+            due = next_deadline(lc.framework, self.states[lid], now, calendar=lc.calendar)
+            self._set_deadline(lid, due)
         self.last_tick = now
-        self.ready = True
         self.metrics.evaluations.inc()
+
+    def _set_deadline(self, line: str, due: datetime | None) -> None:
+        """Remember when ``line`` must next be evaluated; wake the timeline if sooner."""
+        if due is None:
+            self._deadlines.pop(line, None)
+            return
+        if self._deadlines.get(line) == due:
+            return
+        earliest = self.next_wakeup()
+        self._deadlines[line] = due
+        heapq.heappush(self._due, (due, line))
+        if earliest is None or due < earliest:
+            self._wake_timeline.set()
 
     def _commit(
         self,
@@ -467,10 +545,14 @@ class Runtime:
         makes no sense; nothing changes then.
         """
         before = self.states[line]
-        decision = command(before, self.clock.now())
+        now = self.clock.now()
+        decision = command(before, now)
         lc = self.config.lines[line]
         state, orders = plan(lc.framework, self.config.switches, before, decision)
         self._commit({line: state}, decision.events, orders)
+        # A silence or declaration brings its own expiry; evaluate at once so a declared
+        # floor takes effect now, not at the line's next figures.
+        self._set_deadline(line, now)
         return decision
 
     # ------------------------------------------------------------------ dead letters
@@ -552,6 +634,11 @@ class Runtime:
         self._reassert_switches(lid for sid in rebuilt for lid in new.lines_of(sid))
         for lid in set(self.latest) - set(new.lines):
             del self.latest[lid]
+        now = self.clock.now()
+        for lid in set(self._deadlines) - set(new.lines):
+            del self._deadlines[lid]
+        for lid in new.lines:  # frameworks and calendars may have changed: look again now
+            self._set_deadline(lid, now)
         if self.dispatcher is not None:
             self.dispatcher.set_responders(self.responders, _deliveries(new), new.directory)
         if self.poller is not None:

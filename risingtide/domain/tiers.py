@@ -154,7 +154,27 @@ def evaluate(
         _declared_floor(work)
     if work.cause is not None and work.new_tier != work.tier:
         _tier_change(work, stats)
+        while stats is not None and _falls_again(work):
+            _clear(work, stats)
+            if work.cause is None or work.new_tier == work.tier:
+                break
+            _tier_change(work, stats)
     return _finish(work)
+
+
+def _falls_again(work: _Pass) -> bool:
+    """After a fall into a tier whose ``clear_for`` is 0 and whose clear already holds, the
+    next step down is due at this very instant: take it now (one event per step), rather
+    than leave it to whenever the line is next evaluated."""
+    level = work.new_tier
+    if work.cause not in (Cause.LOWERED, Cause.DECLARATION_ENDED) or level <= work.floor:
+        return False
+    if work.clear_since != work.now or work.framework.tiers[level - 1].clear_for:
+        return False
+    work.tier = level
+    work.cause = None
+    work.declaration_ended = False
+    return True
 
 
 def next_deadline(
