@@ -128,5 +128,5 @@ def _aligned(title: str, rows: list[TableRow]) -> list[str]:
     out = [line]
     for r in rows:
         cells = "".join(f"  {v:>{w}}" for v, w in zip(r.cells, cols, strict=True))
-        out.append(f"  {r.label}".ljust(width) + cells)
+        out.append((f"  {r.label}".ljust(width) + cells).rstrip())
     return out
