@@ -151,7 +151,7 @@ def _compared(c: Comparison) -> tuple[list[SectionView], tuple[str, ...], list[T
                 framework = framework or line_config.framework
                 heading = f"{lc.name} under {role}'s config ({run.config.path.name})"
                 charts.append(_chart(run, line_config, f"chart-{i}-{role}", heading))
-        note = f"Only in {lc.only_in}'s config." if lc.only_in else ""
+        note = f"Only in the {lc.only_in} config." if lc.only_in else ""
         rows = table(framework, (lc.today, lc.proposed), change=True)
         sections.append(SectionView(lc.line, lc.name, note, charts, columns, rows))
     totals = table(None, (c.total_today, c.total_proposed), change=True)
