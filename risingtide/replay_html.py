@@ -18,7 +18,11 @@ Each chart shows, over time in the line's calendar timezone:
   when", is the entry line itself). A comparison that is only part of a condition (``all:``
   with another measure) is still drawn; the legend under the chart says the whole condition;
 - tier changes as vertical lines (solid going up, dashed going down) and responses as
-  triangles along the top edge (filled: would run; hollow: would be undone).
+  triangles along the top edge (filled: would run; hollow: would be undone). A line that
+  changed tier more than ``MAX_MARKS`` times has these thinned to one per chart bucket,
+  the bands keeping the highest tier of each bucket (``chart_marks``); where the marks would
+  still be closer than 6 pixels on average, the chart leaves them out and the bands and
+  the timeline table tell the story.
 
 Every chart has a text alternative: a summary sentence, the tiers' conditions in words and
 the timeline as a table.
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +51,7 @@ from risingtide.domain.model import (
     Condition,
     Framework,
     Not,
+    ResponseOrder,
     TierChanged,
     format_measure,
 )
@@ -55,6 +61,8 @@ from risingtide.replay_tables import TableRow, table
 
 #: At most this many buckets per line in a chart; a 30-day file stays a few MB.
 MAX_POINTS = 2000
+#: A line with more tier changes than this has its bands and marks thinned for the chart.
+MAX_MARKS = 500
 #: At most this many timeline entries per line in the page's tables.
 MAX_TIMELINE = 500
 _API = Path(__file__).parent / "api"
@@ -165,15 +173,8 @@ def _chart(run: Run, lc: LineConfig, chart_id: str, heading: str) -> ChartView:
     changes = [e for e in run.result.events if e.line == lc.id and isinstance(e, TierChanged)]
     orders = [o for o in run.result.orders if o.line == lc.id]
     t, wait, abandon = downsample(series, fw.stale_alert_after.total_seconds())
-    first = series.times[0] if series.times else None
-    last = series.times[-1] if series.times else None
-    bands: list[tuple[float, float, int]] = []
-    if first is not None and last is not None:
-        at, tier = first, 0
-        for e in changes:
-            bands.append((at, e.at.timestamp(), tier))
-            at, tier = e.at.timestamp(), e.to_tier
-        bands.append((at, max(at, last), tier))
+    span = (series.times[0], series.times[-1]) if series.times else None
+    bands, marks, responses = chart_marks(span, changes, orders)
     data = {
         "id": chart_id,
         "tz": tz.key,
@@ -182,8 +183,8 @@ def _chart(run: Run, lc: LineConfig, chart_id: str, heading: str) -> ChartView:
         "abandon": abandon,
         "bands": bands,
         "thresholds": _thresholds(fw),
-        "changes": [[e.at.timestamp(), e.from_tier, e.to_tier] for e in changes],
-        "responses": [[o.at.timestamp(), o.action is Action.APPLY] for o in orders],
+        "changes": marks,
+        "responses": responses,
         "tiers": {str(t.level): t.name for t in fw.tiers} | {"0": fw.calm_name},
     }
     timeline = _timeline(run, lc, tz)
@@ -233,6 +234,57 @@ def downsample(
         out_w[-1] = _higher(out_w[-1], w_val)
         out_a[-1] = _higher(out_a[-1], a_val)
     return out_t, out_w, out_a
+
+
+def chart_marks(
+    span: tuple[float, float] | None, changes: list[TierChanged], orders: list[ResponseOrder]
+) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
+    """Tier bands ``[start, end, tier]``, changes ``[at, from, to]`` and responses
+    ``[at, 1 run / 0 undo]`` in whole seconds. A line that changes tier more than
+    ``MAX_MARKS`` times is thinned to what a chart can show: bands to ``MAX_POINTS``
+    buckets, each shaded with the highest tier in force in it, and at most one change
+    each way and one response of each kind per bucket."""
+    if span is None:
+        return [], [], []
+    first, last = span
+    bands: list[list[int]] = []
+    at, tier = first, 0
+    for e in changes:
+        bands.append([int(at), int(e.at.timestamp()), tier])
+        at, tier = e.at.timestamp(), e.to_tier
+    bands.append([int(at), int(max(at, last)), tier])
+    marks = [[int(e.at.timestamp()), e.from_tier, e.to_tier] for e in changes]
+    responses = [[int(o.at.timestamp()), int(o.action is Action.APPLY)] for o in orders]
+    if len(changes) <= MAX_MARKS:
+        return bands, marks, responses
+    width = max((last - first) / MAX_POINTS, 1.0)
+
+    def bucket(t: float) -> int:
+        return min(max(int((t - first) / width), 0), MAX_POINTS - 1)
+
+    highest = [0] * MAX_POINTS
+    for start, end, level in bands:
+        for b in range(bucket(start), bucket(end) + 1):
+            highest[b] = max(highest[b], level)
+    thinned: list[list[int]] = []
+    for b, level in enumerate(highest):
+        if thinned and thinned[-1][2] == level:
+            thinned[-1][1] = int(first + (b + 1) * width)
+        else:
+            thinned.append([int(first + b * width), int(first + (b + 1) * width), level])
+    return thinned, _one_per_bucket(marks, bucket), _one_per_bucket(responses, bucket)
+
+
+def _one_per_bucket(marks: list[list[int]], bucket: Callable[[float], int]) -> list[list[int]]:
+    """The first mark of each kind (up or down; run or undo) in each bucket."""
+    seen: set[tuple[int, bool]] = set()
+    out = []
+    for m in marks:
+        key = (bucket(m[0]), m[-1] > m[1] if len(m) == 3 else bool(m[1]))
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return out
 
 
 def _higher(a: float | None, b: float | None) -> float | None:

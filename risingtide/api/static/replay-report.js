@@ -40,7 +40,10 @@
         ctx.fillText((t.measure === "avg_wait" ? "" : "% ") + t.tier + (t.kind === "clear" ? "↓" : "↑"),
           t.measure === "avg_wait" ? left + 3 * px : right - 28 * px, y - 3 * px);
       });
-      d.changes.forEach(function (c) {
+      // Too many to tell apart (a month of flapping): the bands show the tiers, the
+      // timeline table lists each change.
+      var dense = function (list) { return list.length * 6 * px > right - left; };
+      (dense(d.changes) ? [] : d.changes).forEach(function (c) {
         var x = u.valToPos(c[0], "x", true);
         ctx.strokeStyle = "#0b0c0c";
         ctx.setLineDash(c[2] > c[1] ? [] : [3 * px, 3 * px]);
@@ -48,7 +51,7 @@
       });
       ctx.setLineDash([]);
       var s = 5 * px;
-      d.responses.forEach(function (r) {
+      (dense(d.responses) ? [] : d.responses).forEach(function (r) {
         var x = u.valToPos(r[0], "x", true);
         ctx.beginPath(); ctx.moveTo(x - s, top); ctx.lineTo(x + s, top); ctx.lineTo(x, top + 1.6 * s);
         ctx.closePath();
