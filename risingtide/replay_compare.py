@@ -33,7 +33,8 @@ highest peak):
   tier from the top to 1; without, the top tier's only), so an episode that reached tier 2
   cannot end sooner than ``clear_for(2) + clear_for(1)`` after it began; it is short when it
   ended at most ``clear_for(2)`` later than that: what raised it stopped within one clear
-  period. An episode still open at the last row is never short.
+  period. An episode still open at the last row, or ended by the line closing for the
+  day, is never short.
 """
 
 from __future__ import annotations
@@ -46,7 +47,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from risingtide.config.model import Config, LineConfig
-from risingtide.domain.model import Action, Framework, QueueStats, ResponseOrder, TierChanged
+from risingtide.domain.model import (
+    Action,
+    Cause,
+    Framework,
+    QueueStats,
+    ResponseOrder,
+    TierChanged,
+)
 from risingtide.replay import ReplayResult, replay
 from risingtide.replay_series import LineSeries, SeriesRecorder
 
@@ -77,6 +85,8 @@ class Episode:
     start: datetime
     end: datetime | None
     peak: int
+    #: Ended by the line closing (out of hours), not by its figures clearing.
+    closed: bool = False
 
 
 @dataclass(slots=True)
@@ -154,6 +164,7 @@ def episodes(result: ReplayResult, line: str) -> list[Episode]:
             current.peak = max(current.peak, e.to_tier)
             if e.to_tier == 0:
                 current.end = e.at
+                current.closed = e.cause is Cause.CLOSED
                 current = None
     return out
 
@@ -215,7 +226,7 @@ def paged(config: Config, order: ResponseOrder) -> list[str]:
 
 
 def _short(framework: Framework, ep: Episode) -> bool:
-    if ep.end is None:
+    if ep.end is None or ep.closed:
         return False
     top = framework.tier(ep.peak)
     if top is None:

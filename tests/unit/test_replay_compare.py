@@ -174,3 +174,28 @@ def test_downsampling_keeps_each_buckets_peak_and_breaks_at_gaps():
     assert max(w for w in wait if w is not None) == 120.0  # 7,200 s in minutes
     assert wait.count(None) == 1 and abandon.count(None) == 1
     assert t == sorted(t)
+
+
+def test_an_episode_cut_short_by_closing_time_is_not_a_false_alarm(tmp_path: Path):
+    """On office hours to 17:00, a rise at 16:57 (over target from 16:55, for 2m) is ended
+    at 17:00 by closing: 3 minutes, within 3m + 3m, but closing is not the figures clearing,
+    so it is no short episode."""
+    text = (DATA / "today.yaml").read_text(encoding="utf-8")
+    text = text.replace("  hours: always", "  hours: office") + (
+        "\ncalendars:\n  office:\n    timezone: Europe/London\n"
+        '    hours: { mon-fri: "08:30-17:00" }\n'
+    )
+    config_path = tmp_path / "office.yaml"
+    config_path.write_text(text, encoding="utf-8")
+    start = datetime(2026, 1, 5, 16, 50, tzinfo=UTC)  # a Monday, GMT
+    rows = ["time,line,avg_wait"]
+    for m in range(21):
+        at = (start + timedelta(minutes=m)).isoformat().replace("+00:00", "Z")
+        rows.append(f"{at},revenues,{100 if m < 5 else 200}")
+    stats = tmp_path / "evening.csv"
+    stats.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    r = run(load_config(config_path), read_rows(stats))
+    changes = [(e.at - start, e.to_tier) for e in r.result.events if e.kind == "tier_changed"]
+    assert changes == [(timedelta(minutes=7), 1), (timedelta(minutes=10), 0)]
+    s = score(r)["revenues"]
+    assert (s.episodes, s.short_episodes) == (1, 0)
