@@ -351,8 +351,8 @@ def comparison_json(c: Comparison) -> dict[str, Any]:
         return None if s is None else s.to_json()
 
     return {
-        "today": {"config": str(c.today.config.path), "rows": c.today.result.rows},
-        "proposed": {"config": str(c.proposed.config.path), "rows": c.proposed.result.rows},
+        "today": _side(c.today),
+        "proposed": _side(c.proposed),
         "lines": [
             {
                 "line": lc.line,
@@ -370,3 +370,17 @@ def comparison_json(c: Comparison) -> dict[str, Any]:
             "change": difference(c.total_today.figures(), c.total_proposed.figures()),
         },
     }
+
+
+def _side(r: Run) -> dict[str, Any]:
+    return {
+        "config": str(r.config.path),
+        "rows": r.result.rows,
+        "unknown_lines": dict(sorted(r.result.unknown_lines.items())),
+    }
+
+
+def ignored(c: Comparison) -> dict[str, int]:
+    """Rows for lines in neither config, by line: replayed by neither."""
+    both = c.proposed.config.lines
+    return {line: n for line, n in sorted(c.today.result.unknown_lines.items()) if line not in both}

@@ -55,7 +55,7 @@ from risingtide.domain.model import (
     TierChanged,
     format_measure,
 )
-from risingtide.replay_compare import Comparison, Run, compare, score, total
+from risingtide.replay_compare import Comparison, Run, compare, ignored, score, total
 from risingtide.replay_series import LineSeries
 from risingtide.replay_tables import TableRow, table
 
@@ -106,9 +106,12 @@ def report_html(today: Run, proposed: Run | None = None) -> str:
     if proposed is None:
         sections, columns, totals = _single(today)
         title = f"Replay of {today.config.path.name}"
+        unknown = dict(sorted(today.result.unknown_lines.items()))
     else:
-        sections, columns, totals = _compared(compare(today, proposed))
+        c = compare(today, proposed)
+        sections, columns, totals = _compared(c)
         title = f"Replay: {today.config.path.name} compared with {proposed.config.path.name}"
+        unknown = ignored(c)
     data = {"charts": [c.data for s in sections for c in s.charts]}
     return _ENV.get_template("replay_report.html").render(
         title=title,
@@ -117,6 +120,7 @@ def report_html(today: Run, proposed: Run | None = None) -> str:
         sections=sections,
         columns=columns,
         totals=totals,
+        unknown=unknown,
         uplot_css=(_API / "static" / "uPlot.min.css").read_text(encoding="utf-8"),
         uplot_js=_script(_API / "static" / "uPlot.iife.min.js"),
         chart_js=_script(_API / "static" / "replay-report.js"),
@@ -185,7 +189,6 @@ def _chart(run: Run, lc: LineConfig, chart_id: str, heading: str) -> ChartView:
         "thresholds": _thresholds(fw),
         "changes": marks,
         "responses": responses,
-        "tiers": {str(t.level): t.name for t in fw.tiers} | {"0": fw.calm_name},
     }
     timeline = _timeline(run, lc, tz)
     return ChartView(

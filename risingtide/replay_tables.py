@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from risingtide.domain.model import Framework
-from risingtide.replay_compare import Comparison, LineScore, difference
+from risingtide.replay_compare import Comparison, LineScore, difference, ignored
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +110,8 @@ def comparison_text(c: Comparison) -> str:
         out += ["", *_aligned(title, table(names, (lc.today, lc.proposed), change=True))]
     rows = table(None, (c.total_today, c.total_proposed), change=True)
     out += ["", *_aligned(f"Total ({len(c.lines)} lines)", rows)]
+    for line, n in ignored(c).items():
+        out.append(f"  {line}: {n:,} rows ignored — no such line in either config")
     return "\n".join(out) + "\n"
 
 

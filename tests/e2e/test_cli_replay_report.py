@@ -96,3 +96,16 @@ def test_output_to_a_missing_directory_is_a_clear_error(stats: str, tmp_path: Pa
     result = risingtide("replay", "-c", TODAY, stats, "--format", "html", "-o", str(target))
     assert result.returncode == 1
     assert f"risingtide: cannot write {target}: No such file or directory" in result.stderr
+
+
+def test_rows_for_a_line_in_neither_config_are_counted_not_replayed(stats: str):
+    """A row for an unknown line is reported in the text, the JSON and the page."""
+    with Path(stats).open("a", encoding="utf-8") as f:
+        f.write("2026-01-05T11:30:00Z,parking,100,50,1\n")
+    text = risingtide("replay", "-c", TODAY, "--compare", PROPOSED, stats)
+    assert "  parking: 1 rows ignored — no such line in either config" in text.stdout
+    data = json.loads(risingtide("replay", "-c", TODAY, "--compare", PROPOSED, stats,
+                                 "--format", "json").stdout)  # fmt: skip
+    assert data["today"]["unknown_lines"] == {"parking": 1}
+    page = risingtide("replay", "-c", TODAY, stats, "--format", "html").stdout
+    assert "Ignored (no such line in the config):\nparking (1 rows)." in page
