@@ -161,7 +161,7 @@ def _compared(c: Comparison) -> tuple[list[SectionView], tuple[str, ...], list[T
             line_config = run.config.lines.get(lc.line)
             if line_config is not None:
                 framework = framework or line_config.framework
-                heading = f"{lc.name} under {role}'s config ({run.config.path.name})"
+                heading = f"{lc.name}, {role} ({run.config.path.name})"
                 charts.append(_chart(run, line_config, f"chart-{i}-{role}", heading))
         note = f"Only in the {lc.only_in} config." if lc.only_in else ""
         rows = table(framework, (lc.today, lc.proposed), change=True)
