@@ -112,7 +112,7 @@ def report_html(today: Run, proposed: Run | None = None) -> str:
         sections, columns, totals = _compared(c)
         title = f"Replay: {today.config.path.name} compared with {proposed.config.path.name}"
         unknown = ignored(c)
-    data = {"charts": [c.data for s in sections for c in s.charts]}
+    data = {"charts": [chart.data for s in sections for chart in s.charts]}
     return _ENV.get_template("replay_report.html").render(
         title=title,
         today=today,
@@ -137,18 +137,19 @@ def _script(path: Path) -> str:
 
 def _single(run: Run) -> tuple[list[SectionView], tuple[str, ...], list[TableRow]]:
     scores = score(run)
+    columns = (run.config.path.name,)
     sections = [
         SectionView(
             lid,
             lc.name,
             "",
             [_chart(run, lc, f"chart-{i}", f"{lc.name}: average wait and abandonment")],
-            ("figure",),
+            columns,
             table(lc.framework, (scores[lid],), change=False),
         )
         for i, (lid, lc) in enumerate(run.config.lines.items())
     ]
-    return sections, ("figure",), table(None, (total(scores.values()),), change=False)
+    return sections, columns, table(None, (total(scores.values()),), change=False)
 
 
 def _compared(c: Comparison) -> tuple[list[SectionView], tuple[str, ...], list[TableRow]]:
