@@ -199,3 +199,13 @@ def test_an_episode_cut_short_by_closing_time_is_not_a_false_alarm(tmp_path: Pat
     assert changes == [(timedelta(minutes=7), 1), (timedelta(minutes=10), 0)]
     s = score(r)["revenues"]
     assert (s.episodes, s.short_episodes) == (1, 0)
+
+
+def test_a_config_compared_with_itself_changes_nothing(stats: Path):
+    """Today against today: every line in both, and every difference zero."""
+    config = load_config(DATA / "today.yaml")
+    c = compare(run(config, read_rows(stats)), run(config, read_rows(stats)))
+    assert [lc.only_in for lc in c.lines] == [None]
+    change = c.lines[0].change()
+    assert change is not None and set(change.values()) == {0}
+    assert c.total_today.figures() == c.total_proposed.figures()
