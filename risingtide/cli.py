@@ -111,9 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file")
-    run.add_argument(
-        "--listen", type=_listen_arg, help="HOST:PORT for the API, board and /metrics"
-    )
+    run.add_argument("--listen", type=_listen_arg, help="HOST:PORT for the API, board and /metrics")
 
     check = sub.add_parser("check", help="validate a config file")
     check.add_argument("-c", "--config", type=Path, dest="config_opt", help="config file")
@@ -129,13 +127,23 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file")
     replay.add_argument("stats", type=Path, help="CSV: time, line, and any stats columns")
     replay.add_argument(
-        "--format", choices=("text", "json"), default="text", help="text for people, json for tools"
+        "--format",
+        choices=("text", "json", "html"),
+        default="text",
+        help="text for people, json for tools, html for one self-contained page with charts",
+    )
+    replay.add_argument(
+        "--compare",
+        type=Path,
+        metavar="PROPOSED",
+        help="a second config: score both on the same rows, side by side (docs/replay.md)",
+    )
+    replay.add_argument(
+        "-o", "--output", type=Path, help="write to this file instead of standard output"
     )
 
     remote = _remote_options()
-    sub.add_parser(
-        "status", parents=[remote], help="show every line's tier from a running daemon"
-    )
+    sub.add_parser("status", parents=[remote], help="show every line's tier from a running daemon")
 
     ack = sub.add_parser("ack", parents=[remote], help="acknowledge a line's tier")
     ack.add_argument("line", help="the line's id, e.g. council_tax")
@@ -211,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "probe":
         return _probe(args.config, args.line)
     if args.command == "replay":
-        return _replay(args.config, args.stats, args.format)
+        return _replay(args.config, args.stats, args.format, args.compare, args.output)
     if args.command == "hash-password":
         return _hash_password()
     if args.command == "new-token":
@@ -226,28 +234,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
-def _replay(path: Path, stats: Path, fmt: str) -> int:
-    import json
-
-    from risingtide.replay import replay, timeline_json, timeline_text
-    from risingtide.sources.csv_file import CsvStatsError, read_rows
+def _replay(
+    path: Path, stats: Path, fmt: str, compare: Path | None = None, output: Path | None = None
+) -> int:
+    from risingtide.replay_output import render
+    from risingtide.sources.csv_file import CsvStatsError
 
     config = _load(path)
-    if config is None:
+    proposed = None if compare is None else _load(compare)
+    if config is None or (compare is not None and proposed is None):
         return 1
     try:
-        result = replay(config, read_rows(stats))
+        text = render(config, stats, fmt, proposed)
     except CsvStatsError as exc:
         print(exc, file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"risingtide: cannot read {stats}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    if fmt == "json":
-        json.dump(timeline_json(result, config), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(timeline_text(config, result))
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"risingtide: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 
