@@ -153,6 +153,8 @@ def runs_table(runs: Sequence[dict[str, Any]]) -> str:
             f"`{run['commit']}` {run['date']}, {run['trials']} trials, "
             f"load {run['load'][0]:.2f} → {run['load'][1]:.2f}"
         )
+        if run.get("evaluate_every"):
+            label += f"; `evaluate_every` {run['evaluate_every']}"
         for tool in TOOLS:
             figs = run["figures"][tool]
             misses = figs["breach"]["misses"] + figs["clear"]["misses"]

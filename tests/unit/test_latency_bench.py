@@ -117,9 +117,10 @@ def test_a_run_keeps_other_commits_rows_and_replaces_its_own():
 
 def test_the_table_has_a_row_per_tool_per_run_with_ratio_and_aims():
     """Each run gives a Rising Tide row (ratio, aims) and an Alertmanager row."""
-    table = report.runs_table([_run("aaaaaaa", 1)])
+    table = report.runs_table([{**_run("aaaaaaa", 1), "evaluate_every": "1s"}])
     rows = [r for r in table.splitlines() if r.startswith("| `aaaaaaa`")]
     assert len(rows) == 2
     assert "Rising Tide" in rows[0] and "1.00× · 1.00×" in rows[0]
     assert "breach median ≤ 0.6 s: met" in rows[0]
     assert "Alertmanager" in rows[1] and "0.50 / 1.00" in rows[1]
+    assert "`evaluate_every` 1s" in rows[0]
