@@ -396,8 +396,14 @@ always goes at once).
 - Aims (issue 10): at 1 s sampling our median ≤ 0.6 s and max ≤ 1.1 s; at 15 s polling \
 our max ≤ 15.1 s (the poll interval, nothing added), for the breach and for the clear. \
 The issue measured at 1 s ours 1.25 / 1.49 / 1.89 s and Alertmanager's 0.68 / 1.03 / \
-1.68 s (breach, min / median / max). Load is `os.getloadavg()` (1 min) at the start and \
-end of the run, on a 2-core machine shared with other work.
+1.68 s (breach, min / median / max), and ours at 15 s 5.3 / 12.5 / 18.5 s. Load is \
+`os.getloadavg()` (1 min) at the start and end of the run, on a 2-core machine shared \
+with other work.
+- Each tool's own timers (Prometheus's scrape and rule evaluation; our poll and \
+evaluation tick) keep one phase relation for a whole run and take a new one at the next \
+start, so at 15 s medians differ a lot between runs of the same code (Alertmanager's \
+breach median was 17.4 s in one run of `d1637ea`'s code and 8.4 s in the next); the \
+maxima are the steadier figure. Run it more than once.
 
 {runs_table(runs)}
 Reproduce: `.venv/bin/python benchmarks/latency.py` (1 s, 12 trials, about a minute) and \
