@@ -31,6 +31,7 @@ import argparse
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -200,15 +201,19 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def _start(work: Path, commands: dict, ports: dict[str, int]) -> dict[str, subprocess.Popen]:
-    """Start every tool (logs in ``work``) and wait until each says it is ready."""
-    procs: dict[str, subprocess.Popen] = {}
+def _start(work: Path, commands: dict, procs: dict[str, subprocess.Popen]) -> None:
+    """Start every tool into ``procs`` (filled as they start, so a failure can stop them)."""
     env = {**os.environ, "NO_COLOR": "1"}
     for name, cmd in commands.items():
-        log = (work / f"{name}.log").open("wb")
-        procs[name] = subprocess.Popen(
-            cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
+        with (work / f"{name}.log").open("wb") as log:  # the child keeps its own copy
+            procs[name] = subprocess.Popen(
+                cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True,  # a Ctrl-C reaches us only; we stop them in order
+            )  # fmt: skip
+
+
+def _wait_ready(work: Path, procs: dict[str, subprocess.Popen], ports: dict[str, int]) -> None:
+    """Wait until each tool says it is ready; raise, with its log's end, if one never does."""
     deadline = time.monotonic() + START_TIMEOUT
     waiting = dict(_ready_urls(ports))
     while waiting:
@@ -217,13 +222,12 @@ def _start(work: Path, commands: dict, ports: dict[str, int]) -> dict[str, subpr
                 raise RuntimeError(f"{name} exited at start:\n{_tail(work / f'{name}.log')}")
             if http_ok(url):
                 del waiting[name]
-        if time.monotonic() > deadline:
+        if waiting and time.monotonic() > deadline:
             raise RuntimeError(
                 f"not ready after {START_TIMEOUT:.0f} s: {', '.join(waiting)}\n"
                 + "\n".join(_tail(work / f"{n}.log") for n in waiting)
             )
         time.sleep(0.2)
-    return procs
 
 
 def _stop(procs: dict[str, subprocess.Popen]) -> None:
@@ -300,7 +304,8 @@ def measure(trials: int, poll: int, max_seconds: float, keep: bool) -> dict[str,
         ports = {"feed": feed.port, "receiver": receiver.port}
         ports |= {n: free_port() for n in ("risingtide", "prometheus", "alertmanager")}
         paths, every = _checked_configs(work, poll, ports)
-        procs = _start(work, _commands(work, paths, ports, am), ports)
+        _start(work, _commands(work, paths, ports, am), procs)
+        _wait_ready(work, procs, ports)
         _warm_up(feed, poll)
         flips = _trials(feed, receiver, trials, poll, bound, time.monotonic() + max_seconds)
         time.sleep(0.5)  # let a webhook in flight at the last bound land (it counts as a miss)
@@ -448,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)  # fmt: skip
+    # A SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the tools are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     trials = args.trials or (12 if args.poll == 1 else 10)
     if trials < 1:
         parser.error("--trials must be at least 1")
