@@ -75,14 +75,12 @@ def _binary(*names: str) -> str | None:
     return None
 
 
-def _configs(work: Path, poll: int, ports: dict[str, int], every: str | None) -> dict[str, Path]:
-    """Write every tool's config into ``work``; return their paths."""
+def _risingtide_yaml(work: Path, poll: int, ports: dict[str, int], every: str | None) -> str:
     feed = f"http://127.0.0.1:{ports['feed']}"
     recv = f"http://127.0.0.1:{ports['receiver']}"
     evaluate = f"\n  evaluate_every: {every}" if every else ""
     switch_body = '{ line: "{{ line }}", tier: "{{ tier }}", key: "{{ key }}" }'
-    files = {
-        "risingtide.yaml": f"""\
+    return f"""\
 server:
   listen: 127.0.0.1:{ports["risingtide"]}
   state_file: {work / "state.sqlite"}
@@ -111,8 +109,11 @@ responses:
     type: http_action
     apply: {{ method: POST, url: "{recv}/risingtide/apply", body: {switch_body} }}
     undo: {{ method: POST, url: "{recv}/risingtide/undo", body: {switch_body} }}
-""",
-        "prometheus.yml": f"""\
+"""
+
+
+def _prometheus_yml(work: Path, poll: int, ports: dict[str, int]) -> str:
+    return f"""\
 global:
   scrape_interval: {poll}s
   scrape_timeout: {min(poll, 10)}s
@@ -124,16 +125,22 @@ alerting:
 scrape_configs:
   - job_name: feed
     static_configs: [{{ targets: ["127.0.0.1:{ports["feed"]}"] }}]
-""",
-        "rules.yml": """\
+"""
+
+
+RULES_YML = """\
 groups:
   - name: bench
     rules:
       - alert: CouncilTaxWait
         expr: csc_avg_wait_seconds{line="council_tax"} > 180
         for: 0s
-""",
-        "alertmanager.yml": f"""\
+"""
+
+
+def _alertmanager_yml(ports: dict[str, int]) -> str:
+    recv = f"http://127.0.0.1:{ports['receiver']}"
+    return f"""\
 route:
   receiver: bench
   group_by: [alertname]
@@ -143,7 +150,16 @@ route:
 receivers:
   - name: bench
     webhook_configs: [{{ url: "{recv}/alertmanager", send_resolved: true }}]
-""",
+"""
+
+
+def _configs(work: Path, poll: int, ports: dict[str, int], every: str | None) -> dict[str, Path]:
+    """Write every tool's config into ``work``; return their paths."""
+    files = {
+        "risingtide.yaml": _risingtide_yaml(work, poll, ports, every),
+        "prometheus.yml": _prometheus_yml(work, poll, ports),
+        "rules.yml": RULES_YML,
+        "alertmanager.yml": _alertmanager_yml(ports),
     }
     paths = {}
     for name, text in files.items():
