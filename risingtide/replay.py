@@ -354,7 +354,7 @@ def timeline_text(config: Config, result: ReplayResult) -> str:
             shown.add(key)
             for o in orders_by_event[key]:
                 verb = "would undo" if o.action is Action.UNDO else "would run"
-                people = _paged(config, o)
+                people = paged(config, o)
                 to = f" → {', '.join(people)}" if people else ""
                 out.append(f"{'':21}{verb} {o.response}{to}")
     out.append("")
@@ -380,7 +380,7 @@ def timeline_text(config: Config, result: ReplayResult) -> str:
     return "\n".join(out) + "\n"
 
 
-def _paged(config: Config, order: ResponseOrder) -> list[str]:
+def paged(config: Config, order: ResponseOrder) -> list[str]:
     """The names of the people a notification order would have reached, by the rota then."""
     rc = config.responses.get(order.response)
     if rc is None or not rc.page or order.action is not Action.APPLY:
@@ -395,7 +395,7 @@ def timeline_json(result: ReplayResult, config: Config | None = None) -> dict[st
     def response(order: ResponseOrder) -> dict[str, Any]:
         data = encode(order)
         if config is not None:
-            people = _paged(config, order)
+            people = paged(config, order)
             if people:
                 data["to"] = people
         return data

@@ -55,7 +55,7 @@ from risingtide.domain.model import (
     ResponseOrder,
     TierChanged,
 )
-from risingtide.replay import ReplayResult, replay
+from risingtide.replay import ReplayResult, paged, replay
 from risingtide.replay_series import LineSeries, SeriesRecorder
 
 #: Orders that tell people about the data, not about the wait: not a "first notification".
@@ -215,14 +215,6 @@ def total(scores: Iterable[LineScore]) -> LineScore:
         out.add(s)
     out.minutes_in_tier = dict(sorted(out.minutes_in_tier.items()))
     return out
-
-
-def paged(config: Config, order: ResponseOrder) -> list[str]:
-    """The names of the people a notification order would have reached, by the rota then."""
-    rc = config.responses.get(order.response)
-    if rc is None or not rc.page or order.action is not Action.APPLY:
-        return []
-    return [p.name for p in config.directory.resolve(rc.page, order.at)]
 
 
 def _short(framework: Framework, ep: Episode) -> bool:
