@@ -15,7 +15,9 @@ Semantics, in the order one evaluation applies them:
    evaluated and nothing is raised; only a silence or declaration running out is recorded
    (``SilenceEnded``/``DeclarationEnded``), so the board tells the truth. On reopening:
    ``LineOpened`` and a fresh start (entry timers from now; stale from now).
-2. **Expiries.** A silence whose ``until`` has come is cleared (``SilenceEnded(by="")``); a
+2. **Expiries.** A silence whose ``until`` has come is cleared (``SilenceEnded(by="")``); an
+   acknowledgement whose ``expires`` has come is cleared (``AcknowledgementExpired``; steps
+   of the escalation chain already past are not run late); a
    declaration whose ``until`` has come is cleared (``DeclarationEnded(by="")``) and the
    tier then falls only through the normal clear rules.
 3. **Stats.** Stats older than those already seen (``stats.at < state.last_stats_at``) are
@@ -61,6 +63,7 @@ from functools import partial
 from risingtide.domain.escalation import advance
 from risingtide.domain.model import (
     ALWAYS_OPEN,
+    AcknowledgementExpired,
     Calendar,
     Cause,
     Decision,
@@ -169,6 +172,17 @@ def evaluate(
     if silence is not None and now >= silence.until:
         events.append(SilenceEnded(line=line, at=now, by="", tier=tier))
         silence = None
+        changed = True
+    if ack is not None and ack.expires is not None and now >= ack.expires:
+        # ack_expires: at_handover — the incoming duty manager is asked again (the planner
+        # notifies); escalation steps that fell due while acknowledged are not run late.
+        events.append(
+            AcknowledgementExpired(line=line, at=now, tier=ack.tier, by=ack.by, episode=episode)
+        )
+        ack = None
+        if 0 < tier <= len(tiers) and entered_at is not None:
+            late = [s for s in tiers[tier - 1].escalation if now - entered_at >= s.after]
+            steps_done = max(steps_done, len(late))
         changed = True
     declaration = state.declaration
     declaration_ended = False
