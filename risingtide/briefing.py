@@ -187,7 +187,10 @@ def next_step(config: Config, line: LineConfig, state: LineState) -> NextStep | 
         found.append((entered + step.after, f"escalation step {done + 1}", step.responses))
     if not found:
         return None
-    at, what, responses = min(found, key=lambda f: f[0])
+    at = min(f[0] for f in found)
+    due = [f for f in found if f[0] == at]  # a reminder and a step due together are both told
+    what = " and ".join(f[1] for f in due)
+    responses = tuple(dict.fromkeys(r for f in due for r in f[2]))
     return NextStep(what=what, at=at, responses=responses, to=_reach(config, responses, at))
 
 
@@ -242,9 +245,7 @@ def switched_on(config: Config, view: LineView) -> list[dict[str, str]]:
     return out
 
 
-def briefing(
-    config: Config, view: LineView, records: Sequence[Any] = ()
-) -> dict[str, Any]:
+def briefing(config: Config, view: LineView, records: Sequence[Any] = ()) -> dict[str, Any]:
     """The line's answers for the board (see the module docstring), JSON-able."""
     line = config.lines[view.id]
     state, now = view.state, view.now
