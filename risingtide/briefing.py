@@ -188,9 +188,9 @@ def next_step(config: Config, line: LineConfig, state: LineState) -> NextStep | 
     if not found:
         return None
     at = min(f[0] for f in found)
-    due = [f for f in found if f[0] == at]  # a reminder and a step due together are both told
-    what = " and ".join(f[1] for f in due)
-    responses = tuple(dict.fromkeys(r for f in due for r in f[2]))
+    first = [f for f in found if f[0] == at]  # a reminder and a step due together: both told
+    what = " and ".join(f[1] for f in first)
+    responses = tuple(dict.fromkeys(r for f in first for r in f[2]))
     return NextStep(what=what, at=at, responses=responses, to=_reach(config, responses, at))
 
 
