@@ -87,7 +87,8 @@ async def test_the_type_is_large_and_it_fits_1920_by_1080(
     await expect(page.locator("#tiles .tile").first).to_be_visible()
     sizes = await page.evaluate(
         """() => Array.from(document.querySelectorAll('body *'))
-            .filter(e => Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.trim()))
+            .filter(e => Array.from(e.childNodes)
+              .some(n => n.nodeType === 3 && n.textContent.trim()))
             .filter(e => e.offsetParent !== null)
             .map(e => parseFloat(getComputedStyle(e).fontSize))"""
     )
