@@ -206,3 +206,13 @@ async def signed_in_board_any(browser: Browser, desk: Desk) -> Page:
     await page.wait_for_url(f"{desk.url}/")
     await expect(page.locator("#who")).to_contain_text("Signed in as")
     return page
+
+
+async def test_the_history_page_reads_uk_time(browser: Browser, desk: Desk) -> None:
+    """The history page gives times on the UK clock with its zone, as the board does."""
+    desk.clock.set(datetime(2026, 7, 6, 9, 0, tzinfo=UK))  # summer: BST, an hour off UTC
+    await desk.raise_line("revenues", avg_wait=400)
+    page = await signed_in_board(browser, desk)
+    await page.goto("/history?line=revenues&kind=tier_changed")
+    await expect(page.locator("#history tbody tr").first).to_contain_text("2026-07-06 09:00:10 BST")
+    await expect(page.locator("#history")).not_to_contain_text("UTC")
