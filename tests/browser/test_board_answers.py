@@ -60,6 +60,8 @@ async def test_a_raised_line_says_why_since_when_what_next_and_who_was_told(
     page = await open_board(browser, url)
     row = page.locator("#line-council_tax")
     await expect(row.locator(".tier")).to_have_text("Tier 2 (high)")
+    now = runtime.clock.now().astimezone(UK)
+    await expect(page.locator("#updated")).to_contain_text(f"Updated at {now:%H:%M:%S}")
     cause = row.locator(".cause")
     await expect(cause).to_have_text(
         re.compile(r"^Why: abandonment \d+ % over 10 % with \d+ offered$")

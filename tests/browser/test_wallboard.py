@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -60,6 +61,8 @@ async def test_every_line_shows_tier_in_words_wait_against_target_and_agents_nee
     assert view is not None and view.agents_needed is not None
     await expect(first.locator(".needed")).to_contain_text(str(view.agents_needed))
     await expect(page.locator("#tile-waste .tier")).to_have_text("Tier 0 · Calm")
+    now = runtime.clock.now().astimezone(ZoneInfo("Europe/London"))
+    await expect(page.locator("#updated")).to_have_text(f"Updated at {now:%H:%M}")
     colours = await page.locator(".tile .tier").evaluate_all(
         "els => els.map(e => getComputedStyle(e).backgroundColor)"
     )

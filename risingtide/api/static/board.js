@@ -345,7 +345,8 @@
       folded.hidden = !collapse;
       $("calm-count").textContent = calm.length + " calm line" + (calm.length === 1 ? "" : "s");
       if (changes.length) announce(changes.join(" "));
-      $("updated").textContent = "Updated at " + new Date().toLocaleTimeString("en-GB") +
+      const at = body.at ? new Date(body.at) : new Date();  // the daemon's clock, in UK time
+      $("updated").textContent = "Updated at " + at.toLocaleTimeString("en-GB", { timeZone: UK }) +
         ". " + body.lines.length + " line" + (body.lines.length === 1 ? "" : "s") + ".";
       problem.hidden = true;
     } catch (e) {

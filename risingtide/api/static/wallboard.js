@@ -75,8 +75,11 @@
       if (!r.ok) throw new Error("HTTP " + r.status);
       const body = await r.json();
       document.getElementById("tiles").replaceChildren(...order(body.lines).map(tile));
+      // The daemon's "now" (its latest figures' time plus their age), on the UK clock.
+      const timed = body.lines.find((l) => l.stats && l.stats.at && l.stats_age !== null);
+      const now = timed ? Date.parse(timed.stats.at) + timed.stats_age * 1000 : Date.now();
       document.getElementById("updated").textContent = "Updated at " +
-        new Date().toLocaleTimeString("en-GB", { timeZone: "Europe/London", hour: "2-digit", minute: "2-digit" });
+        new Date(now).toLocaleTimeString("en-GB", { timeZone: "Europe/London", hour: "2-digit", minute: "2-digit" });
       problem.hidden = true;
     } catch (e) {
       problem.textContent = "Cannot reach Rising Tide: these figures may be old.";
