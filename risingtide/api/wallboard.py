@@ -19,8 +19,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -28,11 +30,12 @@ from starlette.routing import Route
 from risingtide.api import access, auth
 from risingtide.api.access import Gate
 from risingtide.api.daemon import DaemonControl
+from risingtide.api.models import LineOut
 from risingtide.api.pages import TEMPLATES, message
 from risingtide.briefing import briefing, clock_text, duration_text, ordered
 from risingtide.view import LineView
 
-__all__ = ["board_json", "wallboard_routes", "wallboard_rows"]
+__all__ = ["BoardOut", "board_json", "wallboard_routes", "wallboard_rows"]
 
 #: The history records read per raised line for "who has been told".
 _RECORDS = 200
@@ -44,6 +47,75 @@ _WALLBOARD_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
     "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
 }
+
+
+# ---------------------------------------------------------------------- the JSON's shape
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SwitchOut(_Strict):
+    """A switch that is on, by its config id and its title."""
+
+    id: str
+    title: str = Field(description="The response's title: in the config, or its id in words.")
+
+
+class NextOut(_Strict):
+    """The next reminder or escalation step of a raised, unacknowledged tier."""
+
+    what: str = Field(description='e.g. "reminder 2", "reminder 1 and escalation step 1".')
+    at: datetime
+    at_text: str = Field(description="The time on the UK clock (with the day if not today).")
+    overdue: bool = Field(description="Due already: it goes out at the next evaluation.")
+    to: list[str] = Field(description="Names of the people it reaches by the rota, and the "
+                          "titles of responses that page nobody.")  # fmt: skip
+
+
+class NotifiedOut(_Strict):
+    """One notification of the current episode."""
+
+    response: str
+    title: str
+    at: datetime
+    at_text: str
+    outcome: str | None = Field(description="ok (sent), retry or dead (given up).")
+    to: list[str] = Field(description="Who its page: reached by the rota at that time.")
+
+
+class BriefingOut(_Strict):
+    """The board's answers for one line; the raised-line keys are absent when calm."""
+
+    switched_on: list[SwitchOut]
+    agents_needed: int | None
+    agents_staffed: int | None
+    agents_gap: int | None = Field(description="Needed less staffed; positive means short.")
+    cause: str | None = Field(None, description="Why the line is at its tier, in words.")
+    since: datetime | None = None
+    since_text: str | None = None
+    ack_expires_text: str | None = Field(
+        None, description="When the acknowledgement lapses (ack_expires: at_handover), or empty."
+    )
+    next: NextOut | None = None
+    notified: list[NotifiedOut] | None = None
+
+
+class BoardLineOut(LineOut):
+    """A line as ``GET /api/v1/lines`` gives it, with its briefing."""
+
+    briefing: BriefingOut
+
+
+class BoardOut(BaseModel):
+    """Every line, raised first, with the board's answers."""
+
+    at: datetime = Field(description="The daemon's now.")
+    lines: list[BoardLineOut]
+
+
+# ---------------------------------------------------------------------- building it
 
 
 def board_json(daemon: DaemonControl) -> dict[str, Any]:

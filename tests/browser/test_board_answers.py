@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from risingtide.api.wallboard import BoardOut
 from risingtide.runtime import Runtime
 from tests.adapters.desk import Desk, running_desk
 from tests.browser.conftest import TIMEOUT_MS
@@ -88,6 +89,32 @@ async def test_a_raised_line_says_why_since_when_what_next_and_who_was_told(
         "Switched on: Call-back offered, IVR message: use the website, Surge staff paged"
     )
     assert "callback_on" not in await row.locator(".col-status").inner_text()
+
+
+async def test_the_board_json_matches_its_documented_schema(surge: tuple[str, Runtime]) -> None:
+    """``GET /api/v1/board`` validates against ``BoardOut`` (extra keys forbidden)."""
+    url, _ = surge
+    async with httpx.AsyncClient(base_url=url) as http:
+        body = (await http.get("/api/v1/board")).json()
+    board = BoardOut.model_validate(body)
+    assert board.lines[0].line == "council_tax"
+    assert board.lines[0].briefing.cause
+    assert board.lines[1].briefing.cause is None  # calm lines carry no raised-line answers
+
+
+async def test_an_acknowledgement_shows_until_the_rota_hands_over(
+    browser: Browser, surge: tuple[str, Runtime]
+) -> None:
+    """Under the demo's ``ack_expires: at_handover`` an acknowledgement at 10:04 lasts until
+    Asha Patel's shift ends at 14:00, and the board says so; nothing more is due."""
+    url, runtime = surge
+    runtime.acknowledge("council_tax", by="Asha Patel")
+    page = await open_board(browser, url)
+    status = page.locator("#line-council_tax .col-status")
+    await expect(status).to_contain_text(
+        re.compile(r"Acknowledged by Asha Patel at .*10:04, until the handover at 14:00")
+    )
+    await expect(status.locator(".next")).to_have_count(0)
 
 
 async def test_raised_lines_come_first_then_calm_lines_in_config_order(
