@@ -39,6 +39,7 @@ from risingtide.api import auth, links, signing
 from risingtide.api.access import Gate
 from risingtide.api.daemon import DaemonControl
 from risingtide.domain.commands import CommandRejected
+from risingtide.domain.model import Acknowledgement
 from risingtide.domain.tiers import tier_label
 
 log = structlog.get_logger(__name__)
@@ -458,9 +459,17 @@ class AckLinkPages:
         return message(
             200, f"{lc.name}: acknowledged",
             f"{decision.reason}, recorded at {uk_time(self.daemon.clock.now())}.",
-            "Reminders and escalation for this tier have stopped. If the line rises to a "
-            "higher tier, you will be asked again.",
+            "Reminders and escalation for this tier have stopped"
+            + _until_handover(self.daemon.states[claims.line].ack)
+            + ". If the line rises to a higher tier, you will be asked again.",
         )  # fmt: skip
+
+
+def _until_handover(ack: Acknowledgement | None) -> str:
+    """``, until the duty rota's handover at 14:00 on …`` when the acknowledgement lapses."""
+    if ack is None or ack.expires is None:
+        return ""
+    return f", until the duty rota's handover at {uk_time(ack.expires)}"
 
 
 def _duration(seconds: float) -> str:

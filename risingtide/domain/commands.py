@@ -86,7 +86,7 @@ def acknowledge(
     event = Acknowledged(
         line=state.line, at=now, tier=state.tier, by=by, note=note, episode=state.episode
     )
-    until = f" until the handover at {lapses:%Y-%m-%d %H:%M} UTC" if lapses is not None else ""
+    until = " until the duty rota's handover" if lapses is not None else ""
     return Decision(
         state=replace(state, ack=ack),
         events=(event,),

@@ -131,7 +131,7 @@ def test_an_acknowledgement_records_when_it_lapses():
                            expires=t(60))  # fmt: skip
     assert decision.state.ack is not None
     assert decision.state.ack.expires == t(60)
-    assert "until the handover at 2026-01-05 10:00 UTC" in decision.reason
+    assert decision.reason == "tier 2 high acknowledged by Sam until the duty rota's handover"
 
 
 def test_an_expiry_in_the_past_is_not_kept():
