@@ -53,6 +53,7 @@ from risingtide.domain.model import (
 )
 from risingtide.domain.responses import plan, reassert
 from risingtide.domain.tiers import evaluate, initial_state, next_deadline
+from risingtide.handover import ack_expiry
 from risingtide.metrics import Metrics
 from risingtide.polling import Poller
 from risingtide.ports import (
@@ -495,8 +496,12 @@ class Runtime:
         """The duty manager's "I've got this" for the line's tier (see ``domain.commands``)."""
         lc = self._line(line)
         return self._command(
-            line, lambda st, now: commands.acknowledge(lc.framework, st, by=by, note=note, now=now)
-        )
+            line,
+            lambda st, now: commands.acknowledge(
+                lc.framework, st, by=by, note=note, now=now,
+                expires=ack_expiry(self.config, lc, st.tier, now),  # ack_expires: at_handover
+            ),
+        )  # fmt: skip
 
     def silence(
         self, line: str, *, until: datetime, by: str, reason: str, undo: bool = False

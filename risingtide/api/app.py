@@ -41,6 +41,7 @@ from risingtide.api.history import entry_json, history_query, history_routes
 from risingtide.api.openapi import openapi_document
 from risingtide.api.outbox import outbox_routes
 from risingtide.api.pages import message, page_routes
+from risingtide.api.wallboard import wallboard_routes
 
 __all__ = ["MAX_EVENTS", "DaemonControl", "DaemonView", "create_app"]
 
@@ -164,6 +165,7 @@ def create_app(daemon: DaemonControl) -> Starlette:
             *command_routes(daemon, gate),
             *outbox_routes(daemon, gate),
             *page_routes(daemon, gate),
+            *wallboard_routes(daemon, gate),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

@@ -15,6 +15,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -152,6 +153,14 @@ def _describe(e: HistoryEntry) -> str:
     return e.kind.replace("_", " ").capitalize()
 
 
+def _uk(t: datetime) -> str:
+    """``2026-01-05 09:14:02 GMT``: the history page reads UK time, like the board."""
+    return f"{t.astimezone(_UK):%Y-%m-%d %H:%M:%S %Z}"
+
+
+_UK = ZoneInfo("Europe/London")
+
+
 def _page(
     daemon: DaemonControl, entries: list[HistoryEntry], request: Request, problem: str = ""
 ) -> str:
@@ -175,7 +184,7 @@ def _page(
                if v}  # fmt: skip
     csv_link = "/api/v1/events.csv" + (f"?{urlencode(filters)}" if filters else "")
     rows = "".join(
-        f"<tr><td>{esc(e.at.strftime('%Y-%m-%d %H:%M:%S'))} UTC</td><td>{esc(e.line)}</td>"
+        f"<tr><td>{esc(_uk(e.at))}</td><td>{esc(e.line)}</td>"
         f"<td>{esc(e.kind.replace('_', ' '))}</td><td>{esc(_describe(e))}</td></tr>"
         for e in entries
     )

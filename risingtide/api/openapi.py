@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from risingtide import __version__
-from risingtide.api import duty, models
+from risingtide.api import duty, models, wallboard
 
 _MODELS: list[type[BaseModel]] = [
     models.AckBody,
@@ -26,6 +26,7 @@ _MODELS: list[type[BaseModel]] = [
     models.Reloaded,
     models.LineOut,
     models.LinesOut,
+    wallboard.BoardOut,
     models.CommandDone,
     models.EventsOut,
     models.SessionOut,
@@ -253,6 +254,29 @@ def _paths() -> dict[str, Any]:
                     },
                 ),
                 "parameters": _history_parameters(100_000),
+            }
+        },
+        "/api/v1/board": {
+            "get": _read(
+                "The duty board's answers",
+                _json(wallboard.BoardOut, "Every line, raised first, each with its briefing."),
+            )
+        },
+        "/wallboard": {
+            "get": {
+                "summary": "The read-only wallboard for the contact-centre floor",
+                "parameters": [
+                    _query(
+                        "token",
+                        {"type": "string"},
+                        "A viewer's API token (the page removes it from the address bar at once).",
+                    ),
+                ],
+                "responses": {
+                    "200": _html("The wallboard."),
+                    "303": _redirect("Users are configured, no token, not signed in."),
+                    "401": _html("The token is not valid."),
+                },
             }
         },
         "/api/v1/groups": {

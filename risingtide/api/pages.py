@@ -39,6 +39,7 @@ from risingtide.api import auth, links, signing
 from risingtide.api.access import Gate
 from risingtide.api.daemon import DaemonControl
 from risingtide.domain.commands import CommandRejected
+from risingtide.domain.model import Acknowledgement
 from risingtide.domain.tiers import tier_label
 
 log = structlog.get_logger(__name__)
@@ -127,13 +128,33 @@ async def _form(request: Request) -> FormData | None:
 
 def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
     """The sign-in, sign-out and acknowledgement-link pages over ``daemon``."""
-    throttle = auth.LoginThrottle(daemon.clock)
-    checker = auth.PasswordChecker()
+    sign_in = SignInPages(daemon, gate)
+    ack = AckLinkPages(daemon, gate)
+    return [
+        Route("/login", sign_in.login_page, methods=["GET"]),
+        Route("/login", sign_in.login, methods=["POST"]),
+        Route("/logout", sign_in.logout, methods=["POST"]),
+        Route("/ack/{token}", ack.ack_page, methods=["GET"]),
+        Route("/ack/{token}", ack.ack_confirm, methods=["POST"]),
+    ]
 
-    def secure() -> bool:
-        return daemon.public_url.startswith("https://")
 
-    def not_set_up() -> HTMLResponse:
+class SignInPages:
+    """``/login`` (the form and its POST) and ``POST /logout``."""
+
+    def __init__(self, daemon: DaemonControl, gate: Gate) -> None:
+        """Serve sign-in for ``daemon``, checking people with ``gate``."""
+        self.daemon = daemon
+        self.gate = gate
+        self.throttle = auth.LoginThrottle(daemon.clock)
+        self.checker = auth.PasswordChecker()
+
+    def secure(self) -> bool:
+        """True when cookies must be ``Secure`` (an https ``public_url``)."""
+        return self.daemon.public_url.startswith("https://")
+
+    def not_set_up(self) -> HTMLResponse:
+        """The page for a daemon without users."""
         return message(
             404,
             "Signing in is not set up",
@@ -141,9 +162,8 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
             "the config file; see docs/configuration.md.",
         )
 
-    # ------------------------------------------------------------------ sign in
-
     def login_form(
+        self,
         request: Request,
         status: int = 200,
         *,
@@ -152,13 +172,14 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
         next_url: str = "/",
         headers: Mapping[str, str] | None = None,
     ) -> HTMLResponse:
-        secret = gate.secret
+        """The sign-in form, with a CSRF value bound to the browser's nonce cookie."""
+        secret = self.gate.secret
         assert secret is not None  # users need a secret_key (the config insists)
         # Keep the browser's nonce if it has one, so two open sign-in tabs both work.
         nonce = request.cookies.get(auth.LOGIN_COOKIE, "")
         if not _NONCE.fullmatch(nonce):
             nonce = secrets.token_urlsafe(16)
-        who = gate.identify(request)
+        who = self.gate.identify(request)
         signed_in = isinstance(who, auth.Principal) and who.session is not None
         response = page(
             "login.html",
@@ -176,23 +197,27 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
         )
         response.set_cookie(
             auth.LOGIN_COOKIE, nonce, max_age=3600, path="/login",
-            httponly=True, samesite="strict", secure=secure(),
+            httponly=True, samesite="strict", secure=self.secure(),
         )  # fmt: skip
         return response
 
-    async def login_page(request: Request) -> Response:
-        if not gate.users_configured:
-            return not_set_up()
-        return login_form(request, next_url=safe_next(request.query_params.get("next", "/")))
+    async def login_page(self, request: Request) -> Response:
+        """``GET /login``."""
+        if not self.gate.users_configured:
+            return self.not_set_up()
+        return self.login_form(request, next_url=safe_next(request.query_params.get("next", "/")))
 
-    async def login(request: Request) -> Response:
-        if not gate.users_configured:
-            return not_set_up()
-        secret = gate.secret
+    async def login(self, request: Request) -> Response:
+        """``POST /login``: check the form, the throttle and the password; set the session."""
+        if not self.gate.users_configured:
+            return self.not_set_up()
+        secret = self.gate.secret
         assert secret is not None
         form = await _form(request)
         if form is None:
-            return login_form(request, 400, errors=[("", "The form could not be read. Try again.")])
+            return self.login_form(
+                request, 400, errors=[("", "The form could not be read. Try again.")]
+            )
         username = _text(form, "username").strip()
         password = _text(form, "password")
         next_url = safe_next(_text(form, "next"))
@@ -200,7 +225,7 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
         if not nonce or not signing.verify(
             secret, signing.LOGIN_CSRF, nonce, _text(form, "csrf_token")
         ):
-            return login_form(
+            return self.login_form(
                 request, 400, username=username[:MAX_USERNAME], next_url=next_url,
                 errors=[("", "This sign-in page had expired or did not come from Rising Tide. "
                              "Try again.")],
@@ -214,45 +239,45 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
         if not password:
             problems.append(("password", "Enter your password"))
         if problems:
-            return login_form(
+            return self.login_form(
                 request, 400, errors=problems, username=username[:MAX_USERNAME],
                 next_url=next_url,
             )  # fmt: skip
-        until = throttle.locked_until(username)
+        until = self.throttle.locked_until(username)
         if until is not None:
-            return _locked(request, username, until, next_url)
-        user = daemon.config.users.get(username)
-        ok = len(password) <= MAX_PASSWORD and await checker.check(user, password)
+            return self._locked(request, username, until, next_url)
+        user = self.daemon.config.users.get(username)
+        ok = len(password) <= MAX_PASSWORD and await self.checker.check(user, password)
         if not ok or user is None:
             # The username is logged only when it is a real one: people sometimes type
             # their password into the username box.
             log.warning("sign-in failed", user=username if user else "(unknown)")
-            until = throttle.failed(username)
+            until = self.throttle.failed(username)
             if until is not None:
                 log.warning("sign-in locked", user=username if user else "(unknown)")
-                return _locked(request, username, until, next_url)
-            return login_form(
+                return self._locked(request, username, until, next_url)
+            return self.login_form(
                 request, 401, username=username, next_url=next_url,
                 errors=[("password", "The username or password is not right")],
                 headers={"WWW-Authenticate": 'FormBased realm="Rising Tide"'},
             )  # fmt: skip
-        throttle.succeeded(username)
-        cookie, _session = auth.make_session_cookie(secret, user, daemon.clock.now())
+        self.throttle.succeeded(username)
+        cookie, _session = auth.make_session_cookie(secret, user, self.daemon.clock.now())
         log.info("signed in", user=user.id)
         response = RedirectResponse(next_url, status_code=303, headers=_HEADERS)
         response.set_cookie(
             auth.SESSION_COOKIE, cookie, max_age=int(auth.SESSION_TTL.total_seconds()),
-            path="/", httponly=True, samesite="strict", secure=secure(),
+            path="/", httponly=True, samesite="strict", secure=self.secure(),
         )  # fmt: skip
         response.delete_cookie(
-            auth.LOGIN_COOKIE, path="/login", httponly=True, samesite="strict", secure=secure()
+            auth.LOGIN_COOKIE, path="/login", httponly=True, samesite="strict", secure=self.secure()
         )
         return response
 
-    def _locked(request: Request, username: str, until: datetime, next_url: str) -> Response:
-        wait = max(1, int((until - daemon.clock.now()).total_seconds()))
+    def _locked(self, request: Request, username: str, until: datetime, next_url: str) -> Response:
+        wait = max(1, int((until - self.daemon.clock.now()).total_seconds()))
         minutes = (wait + 59) // 60
-        return login_form(
+        return self.login_form(
             request, 429, username=username, next_url=next_url,
             errors=[("username", "There have been too many wrong passwords for this username. "
                                  f"You can try again in {minutes} minute"
@@ -261,36 +286,44 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
             headers={"Retry-After": str(wait)},
         )  # fmt: skip
 
-    async def logout(request: Request) -> Response:
-        who = gate.identify(request)
+    async def logout(self, request: Request) -> Response:
+        """``POST /logout``: revoke the session (CSRF-checked) and drop its cookie."""
+        who = self.gate.identify(request)
         if isinstance(who, auth.Principal) and who.session is not None:
             form = await _form(request)
-            if not gate.csrf_ok(request, who, _text(form, "csrf_token") if form else ""):
+            if not self.gate.csrf_ok(request, who, _text(form, "csrf_token") if form else ""):
                 return message(
                     403, "You have not been signed out",
                     "The sign-out button did not come from this site's page. Go back to the "
                     "duty board and use its sign-out button.",
                 )  # fmt: skip
-            gate.revocations.revoke(who.session, daemon.clock.now())
+            self.gate.revocations.revoke(who.session, self.daemon.clock.now())
             log.info("signed out", user=who.user.id)
         response = RedirectResponse("/login", status_code=303, headers=_HEADERS)
         response.delete_cookie(
-            auth.SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=secure()
+            auth.SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=self.secure()
         )
         return response
 
-    # ------------------------------------------------------------------ acknowledgement links
 
-    def link_refusal(token: str) -> tuple[links.AckClaims | None, Response | None]:
+class AckLinkPages:
+    """``/ack/{token}``: the page behind an acknowledgement link, and its confirmation."""
+
+    def __init__(self, daemon: DaemonControl, gate: Gate) -> None:
+        """Serve acknowledgement links for ``daemon``."""
+        self.daemon = daemon
+        self.gate = gate
+
+    def link_refusal(self, token: str) -> tuple[links.AckClaims | None, Response | None]:
         """The link's claims if it can still acknowledge, else the page that says why not."""
-        secret = gate.secret
+        secret = self.gate.secret
         if secret is None:
             return None, message(
                 404, "Acknowledgement links are not switched on",
                 "This Rising Tide has no server.secret_key, so it does not send or accept "
                 "acknowledgement links.",
             )  # fmt: skip
-        now = daemon.clock.now()
+        now = self.daemon.clock.now()
         try:
             claims = links.read_ack_token(secret, token, now)
         except links.LinkExpiredError as exc:
@@ -305,11 +338,12 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
                 "It may have been copied without its end, or changed. Open it from the "
                 "message again, or use the duty board.",
             )  # fmt: skip
-        return claims, gone_because(claims)
+        return claims, self.gone_because(claims)
 
-    def gone_because(claims: links.AckClaims) -> Response | None:
-        lc = daemon.config.lines.get(claims.line)
-        state = daemon.states.get(claims.line)
+    def gone_because(self, claims: links.AckClaims) -> Response | None:
+        """The 410 page when the link's alert is over, acknowledged or overtaken; else None."""
+        lc = self.daemon.config.lines.get(claims.line)
+        state = self.daemon.states.get(claims.line)
         if lc is None or state is None:
             return message(
                 410, "This line is no longer watched",
@@ -340,6 +374,7 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
         return None
 
     def confirm_page(
+        self,
         request: Request,
         claims: links.AckClaims,
         token: str,
@@ -349,14 +384,15 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
         note: str = "",
         errors: Sequence[tuple[str, str]] = (),
     ) -> HTMLResponse:
-        secret = gate.secret
+        """The page that shows what a link would acknowledge, with its form."""
+        secret = self.gate.secret
         assert secret is not None
-        lc = daemon.config.lines[claims.line]
-        state = daemon.states[claims.line]
+        lc = self.daemon.config.lines[claims.line]
+        state = self.daemon.states[claims.line]
         if name is None:
-            who = gate.identify(request)
+            who = self.gate.identify(request)
             name = who.user.name if isinstance(who, auth.Principal) else ""
-        view = daemon.view(claims.line)
+        view = self.daemon.view(claims.line)
         stats = view.stats if view is not None else None
         figures = []
         if stats is not None:
@@ -376,19 +412,21 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
             name=name, note=note,
         )  # fmt: skip
 
-    async def ack_page(request: Request) -> Response:
+    async def ack_page(self, request: Request) -> Response:
+        """``GET /ack/{token}``: show, never acknowledge (mail scanners fetch links)."""
         token = request.path_params["token"]
-        claims, refusal = link_refusal(token)
+        claims, refusal = self.link_refusal(token)
         if refusal is not None or claims is None:
             return refusal or message(400, "This link is not valid")
-        return confirm_page(request, claims, token)
+        return self.confirm_page(request, claims, token)
 
-    async def ack_confirm(request: Request) -> Response:
+    async def ack_confirm(self, request: Request) -> Response:
+        """``POST /ack/{token}``: acknowledge as "NAME (via link)"."""
         token = request.path_params["token"]
-        claims, refusal = link_refusal(token)
+        claims, refusal = self.link_refusal(token)
         if refusal is not None or claims is None:
             return refusal or message(400, "This link is not valid")
-        secret = gate.secret
+        secret = self.gate.secret
         assert secret is not None
         form = await _form(request)
         if form is None or not links.check_ack_form_token(secret, token, _text(form, "csrf_token")):
@@ -407,31 +445,31 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
         if len(note) > MAX_NOTE:
             problems.append(("note", f"The note must be {MAX_NOTE} characters or fewer"))
         if problems:
-            return confirm_page(
+            return self.confirm_page(
                 request, claims, token, 400, name=name[:MAX_NAME], note=note[:MAX_NOTE],
                 errors=problems,
             )  # fmt: skip
         by = f"{name} (via link)"
         try:
-            decision = daemon.acknowledge(claims.line, by=by, note=note)
+            decision = self.daemon.acknowledge(claims.line, by=by, note=note)
         except (KeyError, CommandRejected):  # changed since the checks above
-            return gone_because(claims) or message(410, "This link can no longer be used")
+            return self.gone_because(claims) or message(410, "This link can no longer be used")
         log.info("acknowledged from a link", line=claims.line, by=by)
-        lc = daemon.config.lines[claims.line]
+        lc = self.daemon.config.lines[claims.line]
         return message(
             200, f"{lc.name}: acknowledged",
-            f"{decision.reason}, recorded at {uk_time(daemon.clock.now())}.",
-            "Reminders and escalation for this tier have stopped. If the line rises to a "
-            "higher tier, you will be asked again.",
+            f"{decision.reason}, recorded at {uk_time(self.daemon.clock.now())}.",
+            "Reminders and escalation for this tier have stopped"
+            + _until_handover(self.daemon.states[claims.line].ack)
+            + ". If the line rises to a higher tier, you will be asked again.",
         )  # fmt: skip
 
-    return [
-        Route("/login", login_page, methods=["GET"]),
-        Route("/login", login, methods=["POST"]),
-        Route("/logout", logout, methods=["POST"]),
-        Route("/ack/{token}", ack_page, methods=["GET"]),
-        Route("/ack/{token}", ack_confirm, methods=["POST"]),
-    ]
+
+def _until_handover(ack: Acknowledgement | None) -> str:
+    """``, until the duty rota's handover at 14:00 on …`` when the acknowledgement lapses."""
+    if ack is None or ack.expires is None:
+        return ""
+    return f", until the duty rota's handover at {uk_time(ack.expires)}"
 
 
 def _duration(seconds: float) -> str:

@@ -88,6 +88,7 @@ def compile_framework(name: str, block: FrameworkBlock, target: float) -> Framew
         stale_alert_after=block.stale_alert_after,
         calm_name=block.calm_name,
         stale_responses=tuple(block.stale_responses),
+        ack_expires_at_handover=block.ack_expires == "at_handover",
     )
 
 

@@ -435,6 +435,7 @@ class _Compiler:
                         else wait
                     ),
                     rate_limit=block.rate_limit or plugin.default_rate_limit,
+                    title=block.title or "",
                 )
         self._check_fallbacks()
 

@@ -60,6 +60,19 @@ class ResponseConfig:
     group_wait: timedelta = timedelta(0)
     #: At most ``count`` runs per ``period`` (None: no limit of its own).
     rate_limit: tuple[int, timedelta] | None = None
+    #: What people read for it on the board ("Call-back offered"); "" means the id in words.
+    title: str = ""
+
+    @property
+    def label(self) -> str:
+        """The response's title, or its id in words (``callback_on`` reads "Callback on")."""
+        return self.title or humanise(self.id)
+
+
+def humanise(identifier: str) -> str:
+    """An id in words: ``page_surge_staff`` reads "Page surge staff"."""
+    words = identifier.replace("_", " ").replace("-", " ").strip()
+    return words[:1].upper() + words[1:]
 
 
 @dataclass(frozen=True, slots=True)

@@ -230,7 +230,7 @@ class CalendarBlock(Block):
 #: Keys of a ``sources:`` block that the loader reads; the rest belong to the plugin.
 SOURCE_COMMON_KEYS = ("type", "interval", "timeout", "jitter")
 #: Keys of a ``responses:`` block that the loader reads; the rest belong to the plugin.
-RESPONSE_COMMON_KEYS = ("type", "fallback", "page", "group_wait", "rate_limit")
+RESPONSE_COMMON_KEYS = ("type", "title", "fallback", "page", "group_wait", "rate_limit")
 _RATE = re.compile(r"([0-9]+)\s*(?:/|per)\s*([0-9]*\s*[a-z]+)")
 _RATE_UNITS = {"s": 1, "sec": 1, "second": 1, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 
@@ -275,10 +275,12 @@ class ResponseBlock(Block):
     so that other lines' orders of the same response go out with it, as one message
     (notifications only; ``0s`` sends each at once; the default is the channel's).
     ``rate_limit``: at most so many runs of this response per period (``"30/min"``); more
-    wait their turn.
+    wait their turn. ``title``: what the board calls the response when it is switched on
+    ("Call-back offered"); the id, in words, when not given.
     """
 
     type: Text
+    title: Text | None = None
     fallback: Text | None = None
     page: Ids | None = None
     group_wait: Duration | None = None
@@ -396,6 +398,8 @@ class _FrameworkCommon(Block):
     stale_alert_after: PositiveDuration = timedelta(minutes=10)
     stale_responses: Ids = Field(default_factory=list)
     calm_name: Text = "calm"
+    #: ``at_handover``: an acknowledgement lapses when the duty rota hands over.
+    ack_expires: Literal["never", "at_handover"] = "never"
 
 
 class FrameworkBlock(_FrameworkCommon):

@@ -6,7 +6,8 @@ A command that makes no sense raises :class:`CommandRejected` with a reason fit 
 user; nothing is changed then.
 
 * ``acknowledge`` — "I've got this": covers the current tier and the ones below, stops its
-  reminders and escalation chain. Rejected at tier 0 and when the tier is already covered.
+  reminders and escalation chain, until ``expires`` when given (the rota's handover).
+  Rejected at tier 0 and when the tier is already covered.
 * ``silence`` / ``lift_silence`` — planned work: tiers still move (the board shows the
   truth) but no responses are applied until ``until``; ``undo=True`` also undoes the live
   switches now (the planner sees the ``Silenced`` event). A new silence replaces the old.
@@ -60,23 +61,36 @@ class CommandRejected(ValueError):  # noqa: N818 - the name is the public API
 
 
 def acknowledge(
-    framework: Framework, state: LineState, *, by: str, note: str, now: datetime
+    framework: Framework,
+    state: LineState,
+    *,
+    by: str,
+    note: str,
+    now: datetime,
+    expires: datetime | None = None,
 ) -> Decision:
-    """Acknowledge the line's current tier on behalf of ``by``."""
+    """Acknowledge the line's current tier on behalf of ``by``.
+
+    ``expires``: when the acknowledgement lapses (the duty rota's next handover, worked out
+    by the caller under ``ack_expires: at_handover``); None, or a time not after ``now``,
+    for one that lasts as long as the tier.
+    """
     if state.tier <= 0:
         raise CommandRejected(f"{state.line} is calm; there is nothing to acknowledge")
     if state.acknowledged and state.ack is not None:
         raise CommandRejected(
             f"{state.line} is already acknowledged at tier {state.ack.tier} by {state.ack.by}"
         )
-    ack = Acknowledgement(tier=state.tier, by=by, at=now, note=note)
+    lapses = expires if expires is not None and expires > now else None
+    ack = Acknowledgement(tier=state.tier, by=by, at=now, note=note, expires=lapses)
     event = Acknowledged(
         line=state.line, at=now, tier=state.tier, by=by, note=note, episode=state.episode
     )
+    until = " until the duty rota's handover" if lapses is not None else ""
     return Decision(
         state=replace(state, ack=ack),
         events=(event,),
-        reason=f"{tier_label(framework, state.tier)} acknowledged by {by}",
+        reason=f"{tier_label(framework, state.tier)} acknowledged by {by}{until}",
     )
 
 

@@ -7,9 +7,9 @@ escalation steps falls due ``step.after`` its entry (PagerDuty-style timed level
 Rules (the engine's contract; see ``tiers.py`` for the rest):
 
 * Timers run only while the line is open, at a tier above 0, not acknowledged for that tier
-  (``LineState.acknowledged``) and not silenced. An acknowledgement covers its tier and the
-  tiers below it, so it stops the reminders and the escalation chain; a rise above the
-  acknowledged tier needs a new one.
+  (``LineState.acknowledged``), not declared at or above it, and not silenced. An
+  acknowledgement covers its tier and the tiers below it, so it stops the reminders and the
+  escalation chain; a rise above the acknowledged tier needs a new one.
 * Reminder ``n`` (1-based) is due ``repeat_every`` after the previous reminder actually sent,
   the first ``repeat_every`` after ``entered_at``. At most one reminder per evaluation: after
   a long gap (a silence, a stopped daemon) one reminder goes out, not a burst, and the next is
@@ -43,14 +43,19 @@ _TICK = timedelta(microseconds=1)
 def timers_blocked(state: LineState) -> bool:
     """True when no reminder or escalation may run for the line's current tier.
 
-    Blocked when the line is closed, calm, acknowledged at (or above) its tier, or silenced.
-    The caller is expected to have expired a silence that has run out (``evaluate`` does).
+    Blocked when the line is closed, calm, acknowledged at (or above) its tier, silenced, or
+    held by a declaration at (or above) its tier: whoever declared a tier is dealing with
+    it, so a declaration counts as their acknowledgement. The caller is expected to have
+    expired a silence, declaration or acknowledgement that has run out (``evaluate`` does).
     """
     tier = state.tier
     if tier <= 0 or not state.open or state.silence is not None:
         return True
     ack = state.ack
-    return ack is not None and ack.tier >= tier
+    if ack is not None and ack.tier >= tier:
+        return True
+    declaration = state.declaration
+    return declaration is not None and declaration.level >= tier
 
 
 def due_reminder(tier: Tier, state: LineState, now: datetime) -> Reminder | None:
@@ -134,11 +139,11 @@ def next_due(
     """The earliest instant after ``now`` at which evaluating the line could change something
     with no new stats arriving; None when nothing is pending.
 
-    Covers: the silence's and the declaration's expiry; the stats going stale (unless
-    ``going_stale`` is False: a driver that knows when the next figures come, such as replay,
-    places that instant itself) and the stale alert; entry timers of the tiers above the
-    current one and the current tier's clear timer (unless the data is stale or a
-    declaration holds the tier); the next reminder and the next escalation step. Opening
+    Covers: the silence's, the declaration's and the acknowledgement's expiry; the stats
+    going stale (unless ``going_stale`` is False: a driver that knows when the next figures
+    come, such as replay, places that instant itself) and the stale alert; entry timers of the
+    tiers above the current one and the current tier's clear timer (unless the data is stale
+    or a declaration holds the tier); the next reminder and the next escalation step. Opening
     hours are the calendar's: ``tiers.next_deadline`` adds them.
 
     ``state`` is expected to be the result of evaluating at ``now``: anything due at or
@@ -150,6 +155,8 @@ def next_due(
     declaration = state.declaration
     if declaration is not None:
         candidates.append(declaration.until)
+    if state.ack is not None and state.ack.expires is not None:
+        candidates.append(state.ack.expires)
     if state.open:
         _open_candidates(framework, state, candidates, going_stale=going_stale)
     later = [c for c in candidates if c > now]

@@ -292,6 +292,8 @@ class Framework:
     stale_alert_after: timedelta = timedelta(minutes=10)
     calm_name: str = "calm"
     stale_responses: tuple[str, ...] = ()
+    #: ``ack_expires: at_handover``: an acknowledgement lapses at the duty rota's handover.
+    ack_expires_at_handover: bool = False
 
     @property
     def max_level(self) -> int:
@@ -398,12 +400,18 @@ ALWAYS_OPEN = Calendar(name="always", tz=ZoneInfo("UTC"), always=True)
 
 @dataclass(frozen=True, slots=True)
 class Acknowledgement:
-    """A duty manager's "I've got this" for a tier (covers that tier and lower ones)."""
+    """A duty manager's "I've got this" for a tier (covers that tier and lower ones).
+
+    ``expires``: when the acknowledgement lapses (the duty rota's handover, under a
+    framework's ``ack_expires: at_handover``), so the incoming duty manager is asked again;
+    None for an acknowledgement that lasts as long as the tier.
+    """
 
     tier: int
     by: str
     at: datetime
     note: str = ""
+    expires: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,6 +514,18 @@ class Acknowledged:
     note: str
     episode: int
     kind: Literal["acknowledged"] = field(default="acknowledged", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgementExpired:
+    """An acknowledgement lapsed at its ``expires`` (the duty rota's handover)."""
+
+    line: str
+    at: datetime
+    tier: int
+    by: str
+    episode: int
+    kind: Literal["acknowledgement_expired"] = field(default="acknowledgement_expired", init=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -625,6 +645,7 @@ class LineClosed:
 Event = (
     TierChanged
     | Acknowledged
+    | AcknowledgementExpired
     | Silenced
     | SilenceEnded
     | Declared

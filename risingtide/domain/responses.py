@@ -21,8 +21,12 @@ Rules, per event:
   (out of hours raises nothing).
 * ``Silenced`` with ``undo=True``: UNDO every live switch.
 * ``SilenceEnded`` at a tier above 0: catch up — APPLY the switches of tiers ``1..tier``
-  that are not live, and the current tier's other responses (a notification). ``tier`` is
-  the lower of the event's tier and the decision's final tier.
+  that are not live, and, unless the tier is still acknowledged, the current tier's other
+  responses (a notification: nobody is paged again for a tier someone has in hand).
+  ``tier`` is the lower of the event's tier and the decision's final tier.
+* ``AcknowledgementExpired`` (the rota's handover) while the line is raised and no longer
+  acknowledged: APPLY the current tier's notifications, so the incoming duty manager is
+  asked again.
 * ``Reminder``: APPLY the tier's ``repeat_responses``. ``Escalated``: APPLY the step's
   ``responses``. ``StatsStale``: APPLY ``framework.stale_responses``. ``StatsFresh``: UNDO
   the live stale-response switches that no tier at or below the current one lists.
@@ -46,6 +50,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from risingtide.domain.model import (
+    AcknowledgementExpired,
     Action,
     Cause,
     Decision,
@@ -200,6 +205,8 @@ class _Planner:
                                  f"silenced by {event.by}: {event.reason}")  # fmt: skip
         elif isinstance(event, SilenceEnded):
             self._silence_ended(event)
+        elif isinstance(event, AcknowledgementExpired):
+            self._ask_again(event)
         elif isinstance(event, LineClosed):
             self._undo_every(self.state.episode, event.kind, 0, event.at, "out of hours")
 
@@ -249,9 +256,22 @@ class _Planner:
             for r in tier.responses if tier is not None else ():
                 if r in self.switches:
                     self._apply(r, episode, event.kind, level, n, event.at, reason)
+        if self.state.acknowledged:
+            return  # lifting a silence does not page again for a tier someone has in hand
         for r in current.responses:
             if r not in self.switches:
                 self._apply(r, episode, event.kind, level, n, event.at, reason)
+
+    def _ask_again(self, event: AcknowledgementExpired) -> None:
+        level = self.state.tier
+        current = self._tier(level)
+        if current is None or self.state.acknowledged:
+            return
+        reason = f"acknowledgement by {event.by} lapsed at handover: {self._label(level)}"
+        n = event.at.isoformat()
+        for r in current.responses:
+            if r not in self.switches:
+                self._apply(r, self.state.episode, event.kind, level, n, event.at, reason)
 
     # ------------------------------------------------------------------ orders
 

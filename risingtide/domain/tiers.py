@@ -15,9 +15,11 @@ Semantics, in the order one evaluation applies them:
    evaluated and nothing is raised; only a silence or declaration running out is recorded
    (``SilenceEnded``/``DeclarationEnded``), so the board tells the truth. On reopening:
    ``LineOpened`` and a fresh start (entry timers from now; stale from now).
-2. **Expiries.** A silence whose ``until`` has come is cleared (``SilenceEnded(by="")``); a
-   declaration whose ``until`` has come is cleared (``DeclarationEnded(by="")``) and the
-   tier then falls only through the normal clear rules.
+2. **Expiries.** A silence whose ``until`` has come is cleared (``SilenceEnded(by="")``); an
+   acknowledgement whose ``expires`` has come is cleared (``AcknowledgementExpired``; steps
+   of the escalation chain already past are not run late); a declaration whose ``until``
+   has come is cleared (``DeclarationEnded(by="")``) and the tier then falls only through
+   the normal clear rules.
 3. **Stats.** Stats older than those already seen (``stats.at < state.last_stats_at``) are
    ignored and move no timer. Stats are *stale* when missing or older than
    ``framework.stale_after``. Stale data never changes the tier (up or down): the entry
@@ -62,6 +64,7 @@ from functools import partial
 from risingtide.domain.escalation import advance, next_due
 from risingtide.domain.model import (
     ALWAYS_OPEN,
+    AcknowledgementExpired,
     Calendar,
     Cause,
     Decision,
@@ -140,7 +143,7 @@ def evaluate(
     if not calendar.always and not calendar.is_open(now):
         return _evaluate_closed(framework, state, now)
     work = _Pass(framework, state, now)
-    if state.silence is not None or state.declaration is not None:
+    if state.silence is not None or state.declaration is not None or state.ack is not None:
         _expiries(work)
     if stats is not None and work.last_stats_at is not None and stats.at < work.last_stats_at:
         work.reason = _ignored(stats, work)  # out of order (e.g. an unsorted file): neutral
@@ -255,6 +258,9 @@ def _expiries(work: _Pass) -> None:
         work.events.append(SilenceEnded(line=line, at=now, by="", tier=work.tier))
         work.silence = None
         work.changed = True
+    ack = work.ack
+    if ack is not None and ack.expires is not None and now >= ack.expires:
+        _acknowledgement_expired(work)
     declaration = work.declaration
     if declaration is not None and now >= declaration.until:
         work.events.append(DeclarationEnded(line=line, at=now, level=declaration.level, by=""))
@@ -262,6 +268,24 @@ def _expiries(work: _Pass) -> None:
         work.declaration_ended = True
         work.floor = 0
         work.changed = True
+
+
+def _acknowledgement_expired(work: _Pass) -> None:
+    """``ack_expires: at_handover``: the incoming duty manager is asked again (the planner
+    notifies); escalation steps that fell due while acknowledged are not run late."""
+    ack = work.ack
+    assert ack is not None
+    work.events.append(
+        AcknowledgementExpired(
+            line=work.state.line, at=work.now, tier=ack.tier, by=ack.by, episode=work.episode
+        )
+    )
+    work.ack = None
+    tiers, tier, entered_at = work.framework.tiers, work.tier, work.entered_at
+    if 0 < tier <= len(tiers) and entered_at is not None:
+        late = [s for s in tiers[tier - 1].escalation if work.now - entered_at >= s.after]
+        work.steps_done = max(work.steps_done, len(late))
+    work.changed = True
 
 
 def _ignored(stats: QueueStats, work: _Pass) -> str:

@@ -122,7 +122,7 @@ async def test_keyboard_tab_reaches_acknowledge_and_enter_activates(
         label = await page.evaluate(
             "() => document.activeElement.tagName + ' ' + document.activeElement.textContent"
         )
-        if label == "BUTTON Acknowledge tier 2":
+        if label == "BUTTON Acknowledge tier 2 on Waste & Recycling":
             break
     else:
         pytest.fail("Tab never reached the Acknowledge button")

@@ -135,7 +135,13 @@ def test_line_state_encoding_is_pinned() -> None:
         "stale_since": None,
         "stale_alerted": False,
         "open": True,
-        "ack": {"tier": 2, "by": "Priya", "at": "2026-01-05T09:01:00+00:00", "note": "on it"},
+        "ack": {
+            "tier": 2,
+            "by": "Priya",
+            "at": "2026-01-05T09:01:00+00:00",
+            "note": "on it",
+            "expires": None,
+        },
         "silence": {
             "until": "2026-01-05T10:00:00+00:00",
             "by": "Sam",

@@ -1,10 +1,14 @@
-// The duty board: polls /api/v1/lines every 5 s and updates each line's row in place, so
-// keyboard focus and open forms survive an update. Changes (acknowledge, silence, declare)
+// The duty board: polls /api/v1/board every 5 s (the lines, raised first, each with its
+// briefing: why, since when, what next and to whom, who has been told, agents needed) and
+// updates each line's row in place, so keyboard focus and open forms survive an update.
+// With more than COLLAPSE_AT lines the calm ones fold away under a "N calm lines" summary. Changes (acknowledge, silence, declare)
 // call the JSON API with the session's CSRF value from GET /api/v1/session. The "On duty"
 // panel comes rendered by the daemon and is refreshed from /api/v1/groups at the same pace.
 "use strict";
 (function () {
   const POLL_MS = 5000;
+  const COLLAPSE_AT = 20;          // more lines than this: calm lines are collapsed
+  const UK = "Europe/London";      // every time on the board is the UK's wall clock
   const TREND_MS = 60 * 60 * 1000;  // the sparkline keeps the last hour
   const rows = new Map();           // line id -> {tr, cells, msg, buttons}
   const history = new Map();        // line id -> [{t, v}] average wait, from this page's polls
@@ -34,7 +38,7 @@
 
   function clockTime(iso) {
     if (!iso) return "";
-    return new Date(iso).toLocaleString("en-GB", { day: "numeric", month: "short",
+    return new Date(iso).toLocaleString("en-GB", { timeZone: UK, day: "numeric", month: "short",
       hour: "2-digit", minute: "2-digit" });
   }
 
@@ -68,8 +72,13 @@
     who.replaceChildren();
     if (session.authenticated) {
       who.textContent = "Signed in as " + session.name + " ";
-      const out = el("a", { href: "/login" }, "Sign out or switch user");
-      who.appendChild(out);
+      if (session.csrf_token) {
+        // A POST with the session's CSRF value: a link could sign anyone out from elsewhere.
+        const form = el("form", { method: "post", action: "/logout", class: "sign-out" });
+        form.append(el("input", { type: "hidden", name: "csrf_token", value: session.csrf_token }),
+          el("button", { type: "submit", class: "link-button" }, "Sign out"));
+        who.appendChild(form);
+      }
     } else {
       who.appendChild(el("a", { href: "/login?next=/" }, "Sign in"));
     }
@@ -82,11 +91,17 @@
 
   // ------------------------------------------------------------------ one line's row
   const COLUMNS = [
-    ["tier", "Tier"], ["time", "Time in tier"], ["avg", "Average wait"],
-    ["longest", "Longest wait"], ["waiting", "Calls waiting"], ["agents", "Agents free"],
+    ["tier", "Tier and why"], ["time", "Since"], ["avg", "Average wait"],
+    ["longest", "Longest wait"], ["waiting", "Calls waiting"], ["agents", "Agents"],
     ["abandoned", "Abandoned"], ["trend", "Average wait trend"], ["status", "Status"],
     ["actions", "Actions"],
   ];
+
+  // A button's visible word, and the line's name for screen readers and voice control
+  // ("Silence Council Tax"), so six rows never give six identical button names.
+  function named(button, word, lineName) {
+    button.replaceChildren(word, el("span", { class: "visually-hidden" }, " " + lineName));
+  }
 
   function makeRow(l) {
     const tr = el("tr", { id: "line-" + l.line, "data-line": l.line });
@@ -104,18 +119,16 @@
     }
     // Actions: built once, so a button keeps focus across updates.
     const box = el("div", { class: "actions" });
-    const ack = el("button", { type: "button", class: "ack" }, "Acknowledge");
-    ack.setAttribute("aria-describedby", "line-" + l.line + "-name");
-    const silence = el("button", { type: "button", class: "secondary silence" }, "Silence");
-    const declare = el("button", { type: "button", class: "secondary declare" }, "Declare");
+    const ack = el("button", { type: "button", class: "ack" });
+    const silence = el("button", { type: "button", class: "secondary silence" });
+    const declare = el("button", { type: "button", class: "secondary declare" });
     th.firstChild.id = "line-" + l.line + "-name";
-    silence.setAttribute("aria-describedby", th.firstChild.id);
-    declare.setAttribute("aria-describedby", th.firstChild.id);
     ack.addEventListener("click", () => acknowledge(l.line));
     silence.addEventListener("click", () => openDialog("silence", l.line));
     declare.addEventListener("click", () => openDialog("declare", l.line));
     box.append(ack, silence, declare);
     const signIn = el("a", { href: "/login?next=/", class: "sign-in" }, "Sign in to acknowledge");
+    signIn.appendChild(el("span", { class: "visually-hidden" }, " " + l.name));
     const cannot = el("p", { class: "note cannot" }, "");
     const msg = el("p", { class: "row-message", tabindex: "-1", "aria-live": "polite" });
     cells.actions.append(box, signIn, cannot, msg);
@@ -165,24 +178,47 @@
     return box;
   }
 
+  function names(list) {
+    if (!list.length) return "nobody";
+    return list.length === 1 ? list[0] : list.slice(0, -1).join(", ") + " and " + list[list.length - 1];
+  }
+
+  const OUTCOMES = { ok: "sent", retry: "retrying", dead: "failed" };
+
   function statusItems(l) {
     const items = [];
+    const b = l.briefing || {};
     if (!l.open) items.push("Closed (out of hours): not checked");
     if (l.stale) items.push("Figures are out of date" + (l.stale_since ? " since " + clockTime(l.stale_since) : "") + ": tier held");
     if (l.tier > 0) {
       if (l.acknowledged && l.acknowledgement) {
         items.push("Acknowledged by " + l.acknowledgement.by + " at " + clockTime(l.acknowledgement.at) +
+          (b.ack_expires_text ? ", until the handover at " + b.ack_expires_text : "") +
           (l.acknowledgement.note ? " – " + l.acknowledgement.note : ""));
+      } else if (l.declaration && l.declaration.level >= l.tier) {
+        items.push("Declared by " + l.declaration.by + ": counts as acknowledged");
       } else {
         items.push("Not acknowledged");
       }
+      if (b.next) {
+        items.push({ cls: "next", text: "Next: " + b.next.what + (b.next.overdue ? " due now" : " at " + b.next.at_text) +
+          ", to " + names(b.next.to) });
+      } else if (!l.acknowledged && !l.silence && !(l.declaration && l.declaration.level >= l.tier)) {
+        items.push({ cls: "next", text: "No reminder or escalation is set up for this tier" });
+      }
+      const told = b.notified || [];
+      items.push({ cls: "notified", text: told.length
+        ? "Told: " + told.map((n) => n.title + " at " + n.at_text + " to " + names(n.to) +
+            " (" + (OUTCOMES[n.outcome] || n.outcome) + ")").join("; ")
+        : "Told: nobody yet" });
     } else if (l.acknowledgement && l.acknowledged) {
       items.push("Acknowledged by " + l.acknowledgement.by);
     }
     if (l.silence) items.push("Silenced by " + l.silence.by + " until " + clockTime(l.silence.until) + ": " + l.silence.reason);
     if (l.declaration) items.push("Tier " + l.declaration.level + " declared by " + l.declaration.by +
       " until " + clockTime(l.declaration.until) + ": " + l.declaration.reason);
-    items.push(l.live_switches.length ? "Switched on: " + l.live_switches.join(", ") : "Nothing switched on");
+    const on = b.switched_on ? b.switched_on.map((x) => x.title) : l.live_switches;
+    items.push({ cls: "switched", text: on.length ? "Switched on: " + on.join(", ") : "Nothing switched on" });
     if (l.last_error) items.push("Source problem: " + l.last_error);
     return items;
   }
@@ -195,20 +231,30 @@
     }
     const c = row.cells;
     const s = l.stats || {};
+    const brief = l.briefing || {};
     const badge = el("span", { class: "tier t" + Math.min(l.tier, 4) }, tierText(l));
     c.tier.replaceChildren(badge);
+    if (brief.cause) c.tier.appendChild(el("p", { class: "cause" }, "Why: " + brief.cause));
     const entered = l.entered_at ? Date.parse(l.entered_at) : null;
-    c.time.textContent = entered === null ? "–" : duration((daemonNow(l) - entered) / 1000);
+    const held = entered === null ? "–" : duration((daemonNow(l) - entered) / 1000);
+    c.time.textContent = l.tier > 0 && brief.since_text ? "since " + brief.since_text + " (" + held + ")" : held;
     const over = s.avg_wait !== null && s.avg_wait !== undefined && s.avg_wait > l.target_wait;
     c.avg.replaceChildren(el("span", over ? { class: "over" } : {},
       duration(s.avg_wait) + (over ? " (over target " : " (target ") + duration(l.target_wait) + ")"));
     c.longest.textContent = duration(s.longest_wait);
     c.waiting.textContent = s.calls_waiting ?? "not known";
-    c.agents.textContent = s.agents_available ?? "not known";
+    c.agents.replaceChildren(el("span", { class: "free" }, "Free: " + (s.agents_available ?? "not known")));
+    if (brief.agents_needed !== undefined && brief.agents_needed !== null) {
+      const gap = brief.agents_gap;
+      c.agents.append(el("br"), el("span", { class: "needed" + (gap > 0 ? " over" : "") }, "Needed: " + brief.agents_needed +
+        (gap === null || gap === undefined ? "" : gap > 0 ? " (" + gap + " short)" : " (enough staffed)")));
+    }
     c.abandoned.textContent = s.abandon_rate == null ? "not known" : (s.abandon_rate * 100).toFixed(1) + "%";
     c.trend.replaceChildren(sparkline(l.line, now));
     const ul = el("ul", { class: "status-list" });
-    for (const text of statusItems(l)) ul.appendChild(el("li", {}, text));
+    for (const item of statusItems(l)) {
+      ul.appendChild(typeof item === "string" ? el("li", {}, item) : el("li", { class: item.cls }, item.text));
+    }
     c.status.replaceChildren(ul);
     // Actions for who is signed in.
     const b = row.buttons;
@@ -219,9 +265,9 @@
     b.cannot.textContent = session.authenticated && !can
       ? "Only a duty manager can acknowledge, silence or declare." : "";
     b.ack.hidden = !(l.tier > 0 && !l.acknowledged);
-    b.ack.textContent = "Acknowledge tier " + l.tier;
-    b.silence.textContent = l.silence ? "Lift silence" : "Silence";
-    b.declare.textContent = l.declaration ? "End declaration" : "Declare";
+    named(b.ack, "Acknowledge tier " + l.tier, "on " + l.name);
+    named(b.silence, l.silence ? "Lift silence" : "Silence", l.silence ? "on " + l.name : l.name);
+    named(b.declare, l.declaration ? "End declaration" : "Declare", l.declaration ? "on " + l.name : "a tier on " + l.name);
     return row.tr;
   }
 
@@ -268,7 +314,7 @@
   async function refresh() {
     const problem = $("problem");
     try {
-      const r = await fetch("/api/v1/lines", { credentials: "same-origin" });
+      const r = await fetch("/api/v1/board", { credentials: "same-origin" });
       if (r.status === 401) {
         problem.textContent = "Your sign-in has ended. Sign in again to see the lines.";
         problem.hidden = false;
@@ -279,6 +325,8 @@
       const now = Date.now();
       const changes = [];
       const order = [];
+      const calm = [];
+      const collapse = body.lines.length > COLLAPSE_AT;
       for (const l of body.lines) {
         lines.set(l.line, l);
         const h = history.get(l.line) || [];
@@ -289,22 +337,32 @@
           changes.push(l.name + " " + (l.tier > before ? "rose" : "fell") + " to " + tierText(l) + ".");
         }
         lastTier.set(l.line, l.tier);
-        order.push(render(l, now));
+        (collapse && l.tier === 0 ? calm : order).push(render(l, now));
       }
-      const tbody = $("lines");
-      // Only reorder when the set of lines changed, so focus inside rows is kept.
-      const current = Array.from(tbody.children);
-      if (current.length !== order.length || current.some((tr, i) => tr !== order[i])) {
-        tbody.replaceChildren(...order);
-      }
+      place($("lines"), order);
+      place($("calm-lines"), calm);
+      const folded = $("calm");
+      folded.hidden = !collapse;
+      $("calm-count").textContent = calm.length + " calm line" + (calm.length === 1 ? "" : "s");
       if (changes.length) announce(changes.join(" "));
-      $("updated").textContent = "Updated at " + new Date().toLocaleTimeString("en-GB") +
+      const at = body.at ? new Date(body.at) : new Date();  // the daemon's clock, in UK time
+      $("updated").textContent = "Updated at " + at.toLocaleTimeString("en-GB", { timeZone: UK }) +
         ". " + body.lines.length + " line" + (body.lines.length === 1 ? "" : "s") + ".";
       problem.hidden = true;
     } catch (e) {
       problem.textContent = "Cannot reach Rising Tide. The board will try again in 5 seconds.";
       problem.hidden = false;
     }
+  }
+
+  // Put the rows in the server's order (raised first); only touch the table when the order
+  // changed, and give focus back to a button that moved with its row.
+  function place(tbody, wanted) {
+    const current = Array.from(tbody.children);
+    if (current.length === wanted.length && current.every((tr, i) => tr === wanted[i])) return;
+    const focused = document.activeElement;
+    tbody.replaceChildren(...wanted);
+    if (focused && focused !== document.activeElement && focused.isConnected) focused.focus();
   }
 
   function schedule() {
