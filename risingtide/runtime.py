@@ -57,6 +57,7 @@ from risingtide.ports import (
     StatsSource,
 )
 from risingtide.responders import RESPONDER_TYPES
+from risingtide.samples import SampleRecorder
 from risingtide.sources import SOURCE_TYPES
 from risingtide.store import OutboxEntry, Store, StoreError
 from risingtide.view import LineView, build_view
@@ -86,6 +87,7 @@ class Runtime:
         self.states: dict[str, LineState] = {}
         self.latest: dict[str, QueueStats] = {}
         self.last_error: dict[str, str] = {}
+        self.samples = SampleRecorder()  # figures over time: the board's trend, episodes
         self.sources: dict[str, StatsSource] = {}
         self.responders: dict[str, Responder] = {}
         self.store: Store | None = None
@@ -280,6 +282,7 @@ class Runtime:
         errors: Mapping[str, SourceError],
     ) -> None:
         """Keep each line's latest good stats; a failure keeps the last good ones (stale)."""
+        self.samples.observe(self, stats)
         for line, s in stats.items():
             if line in self.config.lines:
                 self.latest[line] = s

@@ -66,6 +66,7 @@ from risingtide.store.schema import (
     meta,
     metadata,
     outbox,
+    samples,
 )
 
 __all__ = [
@@ -178,6 +179,10 @@ _upsert_state = _upsert_state.on_conflict_do_update(
     },
 )
 _insert_history = insert(history)
+# A minute's sample written twice (a restart, a repeated flush) is kept once.
+_insert_sample = sqlite_insert(samples).on_conflict_do_nothing(
+    index_elements=[samples.c.line, samples.c.at]
+)
 # Planning the same order twice (same key) must not run it twice.
 _insert_order = sqlite_insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.key])
 
@@ -397,6 +402,39 @@ class Store:
             return
         with self._transaction(write=True) as conn:
             conn.execute(_insert_history, rows)
+
+    # ------------------------------------------------------------------ samples
+
+    def write_samples(self, rows: Sequence[tuple[str, datetime, Mapping[str, Any]]]) -> None:
+        """Keep ``(line, at, figures)`` samples, all in one transaction.
+
+        A sample already kept for the same line and time is left as it is, so writing the
+        same minute twice (after a restart, say) keeps one.
+        """
+        values = [{"line": line, "at": at, "figures": dict(f)} for line, at, f in rows]
+        if not values:
+            return
+        with self._transaction(write=True) as conn:
+            conn.execute(_insert_sample, values)
+
+    def samples(
+        self, line: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[tuple[datetime, dict[str, Any]]]:
+        """A line's kept samples as ``(at, figures)``, oldest first; ``since`` inclusive,
+        ``until`` exclusive."""
+        query = select(samples.c.at, samples.c.figures).where(samples.c.line == line)
+        if since is not None:
+            query = query.where(samples.c.at >= since)
+        if until is not None:
+            query = query.where(samples.c.at < until)
+        with self._transaction(write=False) as conn:
+            return [(r.at, r.figures) for r in conn.execute(query.order_by(samples.c.at))]
+
+    def delete_samples_before(self, at: datetime) -> int:
+        """Forget samples older than ``at`` (the history's retention); how many went."""
+        with self._transaction(write=True) as conn:
+            gone: int = conn.execute(samples.delete().where(samples.c.at < at)).rowcount
+        return gone
 
     # ------------------------------------------------------------------ outbox
 
