@@ -186,6 +186,12 @@ class Episode:
     samples: tuple[Sample, ...]
     lessons: tuple[Note, ...]
     thresholds: Mapping[int, float] = field(default_factory=dict)
+    tier_names: Mapping[int, str] = field(default_factory=dict)
+
+    def tier_label(self, level: int) -> str:
+        """``Tier 2 (high)``, or ``Tier 2`` when the config no longer has the line."""
+        name = self.tier_names.get(level)
+        return f"Tier {level} ({name})" if name else f"Tier {level}"
 
     @property
     def id(self) -> str:
@@ -359,6 +365,7 @@ def build_episode(
         samples=samples,
         lessons=tuple(lessons),
         thresholds=wait_thresholds(lc) if lc is not None else {},
+        tier_names=_tier_names(lc),
     )
 
 
@@ -427,6 +434,12 @@ def _mean_wait(samples: Sequence[Sample], start: datetime, end: datetime) -> flo
     """The mean of the samples' average wait in ``[start, end)``."""
     values = [s.avg_wait for s in samples if start <= s.at < end and s.avg_wait is not None]
     return sum(values) / len(values) if values else None
+
+
+def _tier_names(lc: LineConfig | None) -> dict[int, str]:
+    if lc is None:
+        return {}
+    return {0: lc.framework.calm_name} | {t.level: t.name for t in lc.framework.tiers}
 
 
 def wait_thresholds(lc: LineConfig) -> dict[int, float]:

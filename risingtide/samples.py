@@ -196,12 +196,12 @@ class SampleRecorder:
             # unless it rose again within the minute; once calm, it is when calm came.
             kept = self._kept[line] = _Kept(state.episode, edge - AROUND)
         until = None if state.tier > 0 else edge + AROUND
-        if until is not None and (not ring or ring[0].stats.at > until):
+        if until is not None and (not ring or ring[0].stats.at >= until):
             return []  # calm for long enough: nothing in the ring is wanted
         return [
             slot.sample()
             for slot in ring
             if slot.stats.at >= kept.since
             and (kept.upto is None or slot.stats.at > kept.upto)
-            and (until is None or slot.stats.at <= until)
+            and (until is None or slot.stats.at < until)
         ]
