@@ -86,6 +86,8 @@ async def test_a_duty_manager_adds_lessons_learned_through_the_api(desk: Desk) -
     assert [(n["by"], n["text"]) for n in one["lessons"]] == [("Priya Shah", text)]
     page = await desk.http.get(f"/episodes/{eid}", headers=bearer("vera"))
     assert text in page.text
+    # Scripts from this daemon only: the chart's library is served, never fetched.
+    assert "script-src 'self'" in page.headers["content-security-policy"]
 
 
 @pytest.mark.parametrize(
