@@ -54,7 +54,7 @@ async def surge(runtime: Runtime, clock: FakeClock, minutes: int) -> None:
             await runtime.dispatcher.run_due()
 
 
-async def main(out: Path, width: int, minutes: int) -> None:
+async def main(out: Path, width: int, minutes: int, *, full: bool = True) -> None:
     """Run the surge, then photograph its episode."""
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config(ROOT / "config" / "rising-tide.yaml")
@@ -77,7 +77,7 @@ async def main(out: Path, width: int, minutes: int) -> None:
                 await page.goto(url)
                 await page.wait_for_selector("figure.episode-chart canvas")
                 out.parent.mkdir(parents=True, exist_ok=True)
-                await page.screenshot(path=str(out), full_page=True)
+                await page.screenshot(path=str(out), full_page=full)
                 await browser.close()
             print(f"{url} -> {out}")
         finally:
@@ -89,5 +89,6 @@ if __name__ == "__main__":
     parser.add_argument("out", nargs="?", type=Path, default=ROOT / "docs/images/episode.png")
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--minutes", type=int, default=45)
+    parser.add_argument("--first-screen", action="store_true", help="only the first screen")
     ns = parser.parse_args()
-    asyncio.run(main(ns.out, ns.width, ns.minutes))
+    asyncio.run(main(ns.out, ns.width, ns.minutes, full=not ns.first_screen))
