@@ -297,6 +297,7 @@ def render_html(episodes: Sequence[Episode], *, title: str, generated: datetime)
 
     return TEMPLATES.get_template("episode_report.html").render(
         title=title,
+        errors=[],
         generated=uk_time(generated),
         stories=[story(ep) for ep in episodes],
         uplot_js=(_STATIC / "uPlot.iife.min.js").read_text(),
@@ -349,3 +350,75 @@ def _minute_row(ep: Episode, s: Any) -> list[str]:
 
 def _num(value: int | None) -> str:
     return "not known" if value is None else str(value)
+
+
+def when_arg(text: str, now: datetime) -> datetime:
+    """``7d``/``24h`` (that long before ``now``) or an ISO time with an offset; ValueError."""
+    from risingtide.config.durations import parse_duration
+
+    text = text.strip()
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a duration (7d, 24h) nor an ISO time (2026-11-23T00:00Z)"
+        ) from None
+    if when.tzinfo is None:
+        raise ValueError(f"{text!r} needs a UTC offset (e.g. 2026-11-23T00:00+00:00 or …Z)")
+    return when
+
+
+def write_report(
+    config_path: Path, *, since: str, until: str | None, line: str | None, fmt: Format,
+    output: Path | None, now: datetime,
+) -> int:  # fmt: skip
+    """``risingtide report``: the episodes that began in the period, from the state file.
+
+    Reads the store beside a running daemon (read-only, no lock). Returns the exit code;
+    problems are printed to stderr.
+    """
+    import sys
+
+    from risingtide.clock import SystemClock
+    from risingtide.config import ConfigErrors, load_config
+    from risingtide.episodes import build_episode, find_episodes
+    from risingtide.store import Store, StoreError
+
+    try:
+        start = when_arg(since, now)
+        end = when_arg(until, now) if until else now
+    except ValueError as exc:
+        print(f"risingtide report: {exc}", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(config_path)
+    except ConfigErrors as exc:
+        for e in exc.errors:
+            print(e, file=sys.stderr)
+        return 1
+    if line is not None and line not in config.lines:
+        print(f"risingtide report: no line {line!r} in {config_path}", file=sys.stderr)
+        return 1
+    try:
+        with Store.read_only(config.server.state_file, SystemClock()) as store:
+            refs = find_episodes(store, line=line, since=start, until=end, limit=100_000)
+            episodes = [build_episode(store, r, now, config) for r in reversed(refs)]
+    except StoreError as exc:
+        print(f"risingtide report: {exc}", file=sys.stderr)
+        return 1
+    title = f"Episodes from {uk_time(start)} to {uk_time(end)}"
+    text = render(episodes, fmt, title=title, generated=now)
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        output.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        print(f"risingtide report: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"{len(episodes)} episode(s) written to {output}", file=sys.stderr)
+    return 0

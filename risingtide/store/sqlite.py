@@ -210,6 +210,39 @@ class Store:
             self.close()
             raise
 
+    @classmethod
+    def read_only(cls, path: Path | str, clock: Clock) -> Store:
+        """Open an existing state file only to read it, beside a running daemon.
+
+        Takes no lock and never writes (SQLite's ``mode=ro``): in WAL mode a reader sees
+        the last committed transaction while the daemon goes on writing. For reports.
+        Raises ``StoreError`` when there is no such file, ``SchemaTooNewError`` when a
+        newer version wrote it.
+        """
+        store = cls.__new__(cls)
+        store.path = Path(path)
+        store._clock = clock
+        store._closed = False
+        store._lock_fd = None
+        store._engine = None
+        if not store.path.is_file():
+            raise StoreError(f"no state file at {store.path}")
+        store._engine = create_engine(f"sqlite:///file:{store.path}?mode=ro&uri=true")
+        try:
+            with store._transaction(write=False) as conn:
+                version = conn.execute(
+                    select(meta.c.value).where(meta.c.key == "schema_version")
+                ).scalar_one_or_none()
+        except BaseException:
+            store.close()
+            raise
+        if version is not None and version.isdigit() and int(version) > SCHEMA_VERSION:
+            store.close()
+            raise SchemaTooNewError(
+                f"{store.path} was written by a newer Rising Tide (schema version {version})"
+            )
+        return store
+
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
