@@ -7,6 +7,7 @@ axe-core at desktop and phone widths.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -121,4 +122,16 @@ async def test_the_episodes_list_links_to_each_episode(browser: Browser, desk: D
     await expect(page.locator("table")).to_contain_text("Tier 2 (high)")
     await link.click()
     await page.wait_for_url(f"{desk.url}/episodes/revenues-1")
+    assert await axe_violations(page) == []
+
+
+async def test_the_board_trend_is_drawn_from_the_last_hour_on_first_load(
+    browser: Browser, desk: Desk
+) -> None:
+    """The sparkline spans the daemon's half hour of samples at once, not the page's seconds."""
+    await surge(desk)
+    page = await signed_in_board(browser, desk, bypass_csp=True)
+    spark = page.locator("#line-revenues svg.spark")
+    await expect(spark).to_have_attribute("aria-label", re.compile(r"last (29|30) minutes"))
+    await expect(page.locator("header.site")).to_contain_text("Episodes")
     assert await axe_violations(page) == []
