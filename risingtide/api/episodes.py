@@ -55,6 +55,7 @@ log = structlog.get_logger(__name__)
 #: The longest lessons-learned text accepted.
 MAX_LESSONS = 4000
 MAX_LIST = 500
+MAX_BODY = 64 * 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tabs and newlines are kept
 
 _HEADERS = {
@@ -80,6 +81,24 @@ def _query(request: Request) -> dict[str, Any] | str:
     if not 1 <= limit <= MAX_LIST:
         return f"limit must be between 1 and {MAX_LIST}"
     return {"line": q.get("line") or None, "since": since, "until": until, "limit": limit}
+
+
+async def _small_body(request: Request) -> bytes | None:
+    """The body, or None when it is over ``MAX_BODY`` (refused before it is all read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                return None
+            chunks.append(chunk)
+    except ClientDisconnect:
+        return b""
+    return b"".join(chunks)
 
 
 def _clean(text: str) -> str:
@@ -154,9 +173,12 @@ def episode_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
         if isinstance(who, Response):
             return who
         assert isinstance(who, auth.Principal)
+        raw = await _small_body(request)
+        if raw is None:
+            return error(413, f"the body is over {MAX_BODY // 1024} KiB")
         try:
-            body = json.loads(await request.body())
-        except (ValueError, ClientDisconnect):
+            body = json.loads(raw)
+        except ValueError:
             return error(400, 'the body must be JSON: {"text": "…"}')
         text = body.get("text") if isinstance(body, dict) else None
         if not isinstance(text, str):
