@@ -51,6 +51,7 @@ __all__ = [
     "episode_id",
     "find_episode",
     "find_episodes",
+    "lessons_record",
     "parse_episode_id",
     "wait_thresholds",
 ]
@@ -461,6 +462,6 @@ def _compares(condition: Condition) -> list[Compare]:
     return []  # a Not: its threshold bounds from the other side
 
 
-def lessons_record(ref: EpisodeRef, at: datetime, by: str, text: str) -> dict[str, Any]:
+def lessons_record(ref: EpisodeRef, by: str, text: str) -> dict[str, Any]:
     """The history data of a lessons-learned record for ``ref``."""
     return {"episode": ref.number, "by": by, "text": text, "episode_id": ref.id}

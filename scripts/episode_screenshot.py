@@ -23,7 +23,7 @@ from playwright.async_api import async_playwright
 
 from risingtide.clock import FakeClock
 from risingtide.config import load_config
-from risingtide.episodes import find_episodes
+from risingtide.episodes import LESSONS_KIND, find_episodes, lessons_record
 from risingtide.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,11 +65,20 @@ async def main(out: Path, width: int, minutes: int, *, full: bool = True) -> Non
         runtime = Runtime(config, clock=clock, port=port)
         await runtime.start(schedule=False)
         try:
-            await surge(runtime, clock, minutes)
+            # The duty manager acknowledges four minutes in, and writes up the lessons after.
+            await surge(runtime, clock, 4)
+            runtime.acknowledge("council_tax", by="Asha Patel", note="surge staff paged")
+            await surge(runtime, clock, minutes - 4)
             assert runtime.store is not None
             episodes = find_episodes(runtime.store, line="council_tax")
             if not episodes:
                 raise SystemExit("the demo produced no Council Tax episode")
+            lesson = (
+                "Reminder letters went out without warning the contact centre: ask "
+                "Revenues for the print date and declare tier 1 that morning."
+            )
+            data = lessons_record(episodes[-1], "Asha Patel", lesson)
+            runtime.store.append_history([("council_tax", LESSONS_KIND, clock.now(), None, data)])
             url = f"http://127.0.0.1:{port}/episodes/{episodes[-1].id}"
             async with async_playwright() as p:
                 browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)

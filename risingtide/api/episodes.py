@@ -195,7 +195,7 @@ def episode_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
     def save(ref: EpisodeRef, who: auth.Principal, text: str) -> dict[str, Any]:
         assert daemon.store is not None
         now = daemon.clock.now()
-        data = lessons_record(ref, now, who.user.name, text)
+        data = lessons_record(ref, who.user.name, text)
         daemon.store.append_history([(ref.line, LESSONS_KIND, now, None, data)])
         log.info("lessons learned added", line=ref.line, tier=None, episode=ref.number,
                  by=who.user.id)  # fmt: skip

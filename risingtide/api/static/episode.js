@@ -53,7 +53,8 @@
       height: width < 500 ? 220 : 320,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Europe/London"),
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(60, max * 1.1)] } },
-      axes: [{ values: (u, vals) => vals.map(ukTime) }, { values: (u, vals) => vals.map(wait), size: 60 }],
+      axes: [{ values: (u, vals) => vals.map(ukTime) }, { values: (u, vals) => vals.map(wait), size: 60,
+        incrs: [15, 30, 60, 120, 180, 300, 600, 900, 1800, 3600] }],
       series: series,
       hooks: { drawClear: [shadeTiers(data.bands)] },
     }, columns, box);
