@@ -15,6 +15,8 @@ import pytest
 from playwright.async_api import Browser, Page, Request, expect
 
 from risingtide.domain.model import QueueStats
+from risingtide.episode_report import render_html
+from risingtide.episodes import build_episode, find_episodes
 from risingtide.sources.scripted import ScriptedSource
 from tests.adapters.desk import Desk, running_desk
 from tests.browser.conftest import TIMEOUT_MS
@@ -134,4 +136,26 @@ async def test_the_board_trend_is_drawn_from_the_last_hour_on_first_load(
     spark = page.locator("#line-revenues svg.spark")
     await expect(spark).to_have_attribute("aria-label", re.compile(r"last (29|30) minutes"))
     await expect(page.locator("header.site")).to_contain_text("Episodes")
+    assert await axe_violations(page) == []
+
+
+async def test_the_html_report_draws_its_charts_offline(
+    browser: Browser, desk: Desk, tmp_path: Path
+) -> None:
+    """The report file, opened from disk, draws each chart with nothing fetched; axe-clean."""
+    await surge(desk)
+    store = desk.rt.store
+    assert store is not None
+    now = desk.clock.now()
+    episodes = [build_episode(store, r, now, desk.rt.config) for r in find_episodes(store)]
+    out = tmp_path / "report.html"
+    out.write_text(render_html(episodes, title="This week's episodes", generated=now))
+    ctx = await browser.new_context()
+    page = await ctx.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    await page.goto(out.as_uri())
+    await page.locator("figure.episode-chart canvas").first.wait_for(timeout=TIMEOUT_MS)
+    assert requests == [out.as_uri()]
+    await expect(page.get_by_role("heading", level=1)).to_have_text("This week's episodes")
     assert await axe_violations(page) == []
