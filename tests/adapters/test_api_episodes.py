@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -88,6 +90,13 @@ async def test_a_duty_manager_adds_lessons_learned_through_the_api(desk: Desk) -
     assert text in page.text
     # Scripts from this daemon only: the chart's library is served, never fetched.
     assert "script-src 'self'" in page.headers["content-security-policy"]
+    history = await desk.http.get("/history?kind=lessons_learned", headers=bearer("vera"))
+    assert f"Lessons learned on episode 1 by Priya Shah: {text}" in history.text
+    exported = await desk.http.get(
+        "/api/v1/events.csv?kind=lessons_learned", headers=bearer("vera")
+    )
+    [row] = list(csv.DictReader(io.StringIO(exported.text)))
+    assert (row["kind"], row["by"], row["reason"]) == ("lessons_learned", "Priya Shah", text)
 
 
 @pytest.mark.parametrize(
