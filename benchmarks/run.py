@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["engine", "feed", "notify_latency", "replay", "simulator", "store"]
+BENCHMARKS = ["engine", "feed", "notify_latency", "replay", "samples", "simulator", "store"]
 
 
 def main() -> int:

@@ -11,7 +11,9 @@ average wait before and after each response). ``SampleRecorder`` serves both:
 * **Kept in the store** (table ``samples``), one sample a minute per line, but only while
   the line is in an episode, for the 15 minutes before its first rise (from the ring, so
   "before" exists) and for the 15 minutes after calm. Writes are batched: at most one
-  transaction a minute, however many lines.
+  transaction a minute, however many lines, made in a worker thread when an event loop
+  runs (Erlang C for thousands of lines in flood takes most of a second, which the loop
+  must not wait for).
 
 A sample that cannot be written (the store failed) stays due and goes with the next
 minute's batch; at shutdown up to a minute of samples may be lost, never a tier change.
@@ -19,6 +21,7 @@ minute's batch; at shutdown up to a minute of samples may be lost, never a tier 
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -122,6 +125,7 @@ class _Slot:
 class _Kept:
     """Per line, what has gone to the store: the episode followed and how far it got."""
 
+    line: str
     episode: int
     since: datetime
     upto: datetime | None = None
@@ -135,20 +139,41 @@ class SampleRecorder:
         self._rings: dict[str, deque[_Slot]] = {}
         self._kept: dict[str, _Kept] = {}
         self._last_flush: datetime | None = None
+        self._writing: asyncio.Future[int] | None = None
 
     def observe(self, daemon: SampleSource, stats: Mapping[str, QueueStats]) -> None:
-        """Take a poll's figures; once a minute, keep what episodes need in the store."""
+        """Take a poll's figures; once a minute, keep what episodes need in the store.
+
+        Under a running event loop the write (Erlang C for each sample, then one
+        transaction) goes to a worker thread, so a minute with thousands of lines in
+        flood never holds up the loop; ``drain`` waits for it.
+        """
         lines = daemon.config.lines
         for line, s in stats.items():
             lc = lines.get(line)
             if lc is not None:
                 self._add(line, s, lc.target_wait)
         now = daemon.clock.now()
-        if daemon.store is not None and (
-            self._last_flush is None or now - self._last_flush >= FLUSH_EVERY
-        ):
-            self._last_flush = now
-            self.flush(daemon.store, daemon.states)
+        store = daemon.store
+        if store is None or (self._last_flush is not None and now - self._last_flush < FLUSH_EVERY):
+            return
+        if self._writing is not None and not self._writing.done():
+            return  # last minute's batch is still going in; its lines wait for the next
+        self._last_flush = now
+        batch = self._select(daemon.states)
+        if not batch:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._write(store, batch)
+            return
+        self._writing = loop.run_in_executor(None, self._write, store, batch)
+
+    async def drain(self) -> None:
+        """Wait for a write in progress, if any."""
+        if self._writing is not None:
+            await asyncio.shield(self._writing)
 
     def _add(self, line: str, stats: QueueStats, target_wait: float) -> None:
         minute = stats.at.replace(second=0, microsecond=0)
@@ -166,40 +191,47 @@ class SampleRecorder:
         return [s.sample() for s in self._rings.get(line, ()) if now - s.stats.at <= KEEP]
 
     def flush(self, store: Store, states: Mapping[str, LineState]) -> int:
-        """Write every line's due samples in one transaction; how many were written."""
-        due: list[tuple[str, Sample]] = []
+        """Write every line's due samples in one transaction, here; how many were written."""
+        return self._write(store, self._select(states))
+
+    def _select(self, states: Mapping[str, LineState]) -> list[tuple[_Kept, _Slot]]:
+        """Every line's due minutes, each with the record of what its line has kept."""
+        due: list[tuple[_Kept, _Slot]] = []
         for line, ring in self._rings.items():
             state = states.get(line)
-            if state is not None and state.episode > 0:
-                due.extend((line, s) for s in self._due(line, state, ring))
-        if not due:
+            if ring and state is not None and state.episode > 0:
+                kept, slots = self._due(line, state, ring)
+                due.extend((kept, slot) for slot in slots)
+        return due
+
+    def _write(self, store: Store, batch: Sequence[tuple[_Kept, _Slot]]) -> int:
+        """Turn ``batch`` into samples and write them in one transaction (any thread)."""
+        if not batch:
             return 0
+        samples = [(kept, slot.sample()) for kept, slot in batch]
         try:
-            store.write_samples([(line, s.at, s.figures()) for line, s in due])
+            store.write_samples([(k.line, s.at, s.figures()) for k, s in samples])
         except StoreError as exc:
             log.warning("samples not kept; trying again next minute", error=str(exc))
             return 0
-        for line, s in due:
-            kept = self._kept[line]
+        for kept, s in samples:
             kept.upto = s.at if kept.upto is None else max(kept.upto, s.at)
-        return len(due)
+        return len(samples)
 
-    def _due(self, line: str, state: LineState, ring: Sequence[_Slot]) -> list[Sample]:
-        """The ring's samples of ``line`` the store should have and does not yet."""
+    def _due(self, line: str, state: LineState, ring: Sequence[_Slot]) -> tuple[_Kept, list[_Slot]]:
+        """The ring's minutes of ``line`` the store should have and does not yet."""
         kept = self._kept.get(line)
-        edge = state.entered_at or (ring[-1].stats.at if ring else None)
-        if edge is None:
-            return []
+        edge = state.entered_at or ring[-1].stats.at  # the ring is never empty here
         if kept is None or kept.episode != state.episode:
             # A new episode (or the first look since start): keep from 15 minutes before
             # it. While raised, ``entered_at`` is when the tier was entered — the first rise,
             # unless it rose again within the minute; once calm, it is when calm came.
-            kept = self._kept[line] = _Kept(state.episode, edge - AROUND)
+            kept = self._kept[line] = _Kept(line, state.episode, edge - AROUND)
         until = None if state.tier > 0 else edge + AROUND
         if until is not None and (not ring or ring[0].stats.at >= until):
-            return []  # calm for long enough: nothing in the ring is wanted
-        return [
-            slot.sample()
+            return kept, []  # calm for long enough: nothing in the ring is wanted
+        return kept, [
+            slot
             for slot in ring
             if slot.stats.at >= kept.since
             and (kept.upto is None or slot.stats.at > kept.upto)

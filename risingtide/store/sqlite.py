@@ -28,11 +28,12 @@ Errors::
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -180,9 +181,16 @@ _upsert_state = _upsert_state.on_conflict_do_update(
 )
 _insert_history = insert(history)
 # A minute's sample written twice (a restart, a repeated flush) is kept once.
-_insert_sample = sqlite_insert(samples).on_conflict_do_nothing(
-    index_elements=[samples.c.line, samples.c.at]
-)
+_INSERT_SAMPLE = "INSERT INTO samples (line, at, figures) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+
+
+def _sample_time(at: datetime) -> str:
+    """``at`` as the ``samples.at`` column keeps it (``schema.UTCDateTime``'s text)."""
+    if at.utcoffset() is None:
+        raise ValueError(f"naive datetime {at!r}: the store keeps only aware UTC times")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 # Planning the same order twice (same key) must not run it twice.
 _insert_order = sqlite_insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.key])
 
@@ -444,11 +452,17 @@ class Store:
         A sample already kept for the same line and time is left as it is, so writing the
         same minute twice (after a restart, say) keeps one.
         """
-        values = [{"line": line, "at": at, "figures": dict(f)} for line, at, f in rows]
+        # Encoded here, as the schema's column types would (fixed-width UTC text, compact
+        # JSON), and sent as one executemany: at 10,000 lines a minute the per-row work of
+        # SQLAlchemy's type processing was most of the cost.
+        values = [
+            (line, _sample_time(at), json.dumps(f, separators=(",", ":"), ensure_ascii=False))
+            for line, at, f in rows
+        ]
         if not values:
             return
         with self._transaction(write=True) as conn:
-            conn.execute(_insert_sample, values)
+            conn.exec_driver_sql(_INSERT_SAMPLE, values)
 
     def samples(
         self, line: str, *, since: datetime | None = None, until: datetime | None = None

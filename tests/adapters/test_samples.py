@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -122,3 +123,25 @@ def test_after_a_restart_mid_episode_each_minute_is_kept_once(daemon: Daemon) ->
     assert len(before) >= 4
     assert after == sorted(set(after))
     assert len(after) == 6  # 09:00 to 09:05, the minutes of the ten polls, each once
+
+
+async def test_under_the_event_loop_the_write_happens_in_a_worker_thread(daemon: Daemon) -> None:
+    """With a running loop, observe hands the batch to a thread; drain waits for it."""
+    rec = SampleRecorder()
+    daemon.states["revenues"] = LineState("revenues", tier=2, entered_at=T0, episode=1)
+    feed(rec, daemon, 3, wait=500)
+    await rec.drain()
+    assert len(kept(daemon)) >= 1
+    written_by = []
+    real_write = daemon.store.write_samples if daemon.store else None
+    assert real_write is not None
+
+    def spy(rows: object) -> None:
+        written_by.append(threading.current_thread() is threading.main_thread())
+        real_write(rows)  # type: ignore[arg-type]
+
+    daemon.store.write_samples = spy  # type: ignore[method-assign,union-attr]
+    feed(rec, daemon, 2, wait=500)
+    await rec.drain()
+    assert written_by
+    assert not any(written_by)  # never on the loop's (main) thread

@@ -44,6 +44,7 @@ async def minute(desk: Desk, avg_wait: float) -> None:
         src.push(stats)
         await desk.rt.poller.poll("fixed")
         desk.rt.evaluate_all(desk.clock.now())
+        await desk.rt.samples.drain()
 
 
 async def surge(desk: Desk) -> str:

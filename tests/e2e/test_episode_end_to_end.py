@@ -86,6 +86,7 @@ async def drive(rt: Runtime, minutes: int, avg_wait: float) -> None:
         await rt.poller.poll("feed")
         rt.evaluate_all(clock.now())
         await rt.dispatcher.run_due()
+        await rt.samples.drain()  # the minute's samples go to the store in a worker thread
 
 
 async def test_a_surge_is_one_episode_with_its_figures_kept_around_it(runtime: Runtime) -> None:
