@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["engine", "feed", "notify_latency", "replay", "simulator", "store", "latency"]
+BENCHMARKS = [
+    "engine", "feed", "notify_latency", "replay", "samples", "simulator", "store", "latency",
+]  # fmt: skip
 SLOW = {"latency"}
 #: Benchmarks whose main() reads options: given none here, they run at their defaults.
 TAKES_ARGV = {"latency"}

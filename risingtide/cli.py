@@ -204,7 +204,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="hash a password for users: in the config (asks twice; or reads stdin)",
     )
     sub.add_parser("new-token", help="make an API token and the sha256: line for the config")
+    _report_parser(sub)
     return parser
+
+
+def _report_parser(sub: Any) -> None:
+    """``risingtide report``: the episodes of a period, for people and BI tools."""
+    report = sub.add_parser("report", help="write the episodes of a period (HTML, Markdown, CSV)")
+    report.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file")
+    report.add_argument("--since", default="7d", help="7d, 24h or an ISO time (default 7d)")
+    report.add_argument("--until", help="a duration ago or an ISO time (default now)")
+    report.add_argument("--line", help="only this line")
+    report.add_argument("--format", choices=("html", "markdown", "csv"), default="html")
+    report.add_argument("-o", "--output", type=Path, help="write here (default: stdout)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -224,6 +236,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _hash_password()
     if args.command == "new-token":
         return _new_token()
+    if args.command == "report":
+        from risingtide.episode_report import write_report
+
+        return write_report(
+            args.config, since=args.since, until=args.until, line=args.line,
+            fmt=args.format, output=args.output, now=datetime.now().astimezone(),
+        )  # fmt: skip
     if args.command in _COMMANDS:
         try:
             print(_COMMANDS[args.command](Remote(args.url, args.token), args))

@@ -65,6 +65,7 @@ from risingtide.ports import (
     StatsSource,
 )
 from risingtide.responders import RESPONDER_TYPES
+from risingtide.samples import SampleRecorder
 from risingtide.sources import SOURCE_TYPES
 from risingtide.store import OutboxEntry, Store, StoreError
 from risingtide.view import LineView, build_view
@@ -94,6 +95,7 @@ class Runtime:
         self.states: dict[str, LineState] = {}
         self.latest: dict[str, QueueStats] = {}
         self.last_error: dict[str, str] = {}
+        self.samples = SampleRecorder()  # figures over time: the board's trend, episodes
         self.sources: dict[str, StatsSource] = {}
         self.responders: dict[str, Responder] = {}
         self.store: Store | None = None
@@ -289,6 +291,7 @@ class Runtime:
     ) -> None:
         """Keep each line's latest good stats and evaluate those lines at once; a failure
         keeps the last good ones (the line goes stale at its deadline)."""
+        self.samples.observe(self, stats)
         arrived: list[str] = []
         for line, s in stats.items():
             if line in self.config.lines:

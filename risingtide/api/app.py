@@ -37,6 +37,7 @@ from risingtide.api.access import Gate, error
 from risingtide.api.control import command_routes
 from risingtide.api.daemon import DaemonControl, DaemonView
 from risingtide.api.duty import duty_routes, render_board
+from risingtide.api.episodes import episode_routes
 from risingtide.api.history import entry_json, history_query, history_routes
 from risingtide.api.openapi import openapi_document
 from risingtide.api.outbox import outbox_routes
@@ -162,6 +163,7 @@ def create_app(daemon: DaemonControl) -> Starlette:
             Route("/api/v1/session", session),
             *history_routes(daemon, gate),
             *duty_routes(daemon, gate),
+            *episode_routes(daemon, gate),
             *command_routes(daemon, gate),
             *outbox_routes(daemon, gate),
             *page_routes(daemon, gate),

@@ -121,7 +121,7 @@ def _csv_row(e: HistoryEntry) -> list[Any]:
         e.kind,
         "" if e.tier is None else e.tier,
         data.get("by", ""),
-        data.get("reason", "") or data.get("note", ""),
+        data.get("reason", "") or data.get("note", "") or data.get("text", ""),
         json.dumps(data, sort_keys=True, ensure_ascii=False),
     ]
 
@@ -146,6 +146,9 @@ def _describe(e: HistoryEntry) -> str:
         note = f" — {d['note']}" if d.get("note") else ""
         what = f"{d.get('response')} {d.get('action')}"
         return f"Dead letter {what} {verb} by {d.get('by', '')}{note}"
+    if e.kind == "lessons_learned":
+        who = d.get("by", "")
+        return f"Lessons learned on episode {d.get('episode')} by {who}: {d.get('text', '')}"
     if e.kind in ("silenced", "declared"):
         return f"{e.kind.capitalize()} by {d.get('by', '')} until {d.get('until', '')}: " + str(
             d.get("reason", "")
@@ -168,7 +171,8 @@ def _page(
     lines = [v.id for v in daemon.views()]
     kinds = ("tier_changed", "acknowledged", "response", "silenced", "silence_ended",
              "declared", "declaration_ended", "stats_stale", "stats_fresh", "reminder",
-             "escalated", "response_requeued", "response_dismissed")  # fmt: skip
+             "escalated", "response_requeued", "response_dismissed",
+             "lessons_learned")  # fmt: skip
     chosen_line, chosen_kind = q.get("line", ""), q.get("kind", "")
     esc = html.escape
 

@@ -557,6 +557,163 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
             "description": description}  # fmt: skip
 
 
+_EPISODE = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "The episode's id, `<line>-<number>`, e.g. council_tax-3.",
+    "schema": {"type": "string"},
+}
+_OBJECT = {"type": "object"}
+
+
+def _json_any(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema or _OBJECT}}}
+
+
+def _json_or_page(description: str) -> dict[str, Any]:
+    """An answer in JSON to the API, or a page to the episode page's form."""
+    return {
+        "description": description,
+        "content": {JSON: {"schema": _ref(models.Error)}, HTML: {"schema": {"type": "string"}}},
+    }
+
+
+def _episode_paths() -> dict[str, Any]:
+    """Episodes, lessons learned and the lines' trend (``risingtide.api.episodes``)."""
+    return {
+        "/api/v1/episodes": {"get": _episodes_list()},
+        "/api/v1/episodes/{id}": {"get": _episode_one()},
+        "/api/v1/episodes/{id}/lessons": {"post": _episode_lessons()},
+        "/api/v1/lines/{line}/trend": {"get": _line_trend()},
+        "/episodes": {"get": _episode_page("Every episode, with filters", filters=True)},
+        "/episodes/{id}": {"get": _episode_page("One episode's story, chart and lessons form")},
+    }
+
+
+def _episode_page(summary: str, *, filters: bool = False) -> dict[str, Any]:
+    """The episode pages (HTML)."""
+    return {
+        "summary": summary,
+        "parameters": (
+            [
+                _query("line", {"type": "string"}, "Only this line."),
+                _query("since", {"type": "string", "format": "date-time"}, "Began at or after."),
+                _query("until", {"type": "string", "format": "date-time"}, "Began before."),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Episodes."),
+            ]
+            if filters
+            else [_EPISODE]
+        ),
+        "responses": {
+            "200": _html("The page."),
+            "303": _redirect("Users are configured and the caller is not signed in."),
+            **({"400": _html("A filter is malformed; the page says which.")} if filters else {}),
+            **({} if filters else {"404": _html("Not an episode id, or no such episode.")}),
+        },
+    }
+
+
+def _episodes_list() -> dict[str, Any]:
+    episodes = {"type": "object", "properties": {"episodes": {"type": "array",
+                "items": _OBJECT}}, "required": ["episodes"]}  # fmt: skip
+    return {
+        **_read(
+            "Episodes that began in a period, newest first",
+            _json_any(
+                "Each episode's headline figures: id, line, started_at, ended_at (null while "
+                "it goes on), peak_tier, minutes_in_tiers, seconds_to_first_ack, peak waits "
+                "and abandonment, calls (estimated from the window counts), "
+                "peak_capacity_gap.",
+                episodes,
+            ),
+            **{"400": _err("A malformed query parameter.")},
+            **{"503": _err("The store is not open yet (starting up).")},
+        ),
+        "description": "An episode runs from a line's first rise above calm to calm again.",
+        "parameters": [
+            _query("line", {"type": "string"}, "Only this line."),
+            _query("since", {"type": "string", "format": "date-time"}, "Began at or after."),
+            _query("until", {"type": "string", "format": "date-time"}, "Began before."),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Episodes."),
+        ],
+    }
+
+
+def _episode_one() -> dict[str, Any]:
+    return {
+        **_read(
+            "One episode's whole story",
+            _json_any(
+                "The headline figures plus the timeline of tier changes with reasons, notes "
+                "(acknowledgements, silences, declarations, reminders, escalations), "
+                "notifications with their outcomes, switches with the average wait 15 "
+                "minutes before and after, lessons learned, the wait thresholds and the "
+                "samples (one a minute, from 15 minutes before the rise to 15 after calm)."
+            ),
+            **{"404": _err("Not an episode id, or no such episode in the history.")},
+            **{"503": _err("The store is not open yet (starting up).")},
+        ),
+        "parameters": [_EPISODE],
+    }
+
+
+def _episode_lessons() -> dict[str, Any]:
+    body = {"type": "object", "properties": {"text": {"type": "string", "maxLength": 4000}},
+            "required": ["text"]}  # fmt: skip
+    form = {"type": "object", "properties": {"text": {"type": "string"},
+            "csrf_token": {"type": "string"}}, "required": ["text", "csrf_token"]}  # fmt: skip
+    return {
+        "summary": "Add lessons learned to an episode",
+        "description": "Stored in the history as `lessons_learned` with the user's name, "
+        "shown on the episode and in reports.\n\nNeeds the **duty_manager** role (or "
+        "above). With a sign-in cookie, send the session's CSRF value as `X-CSRF-Token`; "
+        "the episode page's form sends it as `csrf_token` and is answered with pages.",
+        "security": _CHANGE,
+        "parameters": [_EPISODE],
+        "requestBody": {"required": True, "content": {JSON: {"schema": body},
+                                                      FORM: {"schema": form}}},
+        "responses": {
+            "201": _json_any("Saved: the record (at, episode, by, text)."),
+            "303": _redirect("The form was saved: back to the episode page."),
+            "400": _json_or_page("No text, text over 4,000 characters, or not JSON."),
+            "401": _UNAUTHENTICATED,
+            "403": _json_or_page(
+                "The caller's role does not allow this, a cookie-authenticated change "
+                "lacks its CSRF value, or no users are configured."
+            ),
+            "404": _json_or_page("Not an episode id, or no such episode."),
+            "413": _err("The body is over 64 KiB."),
+        },
+    }  # fmt: skip
+
+
+def _line_trend() -> dict[str, Any]:
+    trend = {
+        "type": "object",
+        "properties": {
+            "line": {"type": "string"},
+            "now": {"type": "string", "format": "date-time"},
+            "samples": {"type": "array", "items": _OBJECT},
+        },
+        "required": ["line", "now", "samples"],
+    }
+    return {
+        **_read(
+            "A line's last hour, one sample a minute",
+            _json_any(
+                "The daemon's now and the line's samples (at, avg_wait, longest_wait, "
+                "abandon_rate, calls_waiting, offered, answered, abandoned, agents_staffed, "
+                "agents_needed, window), oldest first; kept in memory, so empty after a "
+                "restart until figures arrive.",
+                trend,
+            ),
+            **{"404": _err("No such line in the config.")},
+        ),
+        "parameters": [_LINE],
+    }  # fmt: skip
+
+
 def openapi_document() -> dict[str, Any]:
     """The whole document (the same every time; the app caches it)."""
     _, top = models_json_schema(
@@ -572,7 +729,7 @@ def openapi_document() -> dict[str, Any]:
             "the lines and their history; acknowledge, silence and declare tiers; reload the "
             'config. Every refusal is a 4xx with {"error": reason}.',
         },
-        "paths": _paths(),
+        "paths": {**_paths(), **_episode_paths()},
         "components": {
             "schemas": schemas,
             "securitySchemes": {

@@ -180,6 +180,19 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     3: _OUTBOX_V3,
 }
 
+#: A line's figures, one row a minute, kept only around episodes (``risingtide.samples``
+#: writes them: during an episode, the 15 minutes before its first rise and the 15 after
+#: calm). ``figures`` holds the sample's measures by name. Added without a version bump:
+#: ``create_all`` makes it in an older file, and an older version ignores it.
+samples = Table(
+    "samples",
+    metadata,
+    Column("line", String, primary_key=True),
+    Column("at", UTCDateTime, primary_key=True),
+    Column("figures", JSONText, nullable=False),
+    Index("ix_samples_at", "at"),
+)
+
 #: Facts about the file itself; ``schema_version`` for now.
 meta = Table(
     "meta",

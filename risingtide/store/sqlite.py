@@ -28,11 +28,12 @@ Errors::
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -66,6 +67,7 @@ from risingtide.store.schema import (
     meta,
     metadata,
     outbox,
+    samples,
 )
 
 __all__ = [
@@ -178,6 +180,17 @@ _upsert_state = _upsert_state.on_conflict_do_update(
     },
 )
 _insert_history = insert(history)
+# A minute's sample written twice (a restart, a repeated flush) is kept once.
+_INSERT_SAMPLE = "INSERT INTO samples (line, at, figures) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+
+
+def _sample_time(at: datetime) -> str:
+    """``at`` as the ``samples.at`` column keeps it (``schema.UTCDateTime``'s text)."""
+    if at.utcoffset() is None:
+        raise ValueError(f"naive datetime {at!r}: the store keeps only aware UTC times")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 # Planning the same order twice (same key) must not run it twice.
 _insert_order = sqlite_insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.key])
 
@@ -204,6 +217,39 @@ class Store:
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def read_only(cls, path: Path | str, clock: Clock) -> Store:
+        """Open an existing state file only to read it, beside a running daemon.
+
+        Takes no lock and never writes (SQLite's ``mode=ro``): in WAL mode a reader sees
+        the last committed transaction while the daemon goes on writing. For reports.
+        Raises ``StoreError`` when there is no such file, ``SchemaTooNewError`` when a
+        newer version wrote it.
+        """
+        store = cls.__new__(cls)
+        store.path = Path(path)
+        store._clock = clock
+        store._closed = False
+        store._lock_fd = None
+        store._engine = None
+        if not store.path.is_file():
+            raise StoreError(f"no state file at {store.path}")
+        store._engine = create_engine(f"sqlite:///file:{store.path}?mode=ro&uri=true")
+        try:
+            with store._transaction(write=False) as conn:
+                version = conn.execute(
+                    select(meta.c.value).where(meta.c.key == "schema_version")
+                ).scalar_one_or_none()
+        except BaseException:
+            store.close()
+            raise
+        if version is not None and version.isdigit() and int(version) > SCHEMA_VERSION:
+            store.close()
+            raise SchemaTooNewError(
+                f"{store.path} was written by a newer Rising Tide (schema version {version})"
+            )
+        return store
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -397,6 +443,45 @@ class Store:
             return
         with self._transaction(write=True) as conn:
             conn.execute(_insert_history, rows)
+
+    # ------------------------------------------------------------------ samples
+
+    def write_samples(self, rows: Sequence[tuple[str, datetime, Mapping[str, Any]]]) -> None:
+        """Keep ``(line, at, figures)`` samples, all in one transaction.
+
+        A sample already kept for the same line and time is left as it is, so writing the
+        same minute twice (after a restart, say) keeps one.
+        """
+        # Encoded here, as the schema's column types would (fixed-width UTC text, compact
+        # JSON), and sent as one executemany: at 10,000 lines a minute the per-row work of
+        # SQLAlchemy's type processing was most of the cost.
+        values = [
+            (line, _sample_time(at), json.dumps(f, separators=(",", ":"), ensure_ascii=False))
+            for line, at, f in rows
+        ]
+        if not values:
+            return
+        with self._transaction(write=True) as conn:
+            conn.exec_driver_sql(_INSERT_SAMPLE, values)
+
+    def samples(
+        self, line: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[tuple[datetime, dict[str, Any]]]:
+        """A line's kept samples as ``(at, figures)``, oldest first; ``since`` inclusive,
+        ``until`` exclusive."""
+        query = select(samples.c.at, samples.c.figures).where(samples.c.line == line)
+        if since is not None:
+            query = query.where(samples.c.at >= since)
+        if until is not None:
+            query = query.where(samples.c.at < until)
+        with self._transaction(write=False) as conn:
+            return [(r.at, r.figures) for r in conn.execute(query.order_by(samples.c.at))]
+
+    def delete_samples_before(self, at: datetime) -> int:
+        """Forget samples older than ``at`` (the history's retention); how many went."""
+        with self._transaction(write=True) as conn:
+            gone: int = conn.execute(samples.delete().where(samples.c.at < at)).rowcount
+        return gone
 
     # ------------------------------------------------------------------ outbox
 

@@ -39,7 +39,7 @@ from tests.e2e.desk_daemon import SECRET, TOKENS, Daemon, desk_daemon
 
 EXAMPLES = 12
 REQUEST_TIMEOUT = 5
-DEADLINE = 90  # seconds for the whole run; it takes a fraction of that
+DEADLINE = 180  # seconds for the whole run; about 80 on a busy 2-core machine
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -70,7 +70,7 @@ def test_no_operation_answers_5xx_or_off_its_documented_shape(daemon: Daemon) ->
     started = time.monotonic()
     operations = [result.ok() for result in schema.get_all_operations()]
     # every route and method but /openapi.json itself, which schemathesis leaves out
-    assert len(operations) == 25
+    assert len(operations) == 31
 
     # Council Tax is at tier 2 of its first episode from the daemon's first evaluation.
     token = make_ack_token(SECRET, "council_tax", 2, 1, datetime(2099, 1, 1, tzinfo=UTC))
@@ -81,6 +81,8 @@ def test_no_operation_answers_5xx_or_off_its_documented_shape(daemon: Daemon) ->
             runs += [(operation, {"line": lid}) for lid in ("council_tax", "waste", "highways")]
         if "{token}" in operation.path:
             runs.append((operation, {"token": token}))
+        if "{id}" in operation.path:  # Council Tax's first episode: lessons bodies are reached
+            runs.append((operation, {"id": "council_tax-1"}))
         if "{key}" in operation.path:  # a real entry: bodies, then 409, are reached
             runs.append((operation, {"key": outbox_key(daemon)}))
 

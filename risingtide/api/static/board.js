@@ -489,9 +489,31 @@
     });
   }
 
+  // The last hour from the daemon's own samples (GET /api/v1/lines/{line}/trend), so the
+  // sparkline is drawn on first load; the daemon's times are mapped onto this browser's clock.
+  async function seedTrends() {
+    await Promise.all(Array.from(lines.keys()).map(async (id) => {
+      try {
+        const r = await fetch("/api/v1/lines/" + encodeURIComponent(id) + "/trend",
+          { credentials: "same-origin" });
+        if (!r.ok) return;
+        const body = await r.json();
+        const shift = Date.now() - Date.parse(body.now);
+        const h = history.get(id) || [];
+        const first = h.length ? h[0].t : Infinity;
+        const older = body.samples.map((s) => ({ t: Date.parse(s.at) + shift, v: s.avg_wait }))
+          .filter((p) => p.t < first);
+        history.set(id, older.concat(h));
+        const row = rows.get(id);
+        if (row) row.cells.trend.replaceChildren(sparkline(id, Date.now()));
+      } catch (e) { /* the trend fills from this page's own updates instead */ }
+    }));
+  }
+
   (async function start() {
     await loadSession();
     await refresh();
+    await seedTrends();
     schedule();
   })();
 })();
