@@ -57,6 +57,7 @@ from risingtide.ports import (
     StatsSource,
 )
 from risingtide.responders import RESPONDER_TYPES
+from risingtide.retire import removal_orders, removal_record
 from risingtide.sources import SOURCE_TYPES
 from risingtide.store import OutboxEntry, Store, StoreError
 from risingtide.view import LineView, build_view
@@ -75,8 +76,14 @@ class Runtime:
         registry: CollectorRegistry | None = None,
         host: str | None = None,
         port: int | None = None,
+        fresh_state: bool = False,
     ) -> None:
-        """Prepare (but do not start) a daemon for ``config``; ``host``/``port`` override it."""
+        """Prepare (but do not start) a daemon for ``config``; ``host``/``port`` override it.
+
+        ``fresh_state``: the operator's word that an empty (0-byte) state file may be taken
+        as a new store (``risingtide run --fresh-state``).
+        """
+        self.fresh_state = fresh_state
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.registry = registry or CollectorRegistry()
@@ -107,13 +114,17 @@ class Runtime:
         Tests pass ``schedule=False`` and drive ``poll``/``evaluate_all`` by hand on a
         FakeClock; the dispatcher still runs.
         """
-        self.store = Store(self.config.server.state_file, self.clock)
+        self.store = Store(self.config.server.state_file, self.clock, fresh=self.fresh_state)
         stored = self.store.load_states()
         self._build_adapters(self.config, previous=None)
         self.states = {
             lid: _reconcile(lc.framework, stored.get(lid) or initial_state(lid, lc.framework))
             for lid, lc in self.config.lines.items()
         }
+        self._retire_lines(
+            {lid: st for lid, st in stored.items() if lid not in self.config.lines},
+            why="not in the config at start",
+        )
         self._reassert_switches(self.config.lines)
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(self.clock.now().timestamp())
@@ -267,6 +278,27 @@ class Runtime:
             self.store.commit([], [], orders)
             if self.dispatcher is not None:
                 self.dispatcher.wake()
+
+    def _retire_lines(
+        self, removed: Mapping[str, LineState], *, why: str, by: str | None = None
+    ) -> None:
+        """Undo the live switches of lines the config no longer has and close their
+        episodes (see ``risingtide.retire``); their state leaves memory and the store."""
+        assert self.store is not None
+        now = self.clock.now()
+        queued = False
+        for lid, state in sorted(removed.items()):
+            orders = removal_orders(state, now, why)
+            self.store.retire_line(lid, orders, removal_record(state, why, by), now)
+            for held in (self.states, self.latest, self.last_error):
+                held.pop(lid, None)
+            queued = queued or bool(orders)
+            log.warning(
+                "line removed; its live switches are undone and its episode closed",
+                line=lid, tier=state.tier, undone=sorted(state.live), why=why, by=by,
+            )  # fmt: skip
+        if queued and self.dispatcher is not None:
+            self.dispatcher.wake()
 
     def _source_entries(self) -> dict[str, tuple[SourceConfig, StatsSource]]:
         return {sid: (sc, self.sources[sid]) for sid, sc in self.config.sources.items()}
@@ -549,6 +581,10 @@ class Runtime:
         for lid, lc in new.lines.items():
             old = self.states.get(lid)
             self.states[lid] = _reconcile(lc.framework, old or initial_state(lid, lc.framework))
+        self._retire_lines(
+            {lid: st for lid, st in self.states.items() if lid not in new.lines},
+            why="removed by a reload", by=by,
+        )  # fmt: skip
         self._reassert_switches(lid for sid in rebuilt for lid in new.lines_of(sid))
         for lid in set(self.latest) - set(new.lines):
             del self.latest[lid]
