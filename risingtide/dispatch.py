@@ -355,13 +355,21 @@ class Dispatcher:
         After each pass it waits for ``wake()``, ``stop`` or ``idle``, whichever comes first.
         Never raises: a failed pass is logged and the loop goes on.
         """
+        failing = 0  # passes failed in a row: the first is logged, then the recovery
         while not stop.is_set():
             # Cleared before the pass, so a wake() during the pass causes another pass.
             self._wake.clear()
             try:
                 await self.run_due()
             except Exception:
-                log.exception("dispatcher pass failed; will try again")
+                failing += 1
+                if failing == 1:
+                    # Once per spell: a full disk would otherwise log a traceback a second.
+                    log.exception("dispatcher pass failed; will try again")
+            else:
+                if failing:
+                    log.info("dispatcher recovered", failures=failing)
+                failing = 0
             await _wait_any((stop, self._wake), idle.total_seconds())
 
     # ------------------------------------------------------------------ one line
@@ -416,8 +424,9 @@ class Dispatcher:
             log.exception("responder raised an unexpected error", **_fields(orders[0], key))
             failure = _Failure("error", f"{type(exc).__name__}: {exc}", retryable=True)
         else:
-            return len(members), self._succeed_all(orders, key, str(detail), attempts, now)
-        return len(members), self._fail_all(orders, key, failure, attempts, now)
+            ended = self._clock.now()  # stamped at the end of the attempt, as in _run_entry
+            return len(members), self._succeed_all(orders, key, str(detail), attempts, ended)
+        return len(members), self._fail_all(orders, key, failure, attempts, self._clock.now())
 
     def _succeed_all(
         self, orders: list[ResponseOrder], key: str, detail: str, attempts: int, now: datetime
@@ -475,22 +484,24 @@ class Dispatcher:
                 retryable=False,
             )
             return self._fail(entry, failure, now)
+        # Outcomes are stamped, and back-off timed, from the END of the attempt: after a
+        # 10 s timeout the next try waits its full 2 s from then, not from when it began.
         try:
             context = self._context_for(order)
             async with asyncio.timeout(self._timeout.total_seconds()):
                 detail = await responder.run(order, context)
         except TimeoutError:
             message = f"no answer within {self._timeout.total_seconds():g}s"
-            return self._fail(entry, _Failure("timeout", message, retryable=True), now)
+            failure = _Failure("timeout", message, retryable=True)
         except ResponseError as exc:
             failure = _Failure(exc.reason, str(exc) or exc.reason, retryable=exc.retryable)
-            return self._fail(entry, failure, now)
         except Exception as exc:
             # A bug in a responder: keep the traceback, treat it as passing trouble.
             log.exception("responder raised an unexpected error", **_fields(order))
-            message = f"{type(exc).__name__}: {exc}"
-            return self._fail(entry, _Failure("error", message, retryable=True), now)
-        return self._succeed(entry, str(detail), now)
+            failure = _Failure("error", f"{type(exc).__name__}: {exc}", retryable=True)
+        else:
+            return self._succeed(entry, str(detail), self._clock.now())
+        return self._fail(entry, failure, self._clock.now())
 
     def _succeed(self, entry: OutboxEntry, detail: str, now: datetime) -> Outcome | None:
         order = entry.order

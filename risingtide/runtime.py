@@ -18,7 +18,7 @@ import dataclasses
 import signal
 import socket
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from risingtide.domain.model import (
 )
 from risingtide.domain.responses import plan, reassert
 from risingtide.domain.tiers import evaluate, initial_state
+from risingtide.health import Health
 from risingtide.metrics import Metrics
 from risingtide.polling import Poller
 from risingtide.ports import (
@@ -102,6 +103,7 @@ class Runtime:
         self.server: uvicorn.Server | None = None
         self.ready = False
         self.last_tick: datetime | None = None
+        self.health = Health()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[object]] = set()
@@ -114,6 +116,7 @@ class Runtime:
         Tests pass ``schedule=False`` and drive ``poll``/``evaluate_all`` by hand on a
         FakeClock; the dispatcher still runs.
         """
+        self.health.started(self.clock.now())
         self.store = Store(self.config.server.state_file, self.clock, fresh=self.fresh_state)
         stored = self.store.load_states()
         self._build_adapters(self.config, previous=None)
@@ -327,8 +330,8 @@ class Runtime:
         """One evaluation of every line (the scheduler's job); never raises."""
         try:
             self.evaluate_all(self.clock.now())
-        except Exception:
-            log.exception("evaluation tick failed; state kept, will retry next tick")
+        except Exception as exc:
+            self._evaluation_failed(self.clock.now(), exc)
 
     def evaluate_all(self, now: datetime) -> None:
         """Evaluate every line at ``now``; commit, then publish, the new states and orders."""
@@ -351,6 +354,7 @@ class Runtime:
         self.last_tick = now
         self.ready = True
         self.metrics.evaluations.inc()
+        self._evaluation_succeeded(now)
 
     def _commit(
         self,
@@ -681,11 +685,35 @@ class Runtime:
 
     @property
     def healthy(self) -> bool:
-        """False when the evaluation loop has stopped ticking."""
-        if self.last_tick is None:
-            return True  # still starting
-        age = (self.clock.now() - self.last_tick).total_seconds()
-        return age < max(30.0, 6 * self.config.server.evaluate_every.total_seconds())
+        """False when no evaluation pass has succeeded within the grace: since start when
+        none ever has, else since the last success (the loop stalled, or every attempt
+        fails). The grace is ``max(30 s, 6 × server.evaluate_every)``."""
+        return self.health.problem(self.clock.now(), self._health_grace()) is None
+
+    def _health_grace(self) -> timedelta:
+        return max(timedelta(seconds=30), 6 * self.config.server.evaluate_every)
+
+    def _evaluation_succeeded(self, now: datetime) -> None:
+        """Record a successful evaluation pass (health; "store recovered" once)."""
+        recovered = self.health.succeeded(now)
+        if recovered:
+            log.info("store recovered", failures=recovered)
+
+    def _evaluation_failed(self, now: datetime, exc: BaseException) -> None:
+        """Record a failed evaluation pass: a store failure is logged with its traceback
+        when it starts and only counted after that (``risingtide_store_errors_total``);
+        any other failure is logged each time (a bug to see)."""
+        first_store_failure = self.health.failed(now, store=isinstance(exc, StoreError))
+        if isinstance(exc, StoreError):
+            self.metrics.store_errors.inc()
+            if first_store_failure:
+                log.error(
+                    "state store failing; state kept, evaluation retries (further failures "
+                    "are counted in risingtide_store_errors_total until it recovers)",
+                    exc_info=exc,
+                )
+            return
+        log.error("evaluation tick failed; state kept, will retry next tick", exc_info=exc)
 
 
 class _BrokenSource:
