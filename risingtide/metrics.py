@@ -152,6 +152,11 @@ class Metrics:
             "Evaluation passes that failed because the state store did (disk full, I/O).",
             registry=registry,
         )
+        self.store_bytes = Gauge(
+            PREFIX + "store_bytes",
+            "Bytes the state store takes on disk (the file and its write-ahead log).",
+            registry=registry,
+        )
         self.build_info = Gauge(
             PREFIX + "build_info", "Always 1; the version as a label.", ["version"],
             registry=registry,

@@ -65,6 +65,11 @@ from risingtide.view import LineView, build_view
 
 log = structlog.get_logger(__name__)
 
+#: How often the store is pruned and its write-ahead log truncated.
+MAINTAIN_EVERY = timedelta(hours=1)
+#: How long an outbox entry is kept once done (its history record stays for the retention).
+DONE_KEPT = timedelta(days=7)
+
 
 class Runtime:
     """A running Rising Tide: owns the store, the sources, the responders and the loop."""
@@ -153,6 +158,7 @@ class Runtime:
             coalesce=True,
             misfire_grace_time=None,
         )
+        self._schedule_maintenance()
         if schedule:
             self.scheduler.start()
         self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(self._stop)))
@@ -302,6 +308,39 @@ class Runtime:
             )  # fmt: skip
         if queued and self.dispatcher is not None:
             self.dispatcher.wake()
+
+    def _schedule_maintenance(self) -> None:
+        """Keep the store from growing without bound: ``maintain`` hourly, and the store's
+        size on ``/metrics`` (read at each scrape)."""
+        assert self.scheduler is not None
+        self.metrics.store_bytes.set_function(
+            lambda: float(self.store.size_bytes()) if self.store is not None else 0.0
+        )
+        self.scheduler.add_job(
+            self.maintain, "interval", id="maintain", seconds=MAINTAIN_EVERY.total_seconds(),
+            max_instances=1, coalesce=True, misfire_grace_time=None,
+        )  # fmt: skip
+
+    async def maintain(self) -> None:
+        """Delete history older than ``server.history_retention`` and outbox entries done
+        more than ``DONE_KEPT`` ago, then truncate the write-ahead log; in a worker thread,
+        off the event loop. Never raises."""
+        store = self.store
+        if store is None:
+            return
+        now = self.clock.now()
+        try:
+            history, outbox = await asyncio.to_thread(
+                store.prune,
+                history_before=now - self.config.server.history_retention,
+                done_before=now - DONE_KEPT,
+            )
+            await asyncio.to_thread(store.checkpoint)
+        except Exception as exc:
+            log.warning("store maintenance failed; will try again", error=str(exc))
+            return
+        if history or outbox:
+            log.info("old history and done responses deleted", history=history, outbox=outbox)
 
     def _source_entries(self) -> dict[str, tuple[SourceConfig, StatsSource]]:
         return {sid: (sc, self.sources[sid]) for sid, sc in self.config.sources.items()}

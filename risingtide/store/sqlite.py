@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -43,11 +44,13 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    and_,
     create_engine,
     delete,
     event,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -436,6 +439,67 @@ class Store:
             return
         with self._transaction(write=True) as conn:
             conn.execute(_insert_history, rows)
+
+    # ------------------------------------------------------------------ retention
+
+    def prune(
+        self, *, history_before: datetime, done_before: datetime, batch: int = 2000
+    ) -> tuple[int, int]:
+        """Delete history older than ``history_before`` and outbox entries done before
+        ``done_before`` (and dismissed ones older than ``history_before``); return how many
+        of each.
+
+        Pending and dead entries are never deleted: they are work still to do or to look
+        at. Deletes go in batches of ``batch`` rows, each its own short transaction, so a
+        first run over a year of rows never holds the write lock for long.
+        """
+        old_history = select(history.c.id).where(history.c.at < history_before).limit(batch)
+        finished = or_(
+            and_(outbox.c.status == "done", outbox.c.finished_at < done_before),
+            and_(outbox.c.status == "dismissed", outbox.c.created_at < history_before),
+        )
+        old_outbox = select(outbox.c.id).where(finished).limit(batch)
+        return (
+            self._delete_batches(history, old_history),
+            self._delete_batches(outbox, old_outbox),
+        )
+
+    def _delete_batches(self, table: Any, ids: Any) -> int:
+        deleted = 0
+        for _ in range(1_000_000):  # bounded: each round deletes up to a batch, or stops
+            with self._transaction(write=True) as conn:
+                count = conn.execute(delete(table).where(table.c.id.in_(ids))).rowcount
+            deleted += count
+            if not count:
+                break
+        return deleted
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the file and truncate it to 0 bytes
+        (``PRAGMA wal_checkpoint(TRUNCATE)``), so the ``-wal`` file cannot grow without
+        bound between restarts. A busy database is left for the next time."""
+        if self._engine is None:
+            raise StoreError(f"the store at {self.path} is closed")
+        try:
+            # The raw connection: outside any transaction, which a checkpoint needs.
+            raw = self._engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cursor.fetchall()
+                cursor.close()
+            finally:
+                raw.close()
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            raise StoreError(f"state store {self.path}: {exc}") from exc
+
+    def size_bytes(self) -> int:
+        """The bytes the store takes on disk: the file and its write-ahead log."""
+        total = 0
+        for part in (self.path, Path(f"{self.path}-wal")):
+            with suppress(OSError):
+                total += part.stat().st_size
+        return total
 
     # ------------------------------------------------------------------ outbox
 
