@@ -197,6 +197,9 @@ class BuildContext:
     clock: Clock
     #: Sources already built, by id: lets a simulator responder find its simulator.
     sources: Mapping[str, StatsSource] = field(default_factory=dict)
+    #: The measures each line's framework reads, by line id: a source may fail a line only
+    #: for a figure it needs (a line not listed: assume it needs every measure).
+    needs: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 M = TypeVar("M", bound=BaseModel)

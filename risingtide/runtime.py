@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from risingtide.api.links import make_ack_link
 from risingtide.clock import Clock, SystemClock
 from risingtide.config import ConfigErrors, load_config
+from risingtide.config.frameworks import measures_read
 from risingtide.config.model import Config, LineConfig, SourceConfig
 from risingtide.dispatch import Delivery, Dispatcher
 from risingtide.domain import commands
@@ -241,7 +242,7 @@ class Runtime:
 
         Returns the ids of the sources built anew.
         """
-        ctx = BuildContext(clock=self.clock)
+        ctx = BuildContext(clock=self.clock, needs=_needs(config))
         sources: dict[str, StatsSource] = {}
         built: set[str] = set()
         for sid, sc in config.sources.items():
@@ -251,6 +252,7 @@ class Runtime:
                 and old is not None
                 and previous.sources.get(sid) == sc
                 and _line_params(previous, sid) == _line_params(config, sid)
+                and _needs(previous, sid) == _needs(config, sid)
             ):
                 sources[sid] = old
                 continue
@@ -809,6 +811,12 @@ def _bind(host: str, port: int) -> socket.socket:
 def _line_params(config: Config, source_id: str) -> dict[str, BaseModel]:
     lines: dict[str, LineConfig] = config.lines_of(source_id)
     return {lid: lc.source_params for lid, lc in lines.items()}
+
+
+def _needs(config: Config, source_id: str | None = None) -> dict[str, frozenset[str]]:
+    """The measures each line's framework reads (of one source's lines, if given)."""
+    lines = config.lines if source_id is None else config.lines_of(source_id)
+    return {lid: measures_read(lc.framework) for lid, lc in lines.items()}
 
 
 def _deliveries(config: Config) -> dict[str, Delivery]:

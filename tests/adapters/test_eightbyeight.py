@@ -343,8 +343,50 @@ async def test_a_metric_missing_from_one_queue_fails_only_that_line(eight):
     error = result["council_tax"]
     assert isinstance(error, SourceError)
     assert error.reason == "parse"
-    assert "queue 103: 8x8's answer has no availableIdle.rt" in str(error)
+    assert "queue 103: 8x8's answer has no availableIdle.rt" in str(error)  # needs unknown: all
     assert ok(result["waste"]).agents_available == 3
+
+
+def dropping(*keys: str) -> Any:
+    """A mangler that removes ``keys`` from the first queue's metrics (queue 103)."""
+
+    def drop(body: list[Any]) -> list[Any]:
+        body[0]["metrics"] = [m for m in body[0]["metrics"] if m["key"] not in keys]
+        return body
+
+    return drop
+
+
+def built(eight: Harness, needs: dict[str, frozenset[str]]) -> EightByEightSource:
+    """The source as the daemon builds it: through the plugin, told what each line needs."""
+    settings = EightByEightSettings.model_validate(
+        {"api_key": "key-1", "api_secret": "secret-1", "base_url": eight.url}
+    )
+    lines = {line: EightByEightLine(queue_id=queue) for line, queue in THREE.items()}
+    source = SOURCE_TYPES["eightbyeight"].build(
+        "eightbyeight", settings, lines, BuildContext(clock=eight.clock, needs=needs)
+    )
+    assert isinstance(source, EightByEightSource)
+    return source
+
+
+async def test_a_metric_no_tier_reads_leaves_only_its_figure_unknown(eight):
+    """A line whose tiers read avg_wait keeps its figures when idle agents are missing."""
+    eight.fake.mangle["queues"] = dropping("availableIdle.rt", "avgHandlingTime.int-15m")
+    result = await poll(built(eight, {"council_tax": frozenset({"avg_wait", "calls_waiting"})}))
+    stats = ok(result["council_tax"])
+    assert (stats.agents_available, stats.avg_handle_time) == (None, None)
+    assert (stats.calls_waiting, stats.avg_wait, stats.offered) == (7, 260.5, 90)
+
+
+async def test_a_metric_a_tier_reads_still_fails_the_line(eight):
+    """A missing metric a tier reads (directly, or through a rate) fails the line, naming it."""
+    eight.fake.mangle["queues"] = dropping("entered.int-15m")
+    result = await poll(built(eight, {"council_tax": frozenset({"abandon_rate"})}))
+    error = result["council_tax"]
+    assert isinstance(error, SourceError) and error.reason == "parse"
+    assert "entered.int-15m" in str(error)
+    assert ok(result["waste"]).offered == 10
 
 
 async def test_a_queue_missing_from_the_answer_fails_only_its_line(eight):
