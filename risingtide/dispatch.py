@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 import structlog
@@ -213,6 +214,8 @@ class Dispatcher:
         self._deliveries: Mapping[str, Delivery] = {}
         self._directory = directory or Directory()
         self._limiters: dict[str, RateLimiter] = {}
+        #: Outcomes the store refused (full disk), by the keys they cover; see ``_record``.
+        self._unrecorded: dict[tuple[str, ...], Callable[[], None]] = {}
         self._set_deliveries(deliveries or {})
 
     def set_responders(
@@ -269,14 +272,17 @@ class Dispatcher:
     async def _pass(self) -> tuple[int, bool]:
         """One look at the outbox: (entries run, whether any finished, done or dead)."""
         now = self._clock.now()
+        if self._unrecorded:
+            self._flush_unrecorded()
+        held = self._held()
         lanes: dict[str, list[OutboxEntry]] = {}
         for entry in self._store.pending():
             lanes.setdefault(_lane(entry.order), []).append(entry)
         units: list[tuple[set[str], str, Callable[[], _Run]]] = []
         heads: dict[str, list[OutboxEntry]] = {}  # notifier response -> lane heads
         for lane, entries in lanes.items():
-            if lane in self._busy:
-                continue
+            if lane in self._busy or entries[0].order.key in held:
+                continue  # running, or ran with its outcome not yet in the store
             head = entries[0]
             if isinstance(self._responders.get(head.order.response), Notifier):
                 heads.setdefault(head.order.response, []).append(head)
@@ -431,11 +437,9 @@ class Dispatcher:
     def _succeed_all(
         self, orders: list[ResponseOrder], key: str, detail: str, attempts: int, now: datetime
     ) -> bool:
-        try:
-            self._store.record_success([o.key for o in orders], detail, now)
-        except Exception:
-            # The notice went out; the entries stay pending and go again under the same key.
-            log.exception("notice sent but could not be recorded", **_fields(orders[0], key))
+        keys = [o.key for o in orders]
+        write = partial(self._store.record_success, keys, detail, now)
+        if not self._record(keys, write, "notice sent", orders[0], key):
             return False
         for order in orders:
             log.info("response done", detail=detail, attempts=attempts, **_fields(order, key))
@@ -454,17 +458,14 @@ class Dispatcher:
         dead = self._policy.gives_up(attempts, now - oldest, retryable=failure.retryable)
         retry_at = None if dead else now + self._policy.delay(attempts, self._rng)
         fallbacks = self._fallbacks(orders, failure) if dead else []
-        try:
+        keys = [o.key for o in orders]
+
+        def write() -> None:
             self._store.record_failure(
-                [o.key for o in orders],
-                failure.message,
-                failure.reason,
-                now,
-                retry_at,
-                enqueue=fallbacks,
+                keys, failure.message, failure.reason, now, retry_at, enqueue=fallbacks
             )
-        except Exception:
-            log.exception("notice failure could not be recorded", **_fields(orders[0], key))
+
+        if not self._record(keys, write, "notice failed", orders[0], key):
             return False
         outcome: Outcome = "dead" if dead else "retry"
         for order in orders:
@@ -505,11 +506,8 @@ class Dispatcher:
 
     def _succeed(self, entry: OutboxEntry, detail: str, now: datetime) -> Outcome | None:
         order = entry.order
-        try:
-            self._store.record_success(order.key, detail, now)
-        except Exception:
-            # The responder did act; the entry stays pending and will run again (same key).
-            log.exception("response ran but could not be recorded", **_fields(order))
+        write = partial(self._store.record_success, order.key, detail, now)
+        if not self._record([order.key], write, "response ran", order, order.key):
             return None
         log.info("response done", detail=detail, attempts=entry.attempts + 1, **_fields(order))
         self._tell(order, "ok", detail)
@@ -524,18 +522,62 @@ class Dispatcher:
         )  # fmt: skip
         retry_at = None if dead else now + self._policy.delay(attempts, self._rng)
         fallbacks = self._fallbacks([order], failure) if dead else []
-        try:
-            self._store.record_failure(
-                order.key, failure.message, failure.reason, now, retry_at, enqueue=fallbacks
-            )
-        except Exception:
-            log.exception("response failure could not be recorded", **_fields(order))
+        write = partial(
+            self._store.record_failure,
+            order.key, failure.message, failure.reason, now, retry_at, enqueue=fallbacks,
+        )  # fmt: skip
+        if not self._record([order.key], write, "response failed", order, order.key):
             return None
         outcome: Outcome = "dead" if dead else "retry"
         self._log_failure(order, failure, attempts, now, retry_at, order.key)
         self._tell(order, outcome, failure.reason)
         self._queued(fallbacks)
         return outcome
+
+    def _record(
+        self,
+        keys: Sequence[str],
+        write: Callable[[], None],
+        what: str,
+        order: ResponseOrder,
+        key: str,
+    ) -> bool:
+        """Write an outcome to the store; False when the store failed.
+
+        The responder did act, so a failed write is held in memory with the keys it covers:
+        those entries are not run again (a full disk would otherwise resend them on every
+        pass) and the write is tried again at the start of each pass until it goes in. A
+        crash meanwhile runs them once more after the restart (at-least-once, same key).
+        The first failure of a spell is logged with its traceback, the rest only counted.
+        """
+        try:
+            write()
+        except Exception:
+            if not self._unrecorded:
+                log.exception(
+                    f"{what} but could not be recorded; holding the outcome until the store "
+                    "takes it", **_fields(order, key),
+                )  # fmt: skip
+            self._unrecorded[tuple(keys)] = write
+            return False
+        return True
+
+    def _flush_unrecorded(self) -> None:
+        """Write the outcomes held since the store failed, oldest first; stop at a failure."""
+        written = 0
+        for keys, write in list(self._unrecorded.items()):
+            try:
+                write()
+            except Exception:
+                break
+            del self._unrecorded[keys]
+            written += 1
+        if written:
+            log.info("held outcomes recorded", count=written, left=len(self._unrecorded))
+
+    def _held(self) -> set[str]:
+        """Keys whose outcome is held in memory (not to be run again)."""
+        return {k for keys in self._unrecorded for k in keys}
 
     def _fallbacks(self, orders: Sequence[ResponseOrder], failure: _Failure) -> list[ResponseOrder]:
         """The fallback orders for APPLYs given up on: same line, tier and trigger, so the
