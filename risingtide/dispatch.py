@@ -25,7 +25,9 @@ run that would exceed it waits in the outbox for its turn (not counted as an att
 Failures: a responder raises ``ResponseError`` saying whether to retry and why (its
 ``reason`` labels metrics); a call that outlives the timeout is a retryable ``timeout``; any
 other exception is a retryable ``error``, logged with its traceback. The ``RetryPolicy`` alone
-decides back-off and when to give up (the entry goes "dead"). An order whose response is no
+decides back-off (timed from the end of the attempt) and when to give up (the entry goes
+"dead"). An outcome the store cannot take (a full disk) is held in memory and written on a
+later pass; its entry is not run again meanwhile. An order whose response is no
 longer configured (removed by a reload) is dead at once. Nothing a responder does can stop
 the dispatcher. A dead entry runs again only when an operator requeues it
 (``Runtime.requeue``): it is then pending with no attempts and no batch, like a fresh order.
@@ -75,11 +77,12 @@ OutcomeHook = Callable[[ResponseOrder, str, str], None]
 class RetryPolicy:
     """When to retry a failed response, and when to give up on it.
 
-    The n-th failure waits ``base_delay * 2**(n-1)``, capped at ``max_delay``, then spread
-    by ± ``jitter`` (a share of the delay) so that many lines failing together do not retry
-    in lockstep. An entry is dead when it has run ``max_attempts`` times, when the order is
-    older than ``max_age`` (a page about a flood an hour ago helps nobody), or when the
-    error says retrying cannot help.
+    The n-th failure waits ``base_delay * 2**(n-1)`` from the end of that failed attempt
+    (a 10 s timeout still leaves the full 2 s before the next), capped at ``max_delay``,
+    then spread by ± ``jitter`` (a share of the delay) so that many lines failing together
+    do not retry in lockstep. An entry is dead when it has run ``max_attempts`` times, when
+    the order is older than ``max_age`` (a page about a flood an hour ago helps nobody), or
+    when the error says retrying cannot help.
 
     An UNDO is different: a switch left on (the IVR telling residents to go online when
     the lines are calm) does harm for as long as it stays on, so an UNDO is not given up

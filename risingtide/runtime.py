@@ -729,7 +729,12 @@ class Runtime:
         """False when no evaluation pass has succeeded within the grace: since start when
         none ever has, else since the last success (the loop stalled, or every attempt
         fails). The grace is ``max(30 s, 6 × server.evaluate_every)``."""
-        return self.health.problem(self.clock.now(), self._health_grace()) is None
+        return self.health_problem is None
+
+    @property
+    def health_problem(self) -> str | None:
+        """Why ``healthy`` is False, in a sentence (for ``/healthz``'s body); else None."""
+        return self.health.problem(self.clock.now(), self._health_grace())
 
     def _health_grace(self) -> timedelta:
         return max(timedelta(seconds=30), 6 * self.config.server.evaluate_every)
