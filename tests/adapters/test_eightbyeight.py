@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from risingtide.clock import FakeClock
 from risingtide.config import load_config
-from risingtide.domain.model import QueueStats
+from risingtide.domain.model import MEASURES, QueueStats
 from risingtide.ports import BuildContext, SourceError
 from risingtide.sources import SOURCE_TYPES
 from risingtide.sources.eightbyeight import (
@@ -480,3 +480,20 @@ async def test_the_example_config_passes_check_and_builds():
     assert built.path == "/eu/analytics/cc/v5/realtime-metrics/queues"
     assert built.auth.token_url == "https://api.8x8.com/oauth/v2/token"
     await built.aclose()
+
+
+async def test_the_daemon_tells_the_source_what_each_line_reads():
+    """Built by the runtime, the source knows each line's measures: those its tiers read."""
+    from risingtide.config.frameworks import measures_read
+    from risingtide.runtime import Runtime
+
+    env = {"EIGHTBYEIGHT_API_KEY": "key", "EIGHTBYEIGHT_API_SECRET": "secret"}
+    config = load_config(EXAMPLE, env=env)
+    runtime = Runtime(config, clock=FakeClock(T0))
+    runtime._build_adapters(config, previous=None)
+    (source,) = runtime.sources.values()
+    assert isinstance(source, EightByEightSource)
+    expected = {lid: measures_read(lc.framework) for lid, lc in config.lines.items()}
+    assert source._needs == expected
+    assert all(needs < frozenset(MEASURES) for needs in expected.values())
+    await source.aclose()

@@ -67,6 +67,9 @@ async def test_maintenance_prunes_checkpoints_and_the_size_is_exported(runtime: 
     bytes after each run, and ``risingtide_store_bytes`` is the file plus its WAL."""
     clock = runtime.clock
     assert isinstance(clock, FakeClock) and runtime.store is not None
+    assert runtime.scheduler is not None
+    job = runtime.scheduler.get_job("maintain")
+    assert job is not None and job.trigger.interval == timedelta(hours=1)
     await raise_revenues(runtime)
     assert runtime.dispatcher is not None
     await runtime.dispatcher.run_due()
