@@ -300,7 +300,14 @@ class Runtime:
         queued = False
         for lid, state in sorted(removed.items()):
             orders = removal_orders(state, now, why)
-            self.store.retire_line(lid, orders, removal_record(state, why, by), now)
+            try:
+                self.store.retire_line(lid, orders, removal_record(state, why, by), now)
+            except StoreError as exc:
+                # Kept in memory (off the board: not in the config), so the next reload or
+                # start retires it; its switches stay on until then.
+                log.error("could not retire a removed line; will try again at the next "
+                          "reload or start", line=lid, tier=state.tier, error=str(exc))  # fmt: skip
+                continue
             for held in (self.states, self.latest, self.last_error):
                 held.pop(lid, None)
             queued = queued or bool(orders)

@@ -15,6 +15,7 @@ from risingtide.config import load_config
 from risingtide.domain.model import QueueStats
 from risingtide.runtime import Runtime
 from risingtide.sources.scripted import ScriptedSource
+from risingtide.store import StoreError
 from tests.adapters.loopback import Loopback
 from tests.adapters.test_http_action import Platform
 
@@ -160,3 +161,33 @@ async def test_a_line_removed_while_the_daemon_was_stopped_is_undone_at_start(
         lines, kinds = stored(tmp_path / "state.sqlite")
         assert lines == {"revenues"}
         assert "line_removed" in kinds
+
+
+async def test_a_removal_the_store_refuses_is_tried_again_at_the_next_reload(
+    tmp_path: Path,
+) -> None:
+    """A store failure while retiring a line does not break the reload; the next reload
+    retires it and undoes its switch."""
+    platform = Platform()
+    clock = FakeClock(T0)
+    async with Loopback(platform.app()) as url:
+        write(tmp_path, url, REVENUES, WASTE)
+        rt = await start(tmp_path / "rising-tide.yaml", clock)
+        try:
+            await raise_waste(rt, clock)
+            assert await settle(rt, lambda: platform.flags == {"waste": {"on": True}})
+            assert rt.store is not None
+            real = rt.store.retire_line
+
+            def full(*_: object, **__: object) -> None:
+                raise StoreError("state store state.sqlite: database or disk is full")
+
+            rt.store.retire_line = full  # type: ignore[method-assign]
+            write(tmp_path, url, REVENUES)
+            assert await rt.reload() == []
+            assert rt.view("waste") is None
+            rt.store.retire_line = real  # type: ignore[method-assign]
+            assert await rt.reload() == []
+            assert await settle(rt, lambda: platform.flags == {})
+        finally:
+            await rt.shutdown()
