@@ -111,7 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file")
-    run.add_argument("--listen", type=_listen_arg, help="HOST:PORT for the API, board and /metrics")
+    run.add_argument(
+        "--listen", type=_listen_arg, help="HOST:PORT for the API, board and /metrics"
+    )
+    run.add_argument(
+        "--fresh-state",
+        action="store_true",
+        help="accept an empty (0-byte) state file as a new store: every line starts calm",
+    )
 
     check = sub.add_parser("check", help="validate a config file")
     check.add_argument("-c", "--config", type=Path, dest="config_opt", help="config file")
@@ -223,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
     if args.command == "run":
-        return _run(args.config, args.listen)
+        return _run(args.config, args.listen, fresh_state=args.fresh_state)
     if args.command == "check":
         return _check(args.config_opt or args.config or DEFAULT_CONFIG)
     if args.command == "status":
@@ -300,7 +307,7 @@ def _check(path: Path) -> int:
     return 0
 
 
-def _run(path: Path, listen: tuple[str, int] | None) -> int:
+def _run(path: Path, listen: tuple[str, int] | None, *, fresh_state: bool = False) -> int:
     from risingtide.logs import configure_logging
     from risingtide.runtime import Runtime
     from risingtide.store import StoreError
@@ -310,7 +317,7 @@ def _run(path: Path, listen: tuple[str, int] | None) -> int:
         return 1
     configure_logging(config.server.log_format, config.server.log_level)
     host, port = listen if listen else (None, None)
-    runtime = Runtime(config, host=host, port=port)
+    runtime = Runtime(config, host=host, port=port, fresh_state=fresh_state)
 
     async def serve() -> int:
         try:

@@ -25,7 +25,9 @@ run that would exceed it waits in the outbox for its turn (not counted as an att
 Failures: a responder raises ``ResponseError`` saying whether to retry and why (its
 ``reason`` labels metrics); a call that outlives the timeout is a retryable ``timeout``; any
 other exception is a retryable ``error``, logged with its traceback. The ``RetryPolicy`` alone
-decides back-off and when to give up (the entry goes "dead"). An order whose response is no
+decides back-off (timed from the end of the attempt) and when to give up (the entry goes
+"dead"). An outcome the store cannot take (a full disk) is held in memory and written on a
+later pass; its entry is not run again meanwhile. An order whose response is no
 longer configured (removed by a reload) is dead at once. Nothing a responder does can stop
 the dispatcher. A dead entry runs again only when an operator requeues it
 (``Runtime.requeue``): it is then pending with no attempts and no batch, like a fresh order.
@@ -40,6 +42,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 import structlog
@@ -74,11 +77,12 @@ OutcomeHook = Callable[[ResponseOrder, str, str], None]
 class RetryPolicy:
     """When to retry a failed response, and when to give up on it.
 
-    The n-th failure waits ``base_delay * 2**(n-1)``, capped at ``max_delay``, then spread
-    by ± ``jitter`` (a share of the delay) so that many lines failing together do not retry
-    in lockstep. An entry is dead when it has run ``max_attempts`` times, when the order is
-    older than ``max_age`` (a page about a flood an hour ago helps nobody), or when the
-    error says retrying cannot help.
+    The n-th failure waits ``base_delay * 2**(n-1)`` from the end of that failed attempt
+    (a 10 s timeout still leaves the full 2 s before the next), capped at ``max_delay``,
+    then spread by ± ``jitter`` (a share of the delay) so that many lines failing together
+    do not retry in lockstep. An entry is dead when it has run ``max_attempts`` times, when
+    the order is older than ``max_age`` (a page about a flood an hour ago helps nobody), or
+    when the error says retrying cannot help.
 
     An UNDO is different: a switch left on (the IVR telling residents to go online when
     the lines are calm) does harm for as long as it stays on, so an UNDO is not given up
@@ -213,6 +217,8 @@ class Dispatcher:
         self._deliveries: Mapping[str, Delivery] = {}
         self._directory = directory or Directory()
         self._limiters: dict[str, RateLimiter] = {}
+        #: Outcomes the store refused (full disk), by the keys they cover; see ``_record``.
+        self._unrecorded: dict[tuple[str, ...], Callable[[], None]] = {}
         self._set_deliveries(deliveries or {})
 
     def set_responders(
@@ -269,14 +275,17 @@ class Dispatcher:
     async def _pass(self) -> tuple[int, bool]:
         """One look at the outbox: (entries run, whether any finished, done or dead)."""
         now = self._clock.now()
+        if self._unrecorded:
+            self._flush_unrecorded()
+        held = self._held()
         lanes: dict[str, list[OutboxEntry]] = {}
         for entry in self._store.pending():
             lanes.setdefault(_lane(entry.order), []).append(entry)
         units: list[tuple[set[str], str, Callable[[], _Run]]] = []
         heads: dict[str, list[OutboxEntry]] = {}  # notifier response -> lane heads
         for lane, entries in lanes.items():
-            if lane in self._busy:
-                continue
+            if lane in self._busy or entries[0].order.key in held:
+                continue  # running, or ran with its outcome not yet in the store
             head = entries[0]
             if isinstance(self._responders.get(head.order.response), Notifier):
                 heads.setdefault(head.order.response, []).append(head)
@@ -355,13 +364,21 @@ class Dispatcher:
         After each pass it waits for ``wake()``, ``stop`` or ``idle``, whichever comes first.
         Never raises: a failed pass is logged and the loop goes on.
         """
+        failing = 0  # passes failed in a row: the first is logged, then the recovery
         while not stop.is_set():
             # Cleared before the pass, so a wake() during the pass causes another pass.
             self._wake.clear()
             try:
                 await self.run_due()
             except Exception:
-                log.exception("dispatcher pass failed; will try again")
+                failing += 1
+                if failing == 1:
+                    # Once per spell: a full disk would otherwise log a traceback a second.
+                    log.exception("dispatcher pass failed; will try again")
+            else:
+                if failing:
+                    log.info("dispatcher recovered", failures=failing)
+                failing = 0
             await _wait_any((stop, self._wake), idle.total_seconds())
 
     # ------------------------------------------------------------------ one line
@@ -416,17 +433,16 @@ class Dispatcher:
             log.exception("responder raised an unexpected error", **_fields(orders[0], key))
             failure = _Failure("error", f"{type(exc).__name__}: {exc}", retryable=True)
         else:
-            return len(members), self._succeed_all(orders, key, str(detail), attempts, now)
-        return len(members), self._fail_all(orders, key, failure, attempts, now)
+            ended = self._clock.now()  # stamped at the end of the attempt, as in _run_entry
+            return len(members), self._succeed_all(orders, key, str(detail), attempts, ended)
+        return len(members), self._fail_all(orders, key, failure, attempts, self._clock.now())
 
     def _succeed_all(
         self, orders: list[ResponseOrder], key: str, detail: str, attempts: int, now: datetime
     ) -> bool:
-        try:
-            self._store.record_success([o.key for o in orders], detail, now)
-        except Exception:
-            # The notice went out; the entries stay pending and go again under the same key.
-            log.exception("notice sent but could not be recorded", **_fields(orders[0], key))
+        keys = [o.key for o in orders]
+        write = partial(self._store.record_success, keys, detail, now)
+        if not self._record(keys, write, "notice sent", orders[0], key):
             return False
         for order in orders:
             log.info("response done", detail=detail, attempts=attempts, **_fields(order, key))
@@ -445,17 +461,14 @@ class Dispatcher:
         dead = self._policy.gives_up(attempts, now - oldest, retryable=failure.retryable)
         retry_at = None if dead else now + self._policy.delay(attempts, self._rng)
         fallbacks = self._fallbacks(orders, failure) if dead else []
-        try:
+        keys = [o.key for o in orders]
+
+        def write() -> None:
             self._store.record_failure(
-                [o.key for o in orders],
-                failure.message,
-                failure.reason,
-                now,
-                retry_at,
-                enqueue=fallbacks,
+                keys, failure.message, failure.reason, now, retry_at, enqueue=fallbacks
             )
-        except Exception:
-            log.exception("notice failure could not be recorded", **_fields(orders[0], key))
+
+        if not self._record(keys, write, "notice failed", orders[0], key):
             return False
         outcome: Outcome = "dead" if dead else "retry"
         for order in orders:
@@ -475,30 +488,29 @@ class Dispatcher:
                 retryable=False,
             )
             return self._fail(entry, failure, now)
+        # Outcomes are stamped, and back-off timed, from the END of the attempt: after a
+        # 10 s timeout the next try waits its full 2 s from then, not from when it began.
         try:
             context = self._context_for(order)
             async with asyncio.timeout(self._timeout.total_seconds()):
                 detail = await responder.run(order, context)
         except TimeoutError:
             message = f"no answer within {self._timeout.total_seconds():g}s"
-            return self._fail(entry, _Failure("timeout", message, retryable=True), now)
+            failure = _Failure("timeout", message, retryable=True)
         except ResponseError as exc:
             failure = _Failure(exc.reason, str(exc) or exc.reason, retryable=exc.retryable)
-            return self._fail(entry, failure, now)
         except Exception as exc:
             # A bug in a responder: keep the traceback, treat it as passing trouble.
             log.exception("responder raised an unexpected error", **_fields(order))
-            message = f"{type(exc).__name__}: {exc}"
-            return self._fail(entry, _Failure("error", message, retryable=True), now)
-        return self._succeed(entry, str(detail), now)
+            failure = _Failure("error", f"{type(exc).__name__}: {exc}", retryable=True)
+        else:
+            return self._succeed(entry, str(detail), self._clock.now())
+        return self._fail(entry, failure, self._clock.now())
 
     def _succeed(self, entry: OutboxEntry, detail: str, now: datetime) -> Outcome | None:
         order = entry.order
-        try:
-            self._store.record_success(order.key, detail, now)
-        except Exception:
-            # The responder did act; the entry stays pending and will run again (same key).
-            log.exception("response ran but could not be recorded", **_fields(order))
+        write = partial(self._store.record_success, order.key, detail, now)
+        if not self._record([order.key], write, "response ran", order, order.key):
             return None
         log.info("response done", detail=detail, attempts=entry.attempts + 1, **_fields(order))
         self._tell(order, "ok", detail)
@@ -513,18 +525,62 @@ class Dispatcher:
         )  # fmt: skip
         retry_at = None if dead else now + self._policy.delay(attempts, self._rng)
         fallbacks = self._fallbacks([order], failure) if dead else []
-        try:
-            self._store.record_failure(
-                order.key, failure.message, failure.reason, now, retry_at, enqueue=fallbacks
-            )
-        except Exception:
-            log.exception("response failure could not be recorded", **_fields(order))
+        write = partial(
+            self._store.record_failure,
+            order.key, failure.message, failure.reason, now, retry_at, enqueue=fallbacks,
+        )  # fmt: skip
+        if not self._record([order.key], write, "response failed", order, order.key):
             return None
         outcome: Outcome = "dead" if dead else "retry"
         self._log_failure(order, failure, attempts, now, retry_at, order.key)
         self._tell(order, outcome, failure.reason)
         self._queued(fallbacks)
         return outcome
+
+    def _record(
+        self,
+        keys: Sequence[str],
+        write: Callable[[], None],
+        what: str,
+        order: ResponseOrder,
+        key: str,
+    ) -> bool:
+        """Write an outcome to the store; False when the store failed.
+
+        The responder did act, so a failed write is held in memory with the keys it covers:
+        those entries are not run again (a full disk would otherwise resend them on every
+        pass) and the write is tried again at the start of each pass until it goes in. A
+        crash meanwhile runs them once more after the restart (at-least-once, same key).
+        The first failure of a spell is logged with its traceback, the rest only counted.
+        """
+        try:
+            write()
+        except Exception:
+            if not self._unrecorded:
+                log.exception(
+                    f"{what} but could not be recorded; holding the outcome until the store "
+                    "takes it", **_fields(order, key),
+                )  # fmt: skip
+            self._unrecorded[tuple(keys)] = write
+            return False
+        return True
+
+    def _flush_unrecorded(self) -> None:
+        """Write the outcomes held since the store failed, oldest first; stop at a failure."""
+        written = 0
+        for keys, write in list(self._unrecorded.items()):
+            try:
+                write()
+            except Exception:
+                break
+            del self._unrecorded[keys]
+            written += 1
+        if written:
+            log.info("held outcomes recorded", count=written, left=len(self._unrecorded))
+
+    def _held(self) -> set[str]:
+        """Keys whose outcome is held in memory (not to be run again)."""
+        return {k for keys in self._unrecorded for k in keys}
 
     def _fallbacks(self, orders: Sequence[ResponseOrder], failure: _Failure) -> list[ResponseOrder]:
         """The fallback orders for APPLYs given up on: same line, tier and trigger, so the

@@ -147,6 +147,16 @@ class Metrics:
             "Evaluation ticks run (every line is evaluated on each).",
             registry=registry,
         )
+        self.store_errors = Counter(
+            PREFIX + "store_errors",
+            "Evaluation passes that failed because the state store did (disk full, I/O).",
+            registry=registry,
+        )
+        self.store_bytes = Gauge(
+            PREFIX + "store_bytes",
+            "Bytes the state store takes on disk (the file and its write-ahead log).",
+            registry=registry,
+        )
         self.build_info = Gauge(
             PREFIX + "build_info", "Always 1; the version as a label.", ["version"],
             registry=registry,

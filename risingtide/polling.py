@@ -4,7 +4,9 @@ APScheduler's asyncio scheduler runs one job per source with the source's interv
 jitter, ``max_instances=1`` and ``coalesce`` (a slow poll skips a beat rather than piling
 up). Every poll is bounded by the source's timeout. A source that fails is logged once when
 it starts failing and once when it recovers (not on every failure); every failure is
-counted in ``risingtide_poll_errors_total{source,reason}``.
+counted in ``risingtide_poll_errors_total{source,reason}``. A platform that answers with
+``Retry-After`` (429, 503) is not polled again until that wait is over (at most 10
+minutes); its lines hold their last figures and go stale as usual meanwhile.
 """
 
 from __future__ import annotations
@@ -31,14 +33,24 @@ ResultSink = Callable[[str, Mapping[str, QueueStats], Mapping[str, SourceError]]
 class Poller:
     """Schedules and runs the polls of every source."""
 
-    def __init__(self, scheduler: AsyncIOScheduler, metrics: Metrics, sink: ResultSink) -> None:
-        """Poll on ``scheduler``; hand every result to ``sink``."""
+    def __init__(
+        self,
+        scheduler: AsyncIOScheduler,
+        metrics: Metrics,
+        sink: ResultSink,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Poll on ``scheduler``; hand every result to ``sink``; ``monotonic`` is for tests."""
         self._scheduler = scheduler
         self._metrics = metrics
         self._sink = sink
+        self._monotonic = monotonic
         self._sources: dict[str, tuple[SourceConfig, StatsSource]] = {}
         self._failing: set[str] = set()
         self._failing_lines: set[str] = set()
+        #: Sources whose platform asked us to wait (Retry-After), until when (monotonic).
+        self._held_until: dict[str, float] = {}
 
     def schedule(self, sources: Mapping[str, tuple[SourceConfig, StatsSource]]) -> None:
         """(Re)schedule one job per source, replacing any from an earlier config."""
@@ -69,6 +81,8 @@ class Poller:
         if entry is None:
             return
         cfg, source = entry
+        if self._held(source_id):
+            return  # the platform asked us to wait; its lines hold their last figures
         started = time.perf_counter()
         try:
             result = await asyncio.wait_for(source.poll(), cfg.timeout.total_seconds())
@@ -108,7 +122,30 @@ class Poller:
                     log.info("line stats recovered", source=source_id, line=line)
         self._sink(source_id, stats, errors)
 
+    def _held(self, source_id: str) -> bool:
+        """True while the source's ``Retry-After`` wait lasts."""
+        until = self._held_until.get(source_id)
+        if until is None:
+            return False
+        if self._monotonic() < until:
+            return True
+        del self._held_until[source_id]
+        return False
+
+    def _hold(self, source_id: str, error: SourceError) -> None:
+        """Honour the platform's ``Retry-After``: no poll of the source until it is over."""
+        wait = _retry_after(error)
+        if wait is None or wait <= 0:
+            return
+        wait = min(wait, MAX_HOLD_SECONDS)
+        self._held_until[source_id] = self._monotonic() + wait
+        log.warning(
+            "source asked us to wait; holding its polls", source=source_id, wait=wait,
+            reason=error.reason,
+        )  # fmt: skip
+
     def _failed(self, source_id: str, error: SourceError) -> None:
+        self._hold(source_id, error)
         self._metrics.poll_errors.labels(source=source_id, reason=error.reason).inc()
         if source_id not in self._failing:
             self._failing.add(source_id)
@@ -118,6 +155,24 @@ class Poller:
                 retryable=error.retryable,
             )  # fmt: skip
         self._sink(source_id, {}, {"*": error})
+
+
+#: The longest a ``Retry-After`` holds a source's polls: beyond this a platform's date is
+#: more likely a clock error than a request, and the lines would go stale unseen.
+MAX_HOLD_SECONDS = 600.0
+
+
+def _retry_after(error: BaseException) -> float | None:
+    """The ``retry_after`` of ``error`` or of an error it wraps (``raise … from``)."""
+    seen: BaseException | None = error
+    for _ in range(10):  # a cause chain is short; bounded all the same
+        if seen is None:
+            return None
+        wait = getattr(seen, "retry_after", None)
+        if isinstance(wait, int | float):
+            return float(wait)
+        seen = seen.__cause__
+    return None
 
 
 def _job_id(source_id: str) -> str:

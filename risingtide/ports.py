@@ -56,7 +56,23 @@ def http_reason(status: int) -> str:
 
 
 class SourceError(AdapterError):
-    """A source could not produce stats."""
+    """A source could not produce stats.
+
+    ``retry_after``: seconds the platform asked us to wait (``Retry-After`` on a 429 or
+    503); the poller holds the source's next polls until then.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "error",
+        retryable: bool = True,
+        retry_after: float | None = None,
+    ) -> None:
+        """See ``AdapterError``; ``retry_after`` is the platform's requested wait, if any."""
+        super().__init__(message, reason=reason, retryable=retryable)
+        self.retry_after = retry_after
 
 
 class ResponseError(AdapterError):
@@ -181,6 +197,9 @@ class BuildContext:
     clock: Clock
     #: Sources already built, by id: lets a simulator responder find its simulator.
     sources: Mapping[str, StatsSource] = field(default_factory=dict)
+    #: The measures each line's framework reads, by line id: a source may fail a line only
+    #: for a figure it needs (a line not listed: assume it needs every measure).
+    needs: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -25,7 +25,7 @@ import heapq
 import signal
 import socket
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from pydantic import BaseModel
 from risingtide.api.links import make_ack_link
 from risingtide.clock import Clock, SystemClock
 from risingtide.config import ConfigErrors, load_config
+from risingtide.config.frameworks import measures_read
 from risingtide.config.model import Config, LineConfig, SourceConfig
 from risingtide.dispatch import Delivery, Dispatcher
 from risingtide.domain import commands
@@ -54,6 +55,7 @@ from risingtide.domain.model import (
 from risingtide.domain.responses import plan, reassert
 from risingtide.domain.tiers import evaluate, initial_state, next_deadline
 from risingtide.handover import ack_expiry
+from risingtide.health import Health
 from risingtide.metrics import Metrics
 from risingtide.polling import Poller
 from risingtide.ports import (
@@ -65,12 +67,18 @@ from risingtide.ports import (
     StatsSource,
 )
 from risingtide.responders import RESPONDER_TYPES
+from risingtide.retire import removal_orders, removal_record
 from risingtide.samples import SampleRecorder
 from risingtide.sources import SOURCE_TYPES
 from risingtide.store import OutboxEntry, Store, StoreError
 from risingtide.view import LineView, build_view
 
 log = structlog.get_logger(__name__)
+
+#: How often the store is pruned and its write-ahead log truncated.
+MAINTAIN_EVERY = timedelta(hours=1)
+#: How long an outbox entry is kept once done (its history record stays for the retention).
+DONE_KEPT = timedelta(days=7)
 
 
 class Runtime:
@@ -84,8 +92,14 @@ class Runtime:
         registry: CollectorRegistry | None = None,
         host: str | None = None,
         port: int | None = None,
+        fresh_state: bool = False,
     ) -> None:
-        """Prepare (but do not start) a daemon for ``config``; ``host``/``port`` override it."""
+        """Prepare (but do not start) a daemon for ``config``; ``host``/``port`` override it.
+
+        ``fresh_state``: the operator's word that an empty (0-byte) state file may be taken
+        as a new store (``risingtide run --fresh-state``).
+        """
+        self.fresh_state = fresh_state
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.registry = registry or CollectorRegistry()
@@ -111,6 +125,7 @@ class Runtime:
         self._due: list[tuple[datetime, str]] = []
         self._wake_timeline = asyncio.Event()
         self._first_polls: set[str] = set()
+        self.health = Health()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[object]] = set()
@@ -123,13 +138,18 @@ class Runtime:
         Tests pass ``schedule=False`` and drive ``poll``/``evaluate_all`` by hand on a
         FakeClock; the dispatcher still runs.
         """
-        self.store = Store(self.config.server.state_file, self.clock)
+        self.health.started(self.clock.now())
+        self.store = Store(self.config.server.state_file, self.clock, fresh=self.fresh_state)
         stored = self.store.load_states()
         self._build_adapters(self.config, previous=None)
         self.states = {
             lid: _reconcile(lc.framework, stored.get(lid) or initial_state(lid, lc.framework))
             for lid, lc in self.config.lines.items()
         }
+        self._retire_lines(
+            {lid: st for lid, st in stored.items() if lid not in self.config.lines},
+            why="not in the config at start",
+        )
         self._reassert_switches(self.config.lines)
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(self.clock.now().timestamp())
@@ -146,9 +166,10 @@ class Runtime:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.poller = Poller(self.scheduler, self.metrics, self._on_poll)
         self.poller.schedule(self._source_entries())
+        self._schedule_maintenance()
         if schedule:
             self._first_polls = set(self.config.sources)
-            self.evaluate_all(self.clock.now())
+            self._evaluate_safely(list(self.config.lines), self.clock.now())
             self.scheduler.start()
             self._tasks.append(asyncio.create_task(self._run_timeline()))
         self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(self._stop)))
@@ -231,7 +252,7 @@ class Runtime:
 
         Returns the ids of the sources built anew.
         """
-        ctx = BuildContext(clock=self.clock)
+        ctx = BuildContext(clock=self.clock, needs=_needs(config))
         sources: dict[str, StatsSource] = {}
         built: set[str] = set()
         for sid, sc in config.sources.items():
@@ -241,6 +262,7 @@ class Runtime:
                 and old is not None
                 and previous.sources.get(sid) == sc
                 and _line_params(previous, sid) == _line_params(config, sid)
+                and _needs(previous, sid) == _needs(config, sid)
             ):
                 sources[sid] = old
                 continue
@@ -277,6 +299,67 @@ class Runtime:
             self.store.commit([], [], orders)
             if self.dispatcher is not None:
                 self.dispatcher.wake()
+
+    def _retire_lines(
+        self, removed: Mapping[str, LineState], *, why: str, by: str | None = None
+    ) -> None:
+        """Undo the live switches of lines the config no longer has and close their
+        episodes (see ``risingtide.retire``); their state leaves memory and the store."""
+        assert self.store is not None
+        now = self.clock.now()
+        queued = False
+        for lid, state in sorted(removed.items()):
+            orders = removal_orders(state, now, why)
+            try:
+                self.store.retire_line(lid, orders, removal_record(state, why, by), now)
+            except StoreError as exc:
+                # Kept in memory (off the board: not in the config), so the next reload or
+                # start retires it; its switches stay on until then.
+                log.error("could not retire a removed line; will try again at the next "
+                          "reload or start", line=lid, tier=state.tier, error=str(exc))  # fmt: skip
+                continue
+            for held in (self.states, self.latest, self.last_error):
+                held.pop(lid, None)
+            queued = queued or bool(orders)
+            log.warning(
+                "line removed; its live switches are undone and its episode closed",
+                line=lid, tier=state.tier, undone=sorted(state.live), why=why, by=by,
+            )  # fmt: skip
+        if queued and self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    def _schedule_maintenance(self) -> None:
+        """Keep the store from growing without bound: ``maintain`` hourly, and the store's
+        size on ``/metrics`` (read at each scrape)."""
+        assert self.scheduler is not None
+        self.metrics.store_bytes.set_function(
+            lambda: float(self.store.size_bytes()) if self.store is not None else 0.0
+        )
+        self.scheduler.add_job(
+            self.maintain, "interval", id="maintain", seconds=MAINTAIN_EVERY.total_seconds(),
+            max_instances=1, coalesce=True, misfire_grace_time=None,
+        )  # fmt: skip
+
+    async def maintain(self) -> None:
+        """Delete history older than ``server.history_retention`` and outbox entries done
+        more than ``DONE_KEPT`` ago, then truncate the write-ahead log; in a worker thread,
+        off the event loop. Never raises."""
+        store = self.store
+        if store is None:
+            return
+        now = self.clock.now()
+        try:
+            history, outbox = await asyncio.to_thread(
+                store.prune,
+                history_before=now - self.config.server.history_retention,
+                done_before=now - DONE_KEPT,
+            )
+            await asyncio.to_thread(store.checkpoint)
+        except Exception as exc:
+            log.warning("store maintenance failed; will try again", error=str(exc))
+            return
+        if history or outbox:
+            log.info("old history and done responses deleted", history=history, outbox=outbox)
 
     def _source_entries(self) -> dict[str, tuple[SourceConfig, StatsSource]]:
         return {sid: (sc, self.sources[sid]) for sid, sc in self.config.sources.items()}
@@ -319,6 +402,8 @@ class Runtime:
         while not self._stop.is_set():
             now = self.clock.now()
             self.last_tick = now
+            if not self.health.failures:  # the loop is alive and nothing is failing
+                self._evaluation_succeeded(now)
             due = self.next_wakeup()
             wait = heartbeat if due is None else (due - now).total_seconds()
             if wait > 0:
@@ -327,6 +412,10 @@ class Runtime:
                     await asyncio.wait_for(self._wake_timeline.wait(), min(wait, heartbeat))
                 continue
             self.run_due(now)
+
+    async def tick(self) -> None:
+        """Evaluate every line now, as at start or after a reload; never raises."""
+        self._evaluate_safely(list(self.config.lines), self.clock.now())
 
     def next_wakeup(self) -> datetime | None:
         """The earliest deadline of any line, or None when no line has one."""
@@ -348,8 +437,8 @@ class Runtime:
     def _evaluate_safely(self, lines: list[str], now: datetime) -> None:
         try:
             self.evaluate_lines(lines, now)
-        except Exception:
-            log.exception("evaluation failed; state kept, will retry", lines=len(lines))
+        except Exception as exc:
+            self._evaluation_failed(self.clock.now(), exc)
             for line in lines:  # try again shortly rather than at the next figures only
                 self._set_deadline(line, now + self.config.server.evaluate_every)
 
@@ -388,6 +477,7 @@ class Runtime:
             self._set_deadline(lid, due)
         self.last_tick = now
         self.metrics.evaluations.inc()
+        self._evaluation_succeeded(now)
 
     def _set_deadline(self, line: str, due: datetime | None) -> None:
         """Remember when ``line`` must next be evaluated; wake the timeline if sooner."""
@@ -639,6 +729,10 @@ class Runtime:
         for lid, lc in new.lines.items():
             old = self.states.get(lid)
             self.states[lid] = _reconcile(lc.framework, old or initial_state(lid, lc.framework))
+        self._retire_lines(
+            {lid: st for lid, st in self.states.items() if lid not in new.lines},
+            why="removed by a reload", by=by,
+        )  # fmt: skip
         self._reassert_switches(lid for sid in rebuilt for lid in new.lines_of(sid))
         for lid in set(self.latest) - set(new.lines):
             del self.latest[lid]
@@ -740,11 +834,40 @@ class Runtime:
 
     @property
     def healthy(self) -> bool:
-        """False when the evaluation loop has stopped ticking."""
-        if self.last_tick is None:
-            return True  # still starting
-        age = (self.clock.now() - self.last_tick).total_seconds()
-        return age < max(30.0, 6 * self.config.server.evaluate_every.total_seconds())
+        """False when no evaluation pass has succeeded within the grace: since start when
+        none ever has, else since the last success (the loop stalled, or every attempt
+        fails). The grace is ``max(30 s, 6 × server.evaluate_every)``."""
+        return self.health_problem is None
+
+    @property
+    def health_problem(self) -> str | None:
+        """Why ``healthy`` is False, in a sentence (for ``/healthz``'s body); else None."""
+        return self.health.problem(self.clock.now(), self._health_grace())
+
+    def _health_grace(self) -> timedelta:
+        return max(timedelta(seconds=30), 6 * self.config.server.evaluate_every)
+
+    def _evaluation_succeeded(self, now: datetime) -> None:
+        """Record a successful evaluation pass (health; "store recovered" once)."""
+        recovered = self.health.succeeded(now)
+        if recovered:
+            log.info("store recovered", failures=recovered)
+
+    def _evaluation_failed(self, now: datetime, exc: BaseException) -> None:
+        """Record a failed evaluation pass: a store failure is logged with its traceback
+        when it starts and only counted after that (``risingtide_store_errors_total``);
+        any other failure is logged each time (a bug to see)."""
+        first_store_failure = self.health.failed(now, store=isinstance(exc, StoreError))
+        if isinstance(exc, StoreError):
+            self.metrics.store_errors.inc()
+            if first_store_failure:
+                log.error(
+                    "state store failing; state kept, evaluation retries (further failures "
+                    "are counted in risingtide_store_errors_total until it recovers)",
+                    exc_info=exc,
+                )
+            return
+        log.error("evaluation tick failed; state kept, will retry next tick", exc_info=exc)
 
 
 class _BrokenSource:
@@ -801,6 +924,12 @@ def _bind(host: str, port: int) -> socket.socket:
 def _line_params(config: Config, source_id: str) -> dict[str, BaseModel]:
     lines: dict[str, LineConfig] = config.lines_of(source_id)
     return {lid: lc.source_params for lid, lc in lines.items()}
+
+
+def _needs(config: Config, source_id: str | None = None) -> dict[str, frozenset[str]]:
+    """The measures each line's framework reads (of one source's lines, if given)."""
+    lines = config.lines if source_id is None else config.lines_of(source_id)
+    return {lid: measures_read(lc.framework) for lid, lc in lines.items()}
 
 
 def _deliveries(config: Config) -> dict[str, Delivery]:

@@ -180,8 +180,9 @@ def check_framework(
         report.error(
             (*path, "stale_alert_after"),
             f"{format_duration(head.stale_alert_after)} is shorter than stale_after "
-            f"({format_duration(head.stale_after)}); the stale alert cannot come before the "
-            "line is stale",
+            f"({format_duration(head.stale_after)}); stale_alert_after counts from when the "
+            "line goes stale, so the alert comes stale_after + stale_alert_after after the "
+            "last fresh figures: give it at least stale_after",
         )
     check_hysteresis(report, tiers, path, line=None)
 

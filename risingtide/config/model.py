@@ -92,6 +92,8 @@ class ServerConfig:
     secret_key: str | None = field(default=None, repr=False)
     public_url: str | None = None
     ack_link_ttl: timedelta = timedelta(hours=24)
+    #: History older than this is deleted (hourly); a year and a day by default.
+    history_retention: timedelta = timedelta(days=366)
 
 
 #: The roles, least to most powerful; each may do everything the ones before it may.

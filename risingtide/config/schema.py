@@ -179,6 +179,8 @@ class ServerBlock(Block):
     secret_key: SecretKey | None = Field(default=None, repr=False)
     public_url: PublicUrl | None = None
     ack_link_ttl: PositiveDuration = timedelta(hours=24)
+    #: How long the history is kept: a year and a day, as councils keep records.
+    history_retention: PositiveDuration = timedelta(days=366)
 
 
 class DefaultsBlock(Block):

@@ -55,8 +55,10 @@ Other rules:
   docs/decisions.md gives the same rule for the simulator). Values may be numbers or numeric
   strings (the documented examples show both).
 - A requested metric missing from a queue's answer is a ``parse`` error for that line,
-  naming it; a queue missing from the answer gives its line ``SourceError(reason=
-  "missing")``; the other lines are unaffected.
+  naming it, only when the line's tiers read a measure made from it (``abandon_rate``
+  from ``abandoned`` and ``entered``, say); otherwise just the figures made from it are
+  unknown and the rest are kept. A queue missing from the answer gives its line
+  ``SourceError(reason="missing")``; the other lines are unaffected.
 - The documentation says passing an unknown queue id fails the whole request (400). So that
   one deleted queue does not blind every line, a refused request is asked again for all
   queues (no ``queue-ids``); the lines whose queues are still there get their figures, and
@@ -210,11 +212,15 @@ class EightByEightSource:
         policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
+        needs: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
-        """Serve ``lines``; ``policy``, ``transport`` and ``sleep`` are for tests."""
+        """Serve ``lines``; ``needs`` is the measures each line's framework reads (a line
+        not in it needs every measure); ``policy``, ``transport`` and ``sleep`` are for
+        tests."""
         self.name = name
         self._settings = settings
         self._lines = dict(lines)
+        self._needs = dict(needs or {})
         self._clock = clock
         self.auth = OAuthClientCredentials(
             settings.base_url + TOKEN_PATH,
@@ -332,24 +338,34 @@ class EightByEightSource:
 
     # ------------------------------------------------------------------ reading
 
+    def _figures_of(self, measure: str) -> tuple[str, ...]:
+        """The 8x8 metric keys a measure is made from (a rate: its two counts)."""
+        parts = _MEASURE_PARTS.get(measure, (measure,))
+        return tuple(self._keys[p] for p in parts if p in self._keys)
+
     def _stats(
         self, line: str, queue: str, now: datetime, metrics: Mapping[str, float | None]
     ) -> QueueStats | SourceError:
-        absent = [key for key in self._keys.values() if key not in metrics]
+        # Only the figures the line's tiers read are required; any other metric missing
+        # from the answer leaves just the figures made from it unknown.
+        needed = self._needs.get(line, MEASURES)
+        required = {key for m in needed for key in self._figures_of(m)}
+        absent = [key for key in self._keys.values() if key in required and key not in metrics]
         if absent:
             return SourceError(
-                f"queue {queue}: 8x8's answer has no {', '.join(absent)}",
+                f"queue {queue}: 8x8's answer has no {', '.join(absent)}, which the line's "
+                "tiers read",
                 reason="parse",
                 retryable=False,
             )
         scale = 0.001 if self._settings.time_unit == "ms" else 1.0
 
         def count(measure: str) -> int | None:
-            value = metrics[self._keys[measure]]
+            value = metrics.get(self._keys[measure])
             return None if value is None else round(value)
 
         def seconds(measure: str) -> float | None:
-            value = metrics[self._keys[measure]]
+            value = metrics.get(self._keys[measure])
             return None if value is None else value * scale
 
         waiting = count("calls_waiting")
@@ -376,6 +392,12 @@ class EightByEightSource:
 
 
 # --------------------------------------------------------------------------- helpers
+
+#: The figures a measure is computed from, where it is not a figure itself.
+_MEASURE_PARTS: Final[Mapping[str, tuple[str, ...]]] = {
+    "abandon_rate": ("abandoned", "offered"),
+    "answered_rate": ("answered", "offered"),
+}
 
 
 def _read_page(payload: Any, page: int) -> dict[str, dict[str, float | None]]:
@@ -432,6 +454,7 @@ def _build(
         settings,
         {k: v for k, v in lines.items() if isinstance(v, EightByEightLine)},
         ctx.clock,
+        needs=ctx.needs,
     )
 
 

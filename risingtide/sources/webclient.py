@@ -6,8 +6,9 @@ does the rest the same way for every vendor:
 - every request is bounded by what is left of the poll's time budget (``deadline``);
 - network errors, timeouts and 5xx are retried with exponential back-off and jitter while
   the budget allows;
-- 429 waits for ``Retry-After`` (seconds or an HTTP date) when the budget allows it, else
-  fails as retryable;
+- 429 (and 503 with ``Retry-After``) waits for ``Retry-After`` (seconds or an HTTP date)
+  when the budget allows it, else fails as retryable, carrying the wait as the error's
+  ``retry_after`` so that the poller holds the source's next polls until then;
 - 401 invalidates the credentials (an OAuth token is fetched anew) and retries once;
 - any other 4xx fails at once, not retryable, with the start of the body.
 
@@ -258,9 +259,9 @@ class PlatformClient:
                 failure = _classify(response, url)
                 if not failure.retryable:
                     raise failure
-                if status == 429:
-                    # The platform's word beats our back-off.
-                    wait = retry_after_seconds(response.headers.get("Retry-After"))
+                if status in (429, 503):
+                    # The platform's word beats our back-off (None: it gave none).
+                    wait = failure.retry_after
             if attempt >= self._policy.attempts:
                 raise failure
             if wait is None:
@@ -395,7 +396,13 @@ def basic_header(user: str, password: str) -> str:
 def _classify(response: httpx.Response, url: str) -> SourceError:
     status = response.status_code
     text = f"{response.request.method} {url} answered {status}: {body_snippet(response)}"
-    return SourceError(text, reason=http_reason(status), retryable=status == 429 or status >= 500)
+    after = None
+    if status in (429, 503):
+        after = retry_after_seconds(response.headers.get("Retry-After"))
+    return SourceError(
+        text, reason=http_reason(status), retryable=status == 429 or status >= 500,
+        retry_after=after,
+    )  # fmt: skip
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

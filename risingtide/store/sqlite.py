@@ -30,6 +30,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sqlite3
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -44,10 +45,13 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    and_,
     create_engine,
+    delete,
     event,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -198,21 +202,30 @@ _insert_order = sqlite_insert(outbox).on_conflict_do_nothing(index_elements=[out
 class Store:
     """Line state, history and outbox in one SQLite file (see the module docstring)."""
 
-    def __init__(self, path: Path | str, clock: Clock) -> None:
+    def __init__(self, path: Path | str, clock: Clock, *, fresh: bool = False) -> None:
         """Open (or create) the state file at ``path``, taking its lock.
 
-        Creates missing parent directories and tables. Raises ``StoreLocked`` when another
-        process uses the file, ``SchemaTooNewError`` when a newer version wrote it.
+        Creates missing parent directories and tables; a new file and its side files
+        (``-wal``, ``-shm``, ``.lock``) are readable by the owner only (0600). Raises
+        ``StoreLocked`` when another process uses the file (a symlink to it included: the
+        lock is taken on the real file), ``SchemaTooNewError`` when a newer version wrote
+        it, and ``StoreError`` when the file is empty (0 bytes: unless ``fresh``, the
+        operator's word to start afresh) or corrupt (SQLite's quick check).
         """
         self.path = Path(path)
         self._clock = clock
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Lock the real file, not the name as written: two daemons given two names for one
+        # file (a symlink, a relative path) must still meet at the same lock.
+        real = self.path.resolve()
         # Lock before opening the database, so a second daemon never touches a live file.
-        self._lock_fd: int | None = _acquire_lock(Path(f"{path}.lock"), str(path))
+        self._lock_fd: int | None = _acquire_lock(Path(f"{real}.lock"), str(path))
         self._engine: Engine | None = None
         try:
+            _create_or_check(real, str(path), fresh=fresh)
             self._engine = _make_engine(self.path)
+            self._check_integrity()
             self._prepare()
         except BaseException:
             self.close()
@@ -319,6 +332,18 @@ class Store:
             if version is None:
                 conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
 
+    def _check_integrity(self) -> None:
+        """Refuse a corrupt file at once (``PRAGMA quick_check``), rather than failing every
+        evaluation later with a store that can never work."""
+        assert self._engine is not None
+        try:
+            with self._engine.connect() as conn:
+                rows = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
+        except SQLAlchemyError as exc:
+            raise StoreError(_corrupt(self.path, str(getattr(exc, "orig", exc)))) from exc
+        if rows != ["ok"]:
+            raise StoreError(_corrupt(self.path, "; ".join(str(r) for r in rows[:3])))
+
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
         """A transaction; a write one opens with BEGIN IMMEDIATE (takes the write lock)."""
@@ -386,6 +411,23 @@ class Store:
                 conn.execute(_insert_history, history_rows)
             if order_rows:
                 conn.execute(_insert_order, order_rows)
+
+    def retire_line(
+        self, line: str, orders: Sequence[ResponseOrder], record: Mapping[str, Any], now: datetime
+    ) -> None:
+        """Close a removed line's episode in ONE transaction: queue ``orders`` (the UNDOs of
+        its live switches), append a ``line_removed`` history record with ``record`` as its
+        data, and delete its stored state, so a line added back later starts calm."""
+        order_rows = [_order_row(o, now) for o in orders]
+        history_row = {
+            "at": now, "line": line, "kind": "line_removed", "tier": record.get("tier"),
+            "data": dict(record),
+        }  # fmt: skip
+        with self._transaction(write=True) as conn:
+            if order_rows:
+                conn.execute(_insert_order, order_rows)
+            conn.execute(_insert_history, history_row)
+            conn.execute(delete(line_state).where(line_state.c.line == line))
 
     # ------------------------------------------------------------------ history
 
@@ -482,6 +524,67 @@ class Store:
         with self._transaction(write=True) as conn:
             gone: int = conn.execute(samples.delete().where(samples.c.at < at)).rowcount
         return gone
+
+    # ------------------------------------------------------------------ retention
+
+    def prune(
+        self, *, history_before: datetime, done_before: datetime, batch: int = 2000
+    ) -> tuple[int, int]:
+        """Delete history older than ``history_before`` and outbox entries done before
+        ``done_before`` (and dismissed ones older than ``history_before``); return how many
+        of each.
+
+        Pending and dead entries are never deleted: they are work still to do or to look
+        at. Deletes go in batches of ``batch`` rows, each its own short transaction, so a
+        first run over a year of rows never holds the write lock for long.
+        """
+        old_history = select(history.c.id).where(history.c.at < history_before).limit(batch)
+        finished = or_(
+            and_(outbox.c.status == "done", outbox.c.finished_at < done_before),
+            and_(outbox.c.status == "dismissed", outbox.c.created_at < history_before),
+        )
+        old_outbox = select(outbox.c.id).where(finished).limit(batch)
+        return (
+            self._delete_batches(history, old_history),
+            self._delete_batches(outbox, old_outbox),
+        )
+
+    def _delete_batches(self, table: Any, ids: Any) -> int:
+        deleted = 0
+        for _ in range(1_000_000):  # bounded: each round deletes up to a batch, or stops
+            with self._transaction(write=True) as conn:
+                count = conn.execute(delete(table).where(table.c.id.in_(ids))).rowcount
+            deleted += count
+            if not count:
+                break
+        return deleted
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the file and truncate it to 0 bytes
+        (``PRAGMA wal_checkpoint(TRUNCATE)``), so the ``-wal`` file cannot grow without
+        bound between restarts. A busy database is left for the next time."""
+        if self._engine is None:
+            raise StoreError(f"the store at {self.path} is closed")
+        try:
+            # The raw connection: outside any transaction, which a checkpoint needs.
+            raw = self._engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cursor.fetchall()
+                cursor.close()
+            finally:
+                raw.close()
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            raise StoreError(f"state store {self.path}: {exc}") from exc
+
+    def size_bytes(self) -> int:
+        """The bytes the store takes on disk: the file and its write-ahead log."""
+        total = 0
+        for part in (self.path, Path(f"{self.path}-wal")):
+            with suppress(OSError):
+                total += part.stat().st_size
+        return total
 
     # ------------------------------------------------------------------ outbox
 
@@ -792,11 +895,43 @@ def _make_engine(path: Path) -> Engine:
     return engine
 
 
+def _corrupt(path: Path, detail: str) -> str:
+    return (
+        f"{path} is not a readable Rising Tide state file (SQLite's quick check says: "
+        f"{detail}); restore it from a backup, or move it aside and start with "
+        "`risingtide run --fresh-state` (the lines start calm and every live switch is "
+        "forgotten)"
+    )
+
+
+def _create_or_check(real: Path, shown: str, *, fresh: bool) -> None:
+    """Create a missing state file 0600 (SQLite gives ``-wal`` and ``-shm`` the same mode);
+    refuse a 0-byte one unless ``fresh``.
+
+    A 0-byte file is what a truncation or a failed copy leaves: taking it as a new store
+    would forget every line's tier and live switch without a word.
+    """
+    try:
+        fd = os.open(real, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)
+        return
+    wal = Path(f"{real}-wal")
+    if real.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size > 0) and not fresh:
+        raise StoreError(
+            f"{shown} is empty (0 bytes), so it holds no line state: it may have been "
+            "truncated or copied badly. Restore it from a backup; or, to start afresh (every "
+            "line calm, no switch known to be on), run `risingtide run --fresh-state`"
+        )
+
+
 def _acquire_lock(lock_path: Path, db_name: str) -> int:
     """Take the exclusive advisory lock on ``lock_path`` and write our pid into it."""
     # os.open's descriptors are not inherited by child processes (PEP 446), so a responder
     # that spawns a program cannot keep the lock alive after the daemon dies.
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

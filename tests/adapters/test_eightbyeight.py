@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from risingtide.clock import FakeClock
 from risingtide.config import load_config
-from risingtide.domain.model import QueueStats
+from risingtide.domain.model import MEASURES, QueueStats
 from risingtide.ports import BuildContext, SourceError
 from risingtide.sources import SOURCE_TYPES
 from risingtide.sources.eightbyeight import (
@@ -343,8 +343,50 @@ async def test_a_metric_missing_from_one_queue_fails_only_that_line(eight):
     error = result["council_tax"]
     assert isinstance(error, SourceError)
     assert error.reason == "parse"
-    assert "queue 103: 8x8's answer has no availableIdle.rt" in str(error)
+    assert "queue 103: 8x8's answer has no availableIdle.rt" in str(error)  # needs unknown: all
     assert ok(result["waste"]).agents_available == 3
+
+
+def dropping(*keys: str) -> Any:
+    """A mangler that removes ``keys`` from the first queue's metrics (queue 103)."""
+
+    def drop(body: list[Any]) -> list[Any]:
+        body[0]["metrics"] = [m for m in body[0]["metrics"] if m["key"] not in keys]
+        return body
+
+    return drop
+
+
+def built(eight: Harness, needs: dict[str, frozenset[str]]) -> EightByEightSource:
+    """The source as the daemon builds it: through the plugin, told what each line needs."""
+    settings = EightByEightSettings.model_validate(
+        {"api_key": "key-1", "api_secret": "secret-1", "base_url": eight.url}
+    )
+    lines = {line: EightByEightLine(queue_id=queue) for line, queue in THREE.items()}
+    source = SOURCE_TYPES["eightbyeight"].build(
+        "eightbyeight", settings, lines, BuildContext(clock=eight.clock, needs=needs)
+    )
+    assert isinstance(source, EightByEightSource)
+    return source
+
+
+async def test_a_metric_no_tier_reads_leaves_only_its_figure_unknown(eight):
+    """A line whose tiers read avg_wait keeps its figures when idle agents are missing."""
+    eight.fake.mangle["queues"] = dropping("availableIdle.rt", "avgHandlingTime.int-15m")
+    result = await poll(built(eight, {"council_tax": frozenset({"avg_wait", "calls_waiting"})}))
+    stats = ok(result["council_tax"])
+    assert (stats.agents_available, stats.avg_handle_time) == (None, None)
+    assert (stats.calls_waiting, stats.avg_wait, stats.offered) == (7, 260.5, 90)
+
+
+async def test_a_metric_a_tier_reads_still_fails_the_line(eight):
+    """A missing metric a tier reads (directly, or through a rate) fails the line, naming it."""
+    eight.fake.mangle["queues"] = dropping("entered.int-15m")
+    result = await poll(built(eight, {"council_tax": frozenset({"abandon_rate"})}))
+    error = result["council_tax"]
+    assert isinstance(error, SourceError) and error.reason == "parse"
+    assert "entered.int-15m" in str(error)
+    assert ok(result["waste"]).offered == 10
 
 
 async def test_a_queue_missing_from_the_answer_fails_only_its_line(eight):
@@ -438,3 +480,20 @@ async def test_the_example_config_passes_check_and_builds():
     assert built.path == "/eu/analytics/cc/v5/realtime-metrics/queues"
     assert built.auth.token_url == "https://api.8x8.com/oauth/v2/token"
     await built.aclose()
+
+
+async def test_the_daemon_tells_the_source_what_each_line_reads():
+    """Built by the runtime, the source knows each line's measures: those its tiers read."""
+    from risingtide.config.frameworks import measures_read
+    from risingtide.runtime import Runtime
+
+    env = {"EIGHTBYEIGHT_API_KEY": "key", "EIGHTBYEIGHT_API_SECRET": "secret"}
+    config = load_config(EXAMPLE, env=env)
+    runtime = Runtime(config, clock=FakeClock(T0))
+    runtime._build_adapters(config, previous=None)
+    (source,) = runtime.sources.values()
+    assert isinstance(source, EightByEightSource)
+    expected = {lid: measures_read(lc.framework) for lid, lc in config.lines.items()}
+    assert source._needs == expected
+    assert all(needs < frozenset(MEASURES) for needs in expected.values())
+    await source.aclose()
