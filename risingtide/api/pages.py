@@ -38,6 +38,7 @@ from starlette.routing import Route
 from risingtide.api import auth, links, signing
 from risingtide.api.access import Gate
 from risingtide.api.daemon import DaemonControl
+from risingtide.config.model import UserConfig
 from risingtide.domain.commands import CommandRejected
 from risingtide.domain.tiers import tier_label
 
@@ -56,7 +57,6 @@ UK = ZoneInfo("Europe/London")
 MAX_NAME = 80
 MAX_NOTE = 500
 MAX_USERNAME = 100
-MAX_PASSWORD = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NONCE = re.compile(r"[A-Za-z0-9_-]{22}")
 
@@ -110,6 +110,11 @@ def safe_next(value: str) -> str:
         and not _CONTROL.search(value)
     )
     return value if ok else "/"
+
+
+def client_of(request: Request) -> str:
+    """The address a request came from (uvicorn puts a trusted proxy's forwarded one here)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def _text(form: FormData, key: str) -> str:
@@ -200,6 +205,7 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
         if not nonce or not signing.verify(
             secret, signing.LOGIN_CSRF, nonce, _text(form, "csrf_token")
         ):
+            refuse("form")
             return login_form(
                 request, 400, username=username[:MAX_USERNAME], next_url=next_url,
                 errors=[("", "This sign-in page had expired or did not come from Rising Tide. "
@@ -218,25 +224,11 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
                 request, 400, errors=problems, username=username[:MAX_USERNAME],
                 next_url=next_url,
             )  # fmt: skip
-        until = throttle.locked_until(username)
-        if until is not None:
-            return _locked(request, username, until, next_url)
-        user = daemon.config.users.get(username)
-        ok = len(password) <= MAX_PASSWORD and await checker.check(user, password)
-        if not ok or user is None:
-            # The username is logged only when it is a real one: people sometimes type
-            # their password into the username box.
-            log.warning("sign-in failed", user=username if user else "(unknown)")
-            until = throttle.failed(username)
-            if until is not None:
-                log.warning("sign-in locked", user=username if user else "(unknown)")
-                return _locked(request, username, until, next_url)
-            return login_form(
-                request, 401, username=username, next_url=next_url,
-                errors=[("password", "The username or password is not right")],
-                headers={"WWW-Authenticate": 'FormBased realm="Rising Tide"'},
-            )  # fmt: skip
-        throttle.succeeded(username)
+        client = client_of(request)
+        user = await check_password(request, client, username, password, next_url)
+        if isinstance(user, Response):
+            return user
+        throttle.succeeded(client, username)
         cookie, _session = auth.make_session_cookie(secret, user, daemon.clock.now())
         log.info("signed in", user=user.id)
         response = RedirectResponse(next_url, status_code=303, headers=_HEADERS)
@@ -249,12 +241,56 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
         )
         return response
 
-    def _locked(request: Request, username: str, until: datetime, next_url: str) -> Response:
+    def refuse(reason: str) -> None:
+        daemon.metrics.signin_refusals.labels(reason=reason).inc()
+
+    async def check_password(
+        request: Request, client: str, username: str, password: str, next_url: str
+    ) -> UserConfig | Response:
+        """The user when ``password`` is ``username``'s, else the page that refuses it."""
+        lockout = throttle.locked_until(client, username)
+        if lockout is not None:
+            refuse("locked")
+            return _locked(request, username, lockout, next_url)
+        user = daemon.config.users.get(username)
+        if len(password) > auth.MAX_PASSWORD:  # a failure, without spending a hash on it
+            ok, reason = False, "too_long"
+        else:
+            try:
+                ok, reason = await checker.check(client, user, password), "wrong_password"
+            except auth.CheckerBusyError:
+                refuse("busy")
+                return login_form(
+                    request, 429, username=username, next_url=next_url,
+                    errors=[("", "Rising Tide is already checking sign-ins from your "
+                                 "address. Wait a moment and try again.")],
+                    headers={"Retry-After": "5"},
+                )  # fmt: skip
+        if ok and user is not None:
+            return user
+        refuse(reason)
+        # The username is logged only when it is a real one: people sometimes type
+        # their password into the username box.
+        log.warning("sign-in failed", user=username if user else "(unknown)", client=client)
+        lockout = throttle.failed(client, username)
+        if lockout is not None:
+            log.warning("sign-in locked", user=username if user else "(unknown)",
+                        client=client, whole_client=lockout.whole_client)  # fmt: skip
+            return _locked(request, username, lockout, next_url)
+        return login_form(
+            request, 401, username=username, next_url=next_url,
+            errors=[("password", "The username or password is not right")],
+            headers={"WWW-Authenticate": 'FormBased realm="Rising Tide"'},
+        )  # fmt: skip
+
+    def _locked(request: Request, username: str, lockout: auth.Lockout, next_url: str) -> Response:
+        until = lockout.until
         wait = max(1, int((until - daemon.clock.now()).total_seconds()))
         minutes = (wait + 59) // 60
+        whom = "from your address" if lockout.whole_client else "for this username"
         return login_form(
             request, 429, username=username, next_url=next_url,
-            errors=[("username", "There have been too many wrong passwords for this username. "
+            errors=[("username", f"There have been too many wrong passwords {whom}. "
                                  f"You can try again in {minutes} minute"
                                  f"{'' if minutes == 1 else 's'}, after "
                                  f"{until.astimezone(UK):%H:%M}.")],
