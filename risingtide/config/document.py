@@ -56,6 +56,7 @@ class Document:
 
     ``poisoned`` holds paths whose value could not be read (an unset variable, an unknown
     tag); the error was reported once, and later errors at or under them are noise.
+    ``substituted`` maps each value taken from the environment or a file to its reference.
     """
 
     file: str
@@ -63,6 +64,9 @@ class Document:
     values: dict[Path, Pos] = field(default_factory=dict)
     keys: dict[Path, Pos] = field(default_factory=dict)
     poisoned: set[Path] = field(default_factory=set)
+    #: Every value substituted from the environment or a file, to its ``${…}`` reference:
+    #: messages never show these values (``envvars.redact``).
+    substituted: dict[str, str] = field(default_factory=dict)
 
 
 class _TooLargeError(Exception):
@@ -124,7 +128,7 @@ class _Builder:
             return node.value
         if isinstance(value, str):
             try:
-                return substitute(value, self.env)
+                return substitute(value, self.env, self.doc.substituted)
             except EnvError as exc:
                 self.error(_pos(node), path, str(exc))
         return value

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from risingtide.config.calendars import CalendarError, bank_holidays, parse_days, week
 from risingtide.config.document import Document, Path, parse_document
 from risingtide.config.durations import format_duration
+from risingtide.config.envvars import redact
 from risingtide.config.errors import ConfigError, ConfigErrors, show, sort_errors
 from risingtide.config.frameworks import (
     check_framework,
@@ -133,11 +134,17 @@ def check_config(
         responder_types,
     )
     config = compiler.run(pathlib.Path(path))
-    errors = sort_errors(report.errors)
-    warnings = sort_errors(report.warnings)
+    # A secret put in the wrong field must not be printed by the message about it.
+    errors = _redacted(report.errors, doc.substituted)
+    warnings = _redacted(report.warnings, doc.substituted)
     if errors or config is None:
         return None, errors, warnings
     return replace(config, warnings=tuple(str(w) for w in warnings)), [], warnings
+
+
+def _redacted(problems: list[ConfigError], found: Mapping[str, str]) -> list[ConfigError]:
+    """``problems`` sorted, each message with the substituted values in ``found`` hidden."""
+    return sort_errors(replace(p, message=redact(p.message, found)) for p in problems)
 
 
 def _read(file: str) -> tuple[str | None, ConfigError | None]:
