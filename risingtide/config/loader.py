@@ -14,6 +14,7 @@ was broken (its own errors are already reported). Plugins are looked up in
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 import re
@@ -72,6 +73,9 @@ ID_PATTERN = re.compile(r"[a-z0-9_-]+")
 DEFAULT_TARGET_WAIT = timedelta(seconds=180)
 MIN_INTERVAL = timedelta(seconds=1)
 MAX_TIMEOUT = timedelta(seconds=10)
+MIB = 1024 * 1024
+#: The largest config file read; a council's is tens of KiB (docs/configuration.md).
+MAX_CONFIG_BYTES = 4 * MIB
 #: Bank holidays are resolved from last year to five years ahead.
 YEARS_BEFORE, YEARS_AFTER = 1, 5
 
@@ -148,9 +152,17 @@ def _redacted(problems: list[ConfigError], found: Mapping[str, str]) -> list[Con
 
 
 def _read(file: str) -> tuple[str | None, ConfigError | None]:
-    """The file's text, or why it cannot be read (at line 1, column 1)."""
+    """The file's text, or why it cannot be read (at line 1, column 1).
+
+    A file over ``MAX_CONFIG_BYTES`` is refused before it is parsed; only that much (and
+    one byte) is ever read, whatever the file's size claims.
+    """
     try:
-        data = pathlib.Path(file).read_bytes()
+        with pathlib.Path(file).open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+            if len(data) > MAX_CONFIG_BYTES:
+                size = max(os.fstat(f.fileno()).st_size, len(data))
+                return None, _too_large(file, size)
     except FileNotFoundError:
         return None, ConfigError(file, 1, 1, "file not found")
     except IsADirectoryError:
@@ -166,6 +178,14 @@ def _read(file: str) -> tuple[str | None, ConfigError | None]:
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         byte = data[exc.start]
         return None, ConfigError(file, line, column, f"not UTF-8 text (byte 0x{byte:02x})")
+
+
+def _too_large(file: str, size: int) -> ConfigError:
+    mib = math.ceil(size * 10 / MIB) / 10  # rounded up: 4 MiB and a byte is not "4.0"
+    return ConfigError(
+        file, 1, 1,
+        f"the config is {mib:.1f} MiB, more than the {MAX_CONFIG_BYTES // MIB} MiB allowed",
+    )  # fmt: skip
 
 
 def _text(value: Any) -> str | None:
