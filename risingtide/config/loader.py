@@ -223,6 +223,8 @@ class _Compiler:
         self.source_plugins: dict[str, SourcePlugin] = {}
         self.responses: dict[str, ResponseConfig | None] = {}
         self.people: dict[str, Person] = {}
+        #: People whose own block has an error (already reported): known, but not built.
+        self.broken_people: set[str] = set()
         self.groups: dict[str, Group | None] = {}
         self.frameworks: dict[str, FrameworkBlock | None] = {}
         self.defaults = DefaultsBlock()
@@ -496,6 +498,9 @@ class _Compiler:
         for i, name in enumerate(block.page or ()):
             where: Path = (*path, "page", i)
             group = self.groups.get(name)
+            if name in self.broken_people:
+                ok = False
+                continue
             if name not in self.groups and name not in self.people:
                 known = sorted({*self.groups, *self.people})
                 self.report.error(
@@ -524,7 +529,10 @@ class _Compiler:
     def _people(self, section: dict[str, Any]) -> None:
         for pid, raw in section.items():
             block = self.report.validate(PersonBlock, raw, ("people", pid))
-            if block is not None:
+            if block is None:
+                # Reported once here; a group or page naming them is not a second mistake.
+                self.broken_people.add(pid)
+            else:
                 self.people[pid] = Person(
                     id=pid,
                     name=block.name,
@@ -538,7 +546,7 @@ class _Compiler:
         for gid, raw in section.items():
             path: Path = ("groups", gid)
             self.groups[gid] = None
-            if gid in self.people:
+            if gid in self.people or gid in self.broken_people:
                 self.report.error(
                     ("groups",),
                     f'"{gid}" is also a person\'s id; a page: entry must name one or the other',
@@ -586,7 +594,9 @@ class _Compiler:
     def _known_people(self, ids: tuple[str, ...], path: Path) -> bool:
         ok = True
         for pid in ids:
-            if pid not in self.people:
+            if pid in self.broken_people:
+                ok = False
+            elif pid not in self.people:
                 self.report.error(path, self._known("person", self.people, pid))
                 ok = False
         return ok
