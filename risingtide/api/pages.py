@@ -10,7 +10,9 @@
 ``GET /ack/{token}`` / ``POST /ack/{token}``
     The GET only *shows* what would be acknowledged, so a mail scanner fetching every link
     acknowledges nothing. The page's form POSTs the token back with a CSRF value bound to
-    it; only that acknowledges, as "NAME (via link)". A link whose alert is over, already
+    it; only that acknowledges, as "PERSON (via link)" when the link was sent to a person
+    (the name typed is kept in the note as "typed: …"), else as "NAME (via link)" with the
+    note marked unverified. A link whose alert is over, already
     acknowledged, overtaken by a higher tier, or expired answers 410 with a page that says
     which; a link this daemon did not sign answers 400.
 
@@ -389,9 +391,10 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
         assert secret is not None
         lc = daemon.config.lines[claims.line]
         state = daemon.states[claims.line]
+        person = sent_to(claims)
         if name is None:
             who = gate.identify(request)
-            name = who.user.name if isinstance(who, auth.Principal) else ""
+            name = person or (who.user.name if isinstance(who, auth.Principal) else "")
         view = daemon.view(claims.line)
         stats = view.stats if view is not None else None
         figures = []
@@ -409,8 +412,26 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
             line_name=lc.name, tier_label=tier_label(lc.framework, state.tier),
             entered_at=uk_time(state.entered_at) if state.entered_at else "",
             figures=figures, token=token, csrf_token=links.ack_form_token(secret, token),
-            name=name, note=note,
+            name=name, note=note, sent_to=person or "",
         )  # fmt: skip
+
+    def sent_to(claims: links.AckClaims) -> str | None:
+        """The name of the person the link was sent to, if it names one still configured."""
+        person = daemon.config.directory.people.get(claims.person or "")
+        return person.name if person is not None else None
+
+    def ack_record(claims: links.AckClaims, typed: str, note: str) -> tuple[str, str]:
+        """Who the acknowledgement is recorded as, and its note.
+
+        A link sent to a person records that person; what was typed is kept in the note.
+        A link without one records the typed name, marked in the note as unverified.
+        """
+        person = sent_to(claims)
+        if person is not None:
+            extra = f"typed: {typed}" if typed != person else ""
+            return f"{person} (via link)", "; ".join(p for p in (note, extra) if p)
+        marker = "unverified: the name was typed on a link not sent to one person"
+        return f"{typed} (via link)", "; ".join(p for p in (note, marker) if p)
 
     async def ack_page(request: Request) -> Response:
         token = request.path_params["token"]
@@ -447,7 +468,7 @@ def page_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
                 request, claims, token, 400, name=name[:MAX_NAME], note=note[:MAX_NOTE],
                 errors=problems,
             )  # fmt: skip
-        by = f"{name} (via link)"
+        by, note = ack_record(claims, name, note)
         try:
             decision = daemon.acknowledge(claims.line, by=by, note=note)
         except (KeyError, CommandRejected):  # changed since the checks above
