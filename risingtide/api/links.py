@@ -26,11 +26,16 @@ see ``risingtide.api.pages``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
 
 from risingtide.api import signing
-from risingtide.ports import Notice
+from risingtide.domain.model import ResponseOrder
+from risingtide.ports import Notice, Notifier, Responder, ResponderPlugin, ResponseContext
 
 __all__ = [
     "AckClaims",
@@ -44,6 +49,7 @@ __all__ = [
     "personal_link",
     "personalise_notice",
     "read_ack_token",
+    "with_personal_links",
 ]
 
 _TOKEN = re.compile(
@@ -158,6 +164,46 @@ def personalise_notice(secret: str | None, notice: Notice) -> Notice:
             context = replace(context, extra={**context.extra, "ack_url": bound})
         items.append((order, context))
     return replace(notice, items=tuple(items))
+
+
+class _PersonalLinks:
+    """A notifier whose notices to one person carry links bound to that person."""
+
+    def __init__(self, inner: Notifier, secret: Callable[[], str | None]) -> None:
+        self._inner = inner
+        self._secret = secret
+        self.name = inner.name
+        self.undoable = inner.undoable
+
+    async def run(self, order: ResponseOrder, context: ResponseContext) -> str:
+        """``notify`` about one order (nobody paged: its link stays unbound)."""
+        return await self.notify(Notice.of(order, context))
+
+    async def notify(self, notice: Notice) -> str:
+        """Send ``notice`` through the notifier, its links bound to its one person."""
+        return await self._inner.notify(personalise_notice(self._secret(), notice))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)  # anything else is the notifier's own
+
+
+def with_personal_links(
+    responder: Responder,
+    plugin: ResponderPlugin,
+    settings: BaseModel,
+    secret: Callable[[], str | None],
+) -> Responder:
+    """``responder``, sending person-bound links when a notice goes to one person alone.
+
+    Only notifiers that deliver to a person's own address (e-mail, a mobile: the plugin's
+    ``address``) and have no fixed ``to:`` recipients do: a channel post (Slack, Teams, a
+    webhook) or a message also sent to a shared mailbox is read by others, so its links
+    stay unbound. ``secret`` is read on each notice (a reload may change it).
+    """
+    personal = plugin.address(settings) is not None and not getattr(settings, "to", None)
+    if not personal or not isinstance(responder, Notifier):
+        return responder
+    return _PersonalLinks(responder, secret)
 
 
 def read_ack_token(secret: str, token: str, now: datetime) -> AckClaims:

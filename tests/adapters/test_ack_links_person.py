@@ -9,17 +9,30 @@ unverified; a person cannot be added to, changed in or removed from a link.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from risingtide.api import signing
-from risingtide.api.links import personal_link, personalise_notice, read_ack_token
+from risingtide.api.links import (
+    make_ack_link,
+    personal_link,
+    personalise_notice,
+    read_ack_token,
+    with_personal_links,
+)
+from risingtide.clock import FakeClock
 from risingtide.domain.model import Action, ResponseOrder
-from risingtide.ports import Notice
+from risingtide.ports import BuildContext, Notice, Notifier
+from risingtide.responders import RESPONDER_TYPES
+from tests.adapters import notices
 from tests.adapters.desk import SECRET, T0, Desk, running_desk
 from tests.adapters.test_ack_links import confirm, path_of
+from tests.adapters.test_email_channel import Mailbox, smtp_server
 
 PEOPLE = """
 people:
@@ -113,3 +126,49 @@ async def test_the_person_cannot_be_added_changed_or_removed(desk: Desk) -> None
         assert page.status_code == 400, link
     assert personal_link("another-secret-of-thirty-two-chars!", plain, "dora") is None
     assert personal_link(SECRET, plain, "Not An Id") is None
+
+
+def mailed_links(mailbox: Mailbox) -> list[str]:
+    """Every acknowledgement link in the plain-text part of the mails received."""
+    found = []
+    for _sender, _rcpt, msg, _tls, _auth in mailbox.received:
+        body = msg.get_body(preferencelist=("plain",))
+        assert body is not None
+        found += re.findall(r"https://rt\.example/ack/\S+", body.get_content())
+    return found
+
+
+async def test_an_email_to_one_person_carries_their_link_and_to_a_mailbox_does_not() -> None:
+    """A real e-mail to Ben alone names him in its link; one also sent to ``to:`` does not."""
+    plugin = RESPONDER_TYPES["email"]
+    expires = notices.T0 + timedelta(hours=24)
+    plain = make_ack_link(SECRET, "https://rt.example", "council_tax", 2, 3, expires)
+    order = notices.order("council_tax", 2, "email_duty")
+    context = notices.context("council_tax", "Council Tax", "high", 400.0, 14)
+    context = replace(context, extra={**context.extra, "ack_url": plain})
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as port:
+        for to in (None, ["csc.duty@council.example"]):
+            data = {"host": "127.0.0.1", "port": port, "security": "none",
+                    "from": "rising-tide@council.example"}  # fmt: skip
+            if to:
+                data["to"] = to
+            settings = plugin.settings_model.model_validate(data)
+            built = plugin.build("email_duty", settings, BuildContext(clock=FakeClock(notices.T0)))
+            responder = with_personal_links(built, plugin, settings, lambda: SECRET)
+            assert isinstance(responder, Notifier)
+            await responder.notify(Notice.of(order, context, (notices.BEN,)))
+    personal, shared = mailed_links(mailbox)
+    token = personal.rsplit("/", 1)[1]
+    assert read_ack_token(SECRET, token, notices.T0).person == "ben"
+    assert shared == plain
+
+
+def test_channels_keep_their_links_unbound() -> None:
+    """A Slack post mentions people in a channel everyone reads: it is not wrapped."""
+    plugin = RESPONDER_TYPES["slack"]
+    settings = plugin.settings_model.model_validate(
+        {"url": "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX"}
+    )
+    built = plugin.build("slack", settings, BuildContext(clock=FakeClock(notices.T0)))
+    assert with_personal_links(built, plugin, settings, lambda: SECRET) is built
