@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import ipaddress
 import secrets
 from collections import OrderedDict, deque
 from collections.abc import Mapping
@@ -299,6 +300,23 @@ class LoginThrottle:
         self._locked[key] = until
         while len(self._locked) > self._max_tracked:
             self._locked.popitem(last=False)
+
+
+def client_key(host: str) -> str:
+    """The client a sign-in is counted against: its IPv4 address, or its IPv6 /64.
+
+    One IPv6 subscriber usually holds a whole /64, and could step through its addresses
+    to escape a per-address count; a name that is no address is counted as it is.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 class CheckerBusyError(Exception):

@@ -115,8 +115,9 @@ def safe_next(value: str) -> str:
 
 
 def client_of(request: Request) -> str:
-    """The address a request came from (uvicorn puts a trusted proxy's forwarded one here)."""
-    return request.client.host if request.client is not None else "unknown"
+    """Who a sign-in is counted against: the address it came from (uvicorn puts a trusted
+    proxy's forwarded one here), an IPv6 one as its /64."""
+    return auth.client_key(request.client.host) if request.client is not None else "unknown"
 
 
 def _text(form: FormData, key: str) -> str:

@@ -155,3 +155,13 @@ def test_a_right_password_clears_the_count_and_memory_stays_bounded() -> None:
     for name in ("a", "b", "c", "d"):
         throttle.failed(f"10.0.0.{name}", name)
     assert len(throttle._pairs) == 3 and len(throttle._clients) == 3
+
+
+def test_sign_ins_are_counted_per_ipv4_address_and_per_ipv6_64() -> None:
+    """Stepping through one IPv6 /64 does not escape the count; IPv4 stays per address."""
+    assert auth.client_key("192.0.2.7") == "192.0.2.7"
+    assert auth.client_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert auth.client_key("2001:db8:1:2::1") == auth.client_key("2001:db8:1:2:ffff::9")
+    assert auth.client_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert auth.client_key("2001:db8:1:3::1") != auth.client_key("2001:db8:1:2::1")
+    assert auth.client_key("testclient") == "testclient"
