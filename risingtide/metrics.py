@@ -34,9 +34,7 @@ class _LineCollector(Collector):
             return GaugeMetricFamily(PREFIX + name, doc, labels=["line"])
 
         tier = family("line_tier", "Current tier of the line (0 calm .. highest).")
-        acked = family(
-            "line_tier_acknowledged", "1 when the line's current tier is acknowledged."
-        )
+        acked = family("line_tier_acknowledged", "1 when the line's current tier is acknowledged.")
         avg = family("line_avg_wait_seconds", "Average wait before answer over the window.")
         longest = family("line_longest_wait_seconds", "Age of the oldest call waiting now.")
         waiting = family("line_calls_waiting", "Calls waiting now.")
@@ -162,6 +160,14 @@ class Metrics:
             registry=registry,
         )  # fmt: skip
         self.build_info.labels(version=__version__).set(1)
+        self.signin_refusals = Counter(
+            PREFIX + "signin_refusals",
+            "Sign-ins refused, by reason (" + ", ".join(SIGNIN_REFUSALS) + ").",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in SIGNIN_REFUSALS:
+            self.signin_refusals.labels(reason=reason)
 
     def prime(self, config: Config) -> None:
         """Create every labelled counter the config can move, at zero.
@@ -187,6 +193,9 @@ class Metrics:
 
 #: What became of one run of a response.
 OUTCOMES = ("ok", "retry", "dead")
+#: Why a sign-in was refused: a wrong username or password, a password too long to check,
+#: a lockout in force, too many checks at once, or a form not from this daemon's page.
+SIGNIN_REFUSALS = ("wrong_password", "too_long", "locked", "busy", "form")
 
 
 def _responses_of(framework: Framework) -> set[str]:

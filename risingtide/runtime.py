@@ -35,7 +35,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
-from risingtide.api.links import make_ack_link
+from risingtide.api.links import make_ack_link, with_personal_links
 from risingtide.clock import Clock, SystemClock
 from risingtide.config import ConfigErrors, load_config
 from risingtide.config.frameworks import measures_read
@@ -283,7 +283,12 @@ class Runtime:
         self.sources = sources
         rctx = BuildContext(clock=self.clock, sources=sources)
         self.responders = {
-            rid: RESPONDER_TYPES[rc.type].build(rid, rc.settings, rctx)
+            rid: with_personal_links(
+                RESPONDER_TYPES[rc.type].build(rid, rc.settings, rctx),
+                RESPONDER_TYPES[rc.type],
+                rc.settings,
+                lambda: self.config.server.secret_key,
+            )
             for rid, rc in config.responses.items()
         }
         return built

@@ -26,6 +26,7 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -38,6 +39,7 @@ from risingtide.api.control import command_routes
 from risingtide.api.daemon import DaemonControl, DaemonView
 from risingtide.api.duty import duty_routes, render_board
 from risingtide.api.episodes import episode_routes
+from risingtide.api.headers import SECURITY_HEADERS, SecurityHeaders
 from risingtide.api.history import entry_json, history_query, history_routes
 from risingtide.api.openapi import openapi_document
 from risingtide.api.outbox import outbox_routes
@@ -141,9 +143,7 @@ def create_app(daemon: DaemonControl) -> Starlette:
             page = message(exc.status_code, reason[:1].upper() + reason[1:])
             page.headers.update(exc.headers or {})
             return page
-        return JSONResponse(
-            {"error": reason}, status_code=exc.status_code, headers=exc.headers
-        )
+        return JSONResponse({"error": reason}, status_code=exc.status_code, headers=exc.headers)
 
     async def crashed(request: Request, exc: Exception) -> Response:
         # Last resort: the request is answered and logged; the daemon carries on.
@@ -151,6 +151,7 @@ def create_app(daemon: DaemonControl) -> Starlette:
         return JSONResponse(
             {"error": "the daemon could not handle this request; its log says why"},
             status_code=500,
+            headers=SECURITY_HEADERS,  # answered outside the middleware that adds them
         )
 
     handlers: dict[Any, Any] = {HTTPException: http_error, Exception: crashed}
@@ -175,8 +176,20 @@ def create_app(daemon: DaemonControl) -> Starlette:
             Mount("/static", StaticFiles(directory=_STATIC), name="static"),
         ],
         exception_handlers=handlers,
+        middleware=[
+            Middleware(
+                SecurityHeaders,  # every answer's headers; cookie changes from this origin only
+                public_url=lambda: daemon.public_url,
+                cookies=frozenset({auth.SESSION_COOKIE, auth.LOGIN_COOKIE}),
+                refuse_page=_refusal_page,
+            )
+        ],
     )
     # "/api/v1/lines/" is not a route: say so rather than redirect (307) to a guess.
     app.router.redirect_slashes = False
     return app
 
+
+def _refusal_page(_path: str, reason: str) -> tuple[bytes, str]:
+    page = message(403, "Not done", reason[:1].upper() + reason[1:] + ".")
+    return bytes(page.body), "text/html; charset=utf-8"

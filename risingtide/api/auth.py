@@ -8,8 +8,10 @@ Credentials, strongest first:
   CPU on every request.
 * **Passwords** for people signing in to the board, stored as argon2id hashes: passwords
   are chosen by people and guessable, so the hash must be slow. Verification runs in a
-  worker thread, a few at a time (each costs tens of MiB), so sign-in attempts can neither
-  block the event loop nor exhaust memory.
+  worker thread, a few at a time (each costs tens of MiB) and a couple per client (more
+  are refused at once, not queued), so sign-in attempts can neither block the event loop,
+  nor exhaust memory, nor make a real sign-in wait behind a flood. A password over 1,024
+  characters is refused without being hashed.
 * **Session cookies**, set by ``POST /login``: ``user.expiry.nonce.signature``, an HMAC over
   the user, expiry and nonce *and* the user's current password hash (so changing a password
   in the config and reloading signs that user out everywhere). 12 hours. ``POST /logout``
@@ -19,8 +21,10 @@ CSRF: a cookie-authenticated request that changes state must carry ``X-CSRF-Toke
 from an HTML form, ``csrf_token``) equal to an HMAC of the session's nonce. Bearer-token
 requests need none: a browser never adds that header on its own.
 
-Lockout: five wrong passwords for one username within 15 minutes refuse sign-in for that
-username for 15 minutes, counted in memory (a restart forgets them) on the injected clock.
+Lockout: five wrong passwords for one username from one client within 15 minutes refuse
+that username from that client for 15 minutes; twenty from one client refuse the client.
+Never per username alone, so a stranger cannot lock a duty manager out. Counted in memory
+(a restart forgets them) on the injected clock.
 
 Nothing here logs or stores a password, token, secret or cookie value.
 """
@@ -30,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import ipaddress
 import secrets
 from collections import OrderedDict, deque
 from collections.abc import Mapping
@@ -39,7 +44,6 @@ from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from risingtide.api import signing
@@ -53,12 +57,21 @@ CSRF_HEADER = "X-CSRF-Token"
 TOKEN_PREFIX = "rt_"
 
 MAX_FAILURES = 5
+#: Wrong passwords from one client, whatever the usernames, that lock the client out.
+CLIENT_MAX_FAILURES = 20
 FAILURE_WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=15)
-#: Usernames tracked at once; beyond this the stalest are forgotten (memory stays bounded).
+#: Clients (and client, username pairs) tracked at once; beyond this the stalest are
+#: forgotten, so memory stays bounded.
 MAX_TRACKED = 10_000
 #: Password checks running at once (argon2id's default costs 64 MiB each).
-MAX_CONCURRENT_VERIFICATIONS = 2
+MAX_CONCURRENT_VERIFICATIONS = 4
+#: Checks one client may have running or waiting; more are refused, not queued.
+MAX_CHECKS_PER_CLIENT = 2
+#: Checks running or waiting from everyone; more are refused, not queued.
+MAX_WAITING_CHECKS = 32
+#: Longest password checked; a longer one is a failure without being hashed.
+MAX_PASSWORD = 1024
 
 _hasher = PasswordHasher()
 
@@ -185,12 +198,52 @@ class Revocations:
 # --------------------------------------------------------------------------- lockout
 
 
-class LoginThrottle:
-    """Five wrong passwords for one username within 15 minutes lock it for 15 minutes.
+@dataclass(frozen=True, slots=True)
+class Lockout:
+    """Sign-in refused until ``until``: for this username from this client, or for the client."""
 
-    Counted per username (known or not, so a lockout reveals nothing), in memory, on the
-    injected clock. A right password before the lockout clears the count; during one, even
-    the right password is refused.
+    until: datetime
+    whole_client: bool
+
+
+class _Failures:
+    """Failure times per key within a window; keys beyond ``max_tracked`` are forgotten."""
+
+    def __init__(self, window: timedelta, max_tracked: int) -> None:
+        self._window = window
+        self._max_tracked = max_tracked
+        self._times: OrderedDict[object, deque[datetime]] = OrderedDict()
+
+    def add(self, key: object, now: datetime) -> int:
+        """Count a failure for ``key`` at ``now``; return how many fall within the window."""
+        times = self._times.pop(key, None) or deque()
+        while times and now - times[0] >= self._window:
+            times.popleft()
+        times.append(now)
+        self._times[key] = times  # re-inserted last: the most recently active
+        while len(self._times) > self._max_tracked:
+            self._times.popitem(last=False)
+        return len(times)
+
+    def clear(self, key: object) -> None:
+        """Start counting ``key`` afresh."""
+        self._times.pop(key, None)
+
+    def __len__(self) -> int:
+        """How many keys are tracked."""
+        return len(self._times)
+
+
+class LoginThrottle:
+    """Wrong passwords lock out the client that sent them, never the username for everyone.
+
+    Five wrong passwords for one username *from one client* within 15 minutes refuse that
+    username from that client for 15 minutes; twenty from one client (whatever usernames)
+    refuse that client altogether. A stranger's flood therefore locks out the stranger,
+    and the duty manager still signs in from their own machine. The client is the
+    connection's address (behind a reverse proxy on this host, the forwarded one).
+    Counted in memory (bounded), on the injected clock; a right password before a lockout
+    clears that username's count from that client.
     """
 
     def __init__(
@@ -198,6 +251,7 @@ class LoginThrottle:
         clock: Clock,
         *,
         max_failures: int = MAX_FAILURES,
+        client_max_failures: int = CLIENT_MAX_FAILURES,
         window: timedelta = FAILURE_WINDOW,
         lockout: timedelta = LOCKOUT,
         max_tracked: int = MAX_TRACKED,
@@ -205,55 +259,111 @@ class LoginThrottle:
         """Count failures on ``clock``."""
         self._clock = clock
         self._max = max_failures
-        self._window = window
+        self._client_max = client_max_failures
         self._lockout = lockout
         self._max_tracked = max_tracked
-        self._failures: OrderedDict[str, deque[datetime]] = OrderedDict()
-        self._locked: dict[str, datetime] = {}
+        self._pairs = _Failures(window, max_tracked)
+        self._clients = _Failures(window, max_tracked)
+        self._locked: OrderedDict[object, datetime] = OrderedDict()
 
-    def locked_until(self, username: str) -> datetime | None:
-        """When ``username``'s lockout ends, or None if it may try now."""
-        until = self._locked.get(username)
-        if until is None:
-            return None
-        if self._clock.now() >= until:
-            del self._locked[username]
-            return None
-        return until
-
-    def failed(self, username: str) -> datetime | None:
-        """Count a wrong password; return the lockout's end if this one started it."""
+    def locked_until(self, client: str, username: str) -> Lockout | None:
+        """The lockout in force for ``username`` from ``client``, or None if it may try now."""
         now = self._clock.now()
-        times = self._failures.pop(username, None) or deque()
-        while times and now - times[0] >= self._window:
-            times.popleft()
-        times.append(now)
-        if len(times) >= self._max:
-            self._locked[username] = now + self._lockout
-            return self._locked[username]
-        self._failures[username] = times  # re-inserted last: the most recently active
-        while len(self._failures) > self._max_tracked:
-            self._failures.popitem(last=False)
+        for key, whole in ((client, True), ((client, username), False)):
+            until = self._locked.get(key)
+            if until is not None and now < until:
+                return Lockout(until, whole)
+            if until is not None:
+                del self._locked[key]
         return None
 
-    def succeeded(self, username: str) -> None:
-        """A right password: start counting afresh."""
-        self._failures.pop(username, None)
+    def failed(self, client: str, username: str) -> Lockout | None:
+        """Count a wrong password; return the lockout if this one started it."""
+        now = self._clock.now()
+        until = now + self._lockout
+        if self._clients.add(client, now) >= self._client_max:
+            self._clients.clear(client)  # counting starts afresh after the lockout
+            self._lock(client, until)
+            return Lockout(until, whole_client=True)
+        if self._pairs.add((client, username), now) >= self._max:
+            self._pairs.clear((client, username))
+            self._lock((client, username), until)
+            return Lockout(until, whole_client=False)
+        return None
+
+    def succeeded(self, client: str, username: str) -> None:
+        """A right password: count this username from this client afresh."""
+        self._pairs.clear((client, username))
+
+    def _lock(self, key: object, until: datetime) -> None:
+        self._locked.pop(key, None)
+        self._locked[key] = until
+        while len(self._locked) > self._max_tracked:
+            self._locked.popitem(last=False)
+
+
+def client_key(host: str) -> str:
+    """The client a sign-in is counted against: its IPv4 address, or its IPv6 /64.
+
+    One IPv6 subscriber usually holds a whole /64, and could step through its addresses
+    to escape a per-address count; a name that is no address is counted as it is.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class CheckerBusyError(Exception):
+    """Too many password checks are waiting (from this client, or from everyone)."""
 
 
 class PasswordChecker:
-    """Checks passwords off the event loop, a few at a time."""
+    """Checks passwords off the event loop, a few at a time, a couple per client.
 
-    def __init__(self, concurrency: int = MAX_CONCURRENT_VERIFICATIONS) -> None:
+    A client that already has ``per_client`` checks in flight (or waiting) is refused at
+    once rather than queued, and so is anyone when ``max_waiting`` are already waiting, so
+    a flood of sign-ins cannot make a real one wait behind it.
+    """
+
+    def __init__(
+        self,
+        concurrency: int = MAX_CONCURRENT_VERIFICATIONS,
+        *,
+        per_client: int = MAX_CHECKS_PER_CLIENT,
+        max_waiting: int = MAX_WAITING_CHECKS,
+    ) -> None:
         """Allow ``concurrency`` checks at once."""
         self._slots = asyncio.Semaphore(concurrency)
+        self._per_client = per_client
+        self._max_waiting = max_waiting
+        self._in_flight: dict[str, int] = {}
 
-    async def check(self, user: UserConfig | None, password: str) -> bool:
-        """True when ``user`` exists, has a password, and ``password`` is it."""
-        async with self._slots:
-            ok = await run_in_threadpool(
-                password_matches, user.password_hash if user else None, password
-            )
+    async def check(self, client: str, user: UserConfig | None, password: str) -> bool:
+        """True when ``user`` exists, has a password, and ``password`` is it.
+
+        Raises ``CheckerBusyError`` instead of queueing behind a flood.
+        """
+        busy = self._in_flight.get(client, 0)
+        if busy >= self._per_client or sum(self._in_flight.values()) >= self._max_waiting:
+            raise CheckerBusyError(client)
+        self._in_flight[client] = busy + 1
+        try:
+            async with self._slots:
+                ok = await asyncio.to_thread(
+                    password_matches, user.password_hash if user else None, password
+                )
+        finally:
+            left = self._in_flight[client] - 1
+            if left:
+                self._in_flight[client] = left
+            else:
+                del self._in_flight[client]
         return ok and user is not None
 
 

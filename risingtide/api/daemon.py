@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from risingtide.clock import Clock
 from risingtide.config.model import Config
 from risingtide.domain.model import Decision, LineState
+from risingtide.metrics import Metrics
 from risingtide.store import OutboxEntry, Store
 from risingtide.view import LineView
 
@@ -23,6 +24,7 @@ class DaemonView(Protocol):
     """What the read side of the HTTP port reads from the runtime."""
 
     registry: CollectorRegistry
+    metrics: Metrics
     store: Store | None
     ready: bool
 

@@ -32,6 +32,8 @@ MAX_CSV_ROWS = 100_000
 PAGE_ROWS = 200
 
 CSV_COLUMNS = ("id", "at", "line", "kind", "tier", "by", "reason", "data")
+#: A cell starting with one of these is read as a formula by spreadsheets (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def history_query(request: Request, *, default: int, most: int) -> dict[str, Any] | JSONResponse:
@@ -112,9 +114,18 @@ def history_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
     ]
 
 
+def csv_cell(value: Any) -> Any:
+    """``value`` safe to open in a spreadsheet: text that a spreadsheet would run as a
+    formula gets a leading ``'`` (OWASP's rule), so a name typed on an acknowledgement
+    page such as ``=HYPERLINK(…)`` is shown as text, never evaluated."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_row(e: HistoryEntry) -> list[Any]:
     data = e.data
-    return [
+    row = [
         e.id,
         e.at.isoformat(),
         e.line,
@@ -124,6 +135,7 @@ def _csv_row(e: HistoryEntry) -> list[Any]:
         data.get("reason", "") or data.get("note", "") or data.get("text", ""),
         json.dumps(data, sort_keys=True, ensure_ascii=False),
     ]
+    return [csv_cell(cell) for cell in row]
 
 
 def _reason(response: JSONResponse) -> str:

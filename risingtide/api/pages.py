@@ -10,7 +10,9 @@
 ``GET /ack/{token}`` / ``POST /ack/{token}``
     The GET only *shows* what would be acknowledged, so a mail scanner fetching every link
     acknowledges nothing. The page's form POSTs the token back with a CSRF value bound to
-    it; only that acknowledges, as "NAME (via link)". A link whose alert is over, already
+    it; only that acknowledges, as "PERSON (via link)" when the link was sent to a person
+    (the name typed is kept in the note as "typed: …"), else as "NAME (via link)" with the
+    note marked unverified. A link whose alert is over, already
     acknowledged, overtaken by a higher tier, or expired answers 410 with a page that says
     which; a link this daemon did not sign answers 400.
 
@@ -38,6 +40,7 @@ from starlette.routing import Route
 from risingtide.api import auth, links, signing
 from risingtide.api.access import Gate
 from risingtide.api.daemon import DaemonControl
+from risingtide.config.model import UserConfig
 from risingtide.domain.commands import CommandRejected
 from risingtide.domain.model import Acknowledgement
 from risingtide.domain.tiers import tier_label
@@ -57,7 +60,6 @@ UK = ZoneInfo("Europe/London")
 MAX_NAME = 80
 MAX_NOTE = 500
 MAX_USERNAME = 100
-MAX_PASSWORD = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NONCE = re.compile(r"[A-Za-z0-9_-]{22}")
 
@@ -111,6 +113,12 @@ def safe_next(value: str) -> str:
         and not _CONTROL.search(value)
     )
     return value if ok else "/"
+
+
+def client_of(request: Request) -> str:
+    """Who a sign-in is counted against: the address it came from (uvicorn puts a trusted
+    proxy's forwarded one here), an IPv6 one as its /64."""
+    return auth.client_key(request.client.host) if request.client is not None else "unknown"
 
 
 def _text(form: FormData, key: str) -> str:
@@ -225,6 +233,7 @@ class SignInPages:
         if not nonce or not signing.verify(
             secret, signing.LOGIN_CSRF, nonce, _text(form, "csrf_token")
         ):
+            self.refuse("form")
             return self.login_form(
                 request, 400, username=username[:MAX_USERNAME], next_url=next_url,
                 errors=[("", "This sign-in page had expired or did not come from Rising Tide. "
@@ -243,25 +252,11 @@ class SignInPages:
                 request, 400, errors=problems, username=username[:MAX_USERNAME],
                 next_url=next_url,
             )  # fmt: skip
-        until = self.throttle.locked_until(username)
-        if until is not None:
-            return self._locked(request, username, until, next_url)
-        user = self.daemon.config.users.get(username)
-        ok = len(password) <= MAX_PASSWORD and await self.checker.check(user, password)
-        if not ok or user is None:
-            # The username is logged only when it is a real one: people sometimes type
-            # their password into the username box.
-            log.warning("sign-in failed", user=username if user else "(unknown)")
-            until = self.throttle.failed(username)
-            if until is not None:
-                log.warning("sign-in locked", user=username if user else "(unknown)")
-                return self._locked(request, username, until, next_url)
-            return self.login_form(
-                request, 401, username=username, next_url=next_url,
-                errors=[("password", "The username or password is not right")],
-                headers={"WWW-Authenticate": 'FormBased realm="Rising Tide"'},
-            )  # fmt: skip
-        self.throttle.succeeded(username)
+        client = client_of(request)
+        user = await self.check_password(request, client, username, password, next_url)
+        if isinstance(user, Response):
+            return user
+        self.throttle.succeeded(client, username)
         cookie, _session = auth.make_session_cookie(secret, user, self.daemon.clock.now())
         log.info("signed in", user=user.id)
         response = RedirectResponse(next_url, status_code=303, headers=_HEADERS)
@@ -274,12 +269,59 @@ class SignInPages:
         )
         return response
 
-    def _locked(self, request: Request, username: str, until: datetime, next_url: str) -> Response:
+    def refuse(self, reason: str) -> None:
+        """Count a refused sign-in on ``/metrics``."""
+        self.daemon.metrics.signin_refusals.labels(reason=reason).inc()
+
+    async def check_password(
+        self, request: Request, client: str, username: str, password: str, next_url: str
+    ) -> UserConfig | Response:
+        """The user when ``password`` is ``username``'s, else the page that refuses it."""
+        lockout = self.throttle.locked_until(client, username)
+        if lockout is not None:
+            self.refuse("locked")
+            return self._locked(request, username, lockout, next_url)
+        user = self.daemon.config.users.get(username)
+        if len(password) > auth.MAX_PASSWORD:  # a failure, without spending a hash on it
+            ok, reason = False, "too_long"
+        else:
+            try:
+                ok, reason = await self.checker.check(client, user, password), "wrong_password"
+            except auth.CheckerBusyError:
+                self.refuse("busy")
+                return self.login_form(
+                    request, 429, username=username, next_url=next_url,
+                    errors=[("", "Rising Tide is already checking sign-ins from your "
+                                 "address. Wait a moment and try again.")],
+                    headers={"Retry-After": "5"},
+                )  # fmt: skip
+        if ok and user is not None:
+            return user
+        self.refuse(reason)
+        # The username is logged only when it is a real one: people sometimes type
+        # their password into the username box.
+        log.warning("sign-in failed", user=username if user else "(unknown)", client=client)
+        lockout = self.throttle.failed(client, username)
+        if lockout is not None:
+            log.warning("sign-in locked", user=username if user else "(unknown)",
+                        client=client, whole_client=lockout.whole_client)  # fmt: skip
+            return self._locked(request, username, lockout, next_url)
+        return self.login_form(
+            request, 401, username=username, next_url=next_url,
+            errors=[("password", "The username or password is not right")],
+            headers={"WWW-Authenticate": 'FormBased realm="Rising Tide"'},
+        )  # fmt: skip
+
+    def _locked(
+        self, request: Request, username: str, lockout: auth.Lockout, next_url: str
+    ) -> Response:
+        until = lockout.until
         wait = max(1, int((until - self.daemon.clock.now()).total_seconds()))
         minutes = (wait + 59) // 60
+        whom = "from your address" if lockout.whole_client else "for this username"
         return self.login_form(
             request, 429, username=username, next_url=next_url,
-            errors=[("username", "There have been too many wrong passwords for this username. "
+            errors=[("username", f"There have been too many wrong passwords {whom}. "
                                  f"You can try again in {minutes} minute"
                                  f"{'' if minutes == 1 else 's'}, after "
                                  f"{until.astimezone(UK):%H:%M}.")],
@@ -389,9 +431,10 @@ class AckLinkPages:
         assert secret is not None
         lc = self.daemon.config.lines[claims.line]
         state = self.daemon.states[claims.line]
+        person = self.sent_to(claims)
         if name is None:
             who = self.gate.identify(request)
-            name = who.user.name if isinstance(who, auth.Principal) else ""
+            name = person or (who.user.name if isinstance(who, auth.Principal) else "")
         view = self.daemon.view(claims.line)
         stats = view.stats if view is not None else None
         figures = []
@@ -409,8 +452,26 @@ class AckLinkPages:
             line_name=lc.name, tier_label=tier_label(lc.framework, state.tier),
             entered_at=uk_time(state.entered_at) if state.entered_at else "",
             figures=figures, token=token, csrf_token=links.ack_form_token(secret, token),
-            name=name, note=note,
+            name=name, note=note, sent_to=person or "",
         )  # fmt: skip
+
+    def sent_to(self, claims: links.AckClaims) -> str | None:
+        """The name of the person the link was sent to, if it names one still configured."""
+        person = self.daemon.config.directory.people.get(claims.person or "")
+        return person.name if person is not None else None
+
+    def ack_record(self, claims: links.AckClaims, typed: str, note: str) -> tuple[str, str]:
+        """Who the acknowledgement is recorded as, and its note.
+
+        A link sent to a person records that person; what was typed is kept in the note.
+        A link without one records the typed name, marked in the note as unverified.
+        """
+        person = self.sent_to(claims)
+        if person is not None:
+            extra = f"typed: {typed}" if typed != person else ""
+            return f"{person} (via link)", "; ".join(p for p in (note, extra) if p)
+        marker = "unverified: the name was typed on a link not sent to one person"
+        return f"{typed} (via link)", "; ".join(p for p in (note, marker) if p)
 
     async def ack_page(self, request: Request) -> Response:
         """``GET /ack/{token}``: show, never acknowledge (mail scanners fetch links)."""
@@ -449,7 +510,7 @@ class AckLinkPages:
                 request, claims, token, 400, name=name[:MAX_NAME], note=note[:MAX_NOTE],
                 errors=problems,
             )  # fmt: skip
-        by = f"{name} (via link)"
+        by, note = self.ack_record(claims, name, note)
         try:
             decision = self.daemon.acknowledge(claims.line, by=by, note=note)
         except (KeyError, CommandRejected):  # changed since the checks above

@@ -35,8 +35,12 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when ins
 _YAML_TAG = "tag:yaml.org,2002:"
 _STR_TAG = _YAML_TAG + "str"
 _MERGE_TAG = _YAML_TAG + "merge"
-#: Aliases can make a small file expand enormously ("billion laughs"); stop well before.
-MAX_NODES = 1_000_000
+#: Values (keys, scalars, lists, mappings) a file may hold once its aliases are expanded.
+#: A council's config has a few thousand; a file with more is a mistake or an attack.
+MAX_VALUES = 200_000
+#: Of those, values that aliases may add: aliases can make a small file expand enormously
+#: ("billion laughs"), so the expansion is counted while parsing and stopped here.
+MAX_ALIAS_VALUES = 100_000
 
 
 def format_path(path: Path) -> str:
@@ -56,6 +60,7 @@ class Document:
 
     ``poisoned`` holds paths whose value could not be read (an unset variable, an unknown
     tag); the error was reported once, and later errors at or under them are noise.
+    ``substituted`` maps each value taken from the environment or a file to its reference.
     """
 
     file: str
@@ -63,10 +68,57 @@ class Document:
     values: dict[Path, Pos] = field(default_factory=dict)
     keys: dict[Path, Pos] = field(default_factory=dict)
     poisoned: set[Path] = field(default_factory=set)
+    #: Every value substituted from the environment or a file, to its ``${…}`` reference:
+    #: messages never show these values (``envvars.redact``).
+    substituted: dict[str, str] = field(default_factory=dict)
 
 
 class _TooLargeError(Exception):
     pass
+
+
+def _size_problem(text: str, file: str) -> ConfigError | None:
+    """Refuse a file whose values, aliases expanded, pass the budget, before building any.
+
+    A streaming pass over the parser's events: memory stays small however the aliases
+    nest. Each anchor's size is remembered, so an alias counts every value it repeats;
+    the error is placed at the event that passed the budget.
+    """
+    sizes: dict[str, int] = {}
+    open_: list[tuple[str | None, int]] = []
+    total = aliased = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            added = sizes.get(str(event.anchor), 1)
+            total += added
+            aliased += added
+        elif isinstance(event, yaml.ScalarEvent):
+            total += 1
+            if event.anchor is not None:
+                sizes[str(event.anchor)] = 1
+        elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            total += 1
+            open_.append((event.anchor, total))
+        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent) and open_:
+            anchor, start = open_.pop()
+            if anchor is not None:
+                sizes[str(anchor)] = total - start + 1
+        else:
+            continue
+        mark = event.start_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        if aliased > MAX_ALIAS_VALUES:
+            return ConfigError(
+                file, line, col,
+                f"aliases expand the file to more than {MAX_ALIAS_VALUES:,} values; write "
+                "the repeated part out, or use fewer aliases",
+            )  # fmt: skip
+        if total > MAX_VALUES:
+            return ConfigError(
+                file, line, col,
+                f"the file has more than {MAX_VALUES:,} values; a config needs far fewer",
+            )  # fmt: skip
+    return None
 
 
 def _pos(node: yaml.Node) -> Pos:
@@ -91,7 +143,7 @@ class _Builder:
 
     def value(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
-        if self.count > MAX_NODES:
+        if self.count > MAX_VALUES:  # a backstop: _size_problem has already counted
             raise _TooLargeError
         self.doc.values[path] = _pos(node)
         if isinstance(node, yaml.ScalarNode):
@@ -124,7 +176,7 @@ class _Builder:
             return node.value
         if isinstance(value, str):
             try:
-                return substitute(value, self.env)
+                return substitute(value, self.env, self.doc.substituted)
             except EnvError as exc:
                 self.error(_pos(node), path, str(exc))
         return value
@@ -178,6 +230,9 @@ def parse_document(
     Returns the document (None when the text is not YAML at all) and the errors found.
     """
     try:
+        too_big = _size_problem(text, file)
+        if too_big is not None:
+            return None, [too_big]
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -194,9 +249,5 @@ def parse_document(
     try:
         builder.doc.data = builder.value(root, ())
     except _TooLargeError:
-        return None, [
-            ConfigError(
-                file, 1, 1, f"the file expands to more than {MAX_NODES} values through aliases"
-            )
-        ]
+        return None, [ConfigError(file, 1, 1, f"the file has more than {MAX_VALUES:,} values")]
     return builder.doc, builder.errors

@@ -25,9 +25,11 @@ class EnvError(ValueError):
     """A ``${…}`` that cannot be substituted (unset, malformed)."""
 
 
-def substitute(text: str, env: Mapping[str, str]) -> str:
+def substitute(text: str, env: Mapping[str, str], found: dict[str, str] | None = None) -> str:
     """``text`` with every ``${VAR}``, ``${VAR:-default}`` and ``$$`` replaced.
 
+    Each value taken from the environment or a file is added to ``found`` (value to
+    reference, e.g. ``{"s3cret": "${NOTIFY_KEY}"}``), so messages can hide it (``redact``).
     Raises ``EnvError`` naming the first variable that is unset (with no default), or the
     first malformed reference.
     """
@@ -49,7 +51,11 @@ def substitute(text: str, env: Mapping[str, str]) -> str:
             close = text.find("}", dollar + 2)
             if close < 0:
                 raise EnvError(f'"{text}" has an unterminated ${{…}} (write $$ for a literal $)')
-            out.append(_lookup(text[dollar + 2 : close], env))
+            body = text[dollar + 2 : close]
+            value = _lookup(body, env)
+            if found is not None and value and not _is_default(body, env):
+                found[value] = f"${{{body}}}"
+            out.append(value)
             pos = close + 1
         else:
             out.append("$")
@@ -86,6 +92,33 @@ def read_secret_file(path: str) -> str:
     if not text:
         raise EnvError(f"{where}: the file is empty")
     return text
+
+
+#: Values shorter than this are not hidden in messages: a "1" or "on" is no secret, and
+#: hiding it would garble every message that has that text in it.
+MIN_REDACTED = 4
+
+
+def redact(message: str, found: Mapping[str, str]) -> str:
+    """``message`` with every substituted value in ``found`` replaced by its reference.
+
+    A value may be echoed as it is, or quoted the way ``errors.show`` quotes text; both
+    forms are hidden.
+    """
+    for value in sorted(found, key=len, reverse=True):
+        if len(value) < MIN_REDACTED:
+            continue
+        reference = found[value]
+        quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+        for form in {value, quoted}:
+            message = message.replace(form, reference)
+    return message
+
+
+def _is_default(body: str, env: Mapping[str, str]) -> bool:
+    """True when ``${body}`` took its ``:-default``, written in the file (no secret)."""
+    name, sep, _ = body.partition(":-")
+    return bool(sep) and not env.get(name) and not body.startswith("file:")
 
 
 def _lookup(body: str, env: Mapping[str, str]) -> str:

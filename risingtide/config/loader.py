@@ -14,6 +14,7 @@ was broken (its own errors are already reported). Plugins are looked up in
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 import re
@@ -28,6 +29,7 @@ from pydantic import BaseModel
 from risingtide.config.calendars import CalendarError, bank_holidays, parse_days, week
 from risingtide.config.document import Document, Path, parse_document
 from risingtide.config.durations import format_duration
+from risingtide.config.envvars import redact
 from risingtide.config.errors import ConfigError, ConfigErrors, show, sort_errors
 from risingtide.config.frameworks import (
     check_framework,
@@ -71,6 +73,9 @@ ID_PATTERN = re.compile(r"[a-z0-9_-]+")
 DEFAULT_TARGET_WAIT = timedelta(seconds=180)
 MIN_INTERVAL = timedelta(seconds=1)
 MAX_TIMEOUT = timedelta(seconds=10)
+MIB = 1024 * 1024
+#: The largest config file read; a council's is tens of KiB (docs/configuration.md).
+MAX_CONFIG_BYTES = 4 * MIB
 #: Bank holidays are resolved from last year to five years ahead.
 YEARS_BEFORE, YEARS_AFTER = 1, 5
 
@@ -133,17 +138,31 @@ def check_config(
         responder_types,
     )
     config = compiler.run(pathlib.Path(path))
-    errors = sort_errors(report.errors)
-    warnings = sort_errors(report.warnings)
+    # A secret put in the wrong field must not be printed by the message about it.
+    errors = _redacted(report.errors, doc.substituted)
+    warnings = _redacted(report.warnings, doc.substituted)
     if errors or config is None:
         return None, errors, warnings
     return replace(config, warnings=tuple(str(w) for w in warnings)), [], warnings
 
 
+def _redacted(problems: list[ConfigError], found: Mapping[str, str]) -> list[ConfigError]:
+    """``problems`` sorted, each message with the substituted values in ``found`` hidden."""
+    return sort_errors(replace(p, message=redact(p.message, found)) for p in problems)
+
+
 def _read(file: str) -> tuple[str | None, ConfigError | None]:
-    """The file's text, or why it cannot be read (at line 1, column 1)."""
+    """The file's text, or why it cannot be read (at line 1, column 1).
+
+    A file over ``MAX_CONFIG_BYTES`` is refused before it is parsed; only that much (and
+    one byte) is ever read, whatever the file's size claims.
+    """
     try:
-        data = pathlib.Path(file).read_bytes()
+        with pathlib.Path(file).open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+            if len(data) > MAX_CONFIG_BYTES:
+                size = max(os.fstat(f.fileno()).st_size, len(data))
+                return None, _too_large(file, size)
     except FileNotFoundError:
         return None, ConfigError(file, 1, 1, "file not found")
     except IsADirectoryError:
@@ -159,6 +178,14 @@ def _read(file: str) -> tuple[str | None, ConfigError | None]:
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         byte = data[exc.start]
         return None, ConfigError(file, line, column, f"not UTF-8 text (byte 0x{byte:02x})")
+
+
+def _too_large(file: str, size: int) -> ConfigError:
+    mib = math.ceil(size * 10 / MIB) / 10  # rounded up: 4 MiB and a byte is not "4.0"
+    return ConfigError(
+        file, 1, 1,
+        f"the config is {mib:.1f} MiB, more than the {MAX_CONFIG_BYTES // MIB} MiB allowed",
+    )  # fmt: skip
 
 
 def _text(value: Any) -> str | None:
@@ -196,6 +223,8 @@ class _Compiler:
         self.source_plugins: dict[str, SourcePlugin] = {}
         self.responses: dict[str, ResponseConfig | None] = {}
         self.people: dict[str, Person] = {}
+        #: People whose own block has an error (already reported): known, but not built.
+        self.broken_people: set[str] = set()
         self.groups: dict[str, Group | None] = {}
         self.frameworks: dict[str, FrameworkBlock | None] = {}
         self.defaults = DefaultsBlock()
@@ -471,6 +500,9 @@ class _Compiler:
         for i, name in enumerate(block.page or ()):
             where: Path = (*path, "page", i)
             group = self.groups.get(name)
+            if name in self.broken_people:
+                ok = False
+                continue
             if name not in self.groups and name not in self.people:
                 known = sorted({*self.groups, *self.people})
                 self.report.error(
@@ -499,7 +531,10 @@ class _Compiler:
     def _people(self, section: dict[str, Any]) -> None:
         for pid, raw in section.items():
             block = self.report.validate(PersonBlock, raw, ("people", pid))
-            if block is not None:
+            if block is None:
+                # Reported once here; a group or page naming them is not a second mistake.
+                self.broken_people.add(pid)
+            else:
                 self.people[pid] = Person(
                     id=pid,
                     name=block.name,
@@ -513,7 +548,7 @@ class _Compiler:
         for gid, raw in section.items():
             path: Path = ("groups", gid)
             self.groups[gid] = None
-            if gid in self.people:
+            if gid in self.people or gid in self.broken_people:
                 self.report.error(
                     ("groups",),
                     f'"{gid}" is also a person\'s id; a page: entry must name one or the other',
@@ -561,7 +596,9 @@ class _Compiler:
     def _known_people(self, ids: tuple[str, ...], path: Path) -> bool:
         ok = True
         for pid in ids:
-            if pid not in self.people:
+            if pid in self.broken_people:
+                ok = False
+            elif pid not in self.people:
                 self.report.error(path, self._known("person", self.people, pid))
                 ok = False
         return ok

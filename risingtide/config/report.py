@@ -133,6 +133,8 @@ class Report:
                     known += also_known
                 self.unknown_key(parent, key, known)
             return
+        if kind == CONFIG_ERROR:  # a model-wide check may name the key at fault
+            loc = (*loc, *(err.get("ctx") or {}).get("at", ()))
         clean = _clean(data, loc)
         base = origins.get(str(clean[0]), path) if clean else path
         self.error((*base, *clean), describe(err))

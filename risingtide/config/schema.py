@@ -35,9 +35,16 @@ T = TypeVar("T")
 CONFIG_ERROR = "config"
 
 
-def config_error(message: str) -> PydanticCustomError:
-    """A pydantic error whose text is ``message`` exactly (braces and all)."""
-    return PydanticCustomError(CONFIG_ERROR, "{message}", {"message": message})
+def config_error(message: str, at: tuple[str | int, ...] = ()) -> PydanticCustomError:
+    """A pydantic error whose text is ``message`` exactly (braces and all).
+
+    ``at`` places it below where pydantic would (a model-wide check naming the key at
+    fault, e.g. ``("apply", "body", "tier")``), so ``check`` points at that line.
+    """
+    context: dict[str, Any] = {"message": message}
+    if at:
+        context["at"] = at
+    return PydanticCustomError(CONFIG_ERROR, "{message}", context)
 
 
 def parsed_by(parse: Callable[[Any], T]) -> PlainValidator:

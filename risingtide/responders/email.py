@@ -147,8 +147,9 @@ class EmailSettings(BaseModel):
     password: SecretStr | None = None
     from_: EmailAddress = Field(alias="from")
     # Optional (the people a response pages are added), but an empty list written out is
-    # a mistake: the default is not validated, so min_length only refuses ``to: []``.
-    to: tuple[EmailAddress, ...] = Field(default=(), min_length=1)
+    # a mistake, refused by ``_unique`` (not min_length: with one bad address that would
+    # also say "must not be empty", a second error for one mistake).
+    to: tuple[EmailAddress, ...] = ()
     subject_template: MessageTemplate | None = None
     template: MessageTemplate | None = None
     html_template: HtmlTemplate | None = None
@@ -160,6 +161,8 @@ class EmailSettings(BaseModel):
     @field_validator("to")
     @classmethod
     def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must not be empty")
         seen: set[str] = set()
         for item in value:
             address = _address(item).lower()

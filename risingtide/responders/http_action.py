@@ -345,19 +345,34 @@ def _check_line_values(lines: Mapping[str, Mapping[str, Any]] | None) -> None:
         for name in values:
             if not _IDENTIFIER.fullmatch(name):
                 raise config_error(
-                    f"lines.{line}: {name!r} cannot be a template variable "
-                    "(use letters, digits and _)"
+                    f"{name!r} cannot be a template variable (use letters, digits and _)",
+                    at=("lines", line),
                 )
             if name in _RESERVED:
                 raise config_error(
-                    f"lines.{line}: {name!r} comes from the order; choose another name"
+                    f"{name!r} comes from the order; choose another name", at=("lines", line)
                 )
+
+
+_WHERE_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _where(where: str) -> tuple[tuple[str | int, ...], str]:
+    """A template's ``where`` (``apply.body.items[0]``, ``apply.body key 'x'``) as the path
+    its error is placed at, and the words for a key's own template (else ``""``)."""
+    base, is_key, key = where.partition(" key ")
+    path = tuple(int(index) if index else name for name, index in _WHERE_PART.findall(base))
+    return path, f"the key {key} " if is_key else ""
 
 
 def _check_variables(
     templates: Iterator[tuple[str, str]], lines: Mapping[str, Mapping[str, Any]] | None
 ) -> None:
-    """Every variable a template reads exists, and every line gives the per-line ones."""
+    """Every variable a template reads exists, and every line gives the per-line ones.
+
+    Each error is placed at the template (or the line's values) at fault, not at the
+    response as a whole.
+    """
     per_line = set().union(*(v.keys() for v in lines.values())) if lines else set()
     known = TEMPLATE_VARIABLES | per_line
     for where, text in templates:
@@ -365,14 +380,16 @@ def _check_variables(
         for name in sorted(used - known):
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f' (did you mean "{close[0]}"?)' if close else ""
+            at, subject = _where(where)
             raise config_error(
-                f'{where} uses the unknown template variable "{name}"{hint}; known: '
-                f"{', '.join(sorted(known))}"
+                f'{subject}uses the unknown template variable "{name}"{hint}; known: '
+                f"{', '.join(sorted(known))}",
+                at=at,
             )
         for name in sorted(used & per_line):
             for line, values in (lines or {}).items():
                 if name not in values:
-                    raise config_error(f'lines.{line} has no "{name}", which {where} uses')
+                    raise config_error(f'has no "{name}", which {where} uses', at=("lines", line))
 
 
 class HttpActionSettings(_Model):
@@ -401,7 +418,7 @@ class HttpActionSettings(_Model):
             for where, block in (("apply", self.apply), ("undo", self.undo)):
                 if block is not None and any(h.lower() == "authorization" for h in block.headers):
                     raise config_error(
-                        f"{where}.headers sets Authorization and auth is set too; keep one"
+                        "sets Authorization and auth is set too; keep one", at=(where, "headers")
                     )
         return self
 
@@ -959,7 +976,7 @@ class JsonFlagSettings(_Model):
         texts = [("url", self.url)] + [(f"headers.{k}", v) for k, v in self.headers.items()]
         _check_variables(iter(texts), self.lines)
         if self.auth is not None and any(h.lower() == "authorization" for h in self.headers):
-            raise config_error("headers sets Authorization and auth is set too; keep one")
+            raise config_error("sets Authorization and auth is set too; keep one", at=("headers",))
         return self
 
 

@@ -448,7 +448,7 @@ def test_the_plugin_sends_to_a_persons_email() -> None:
     [
         ({"to": ["not-an-address"]}, '"not-an-address" is not an email address'),
         ({"to": ["a@b"]}, '"a@b" is not an email address'),
-        ({"to": []}, "at least 1 item"),
+        ({"to": []}, "must not be empty"),
         ({"to": [DUTY, f"Duty <{DUTY}>"]}, "is listed twice"),
         ({"from": "rising tide"}, "is not an email address"),
         ({"username": "u"}, "username and password go together"),

@@ -472,7 +472,7 @@ URL = "https://flags.example.gov.uk"
         ),
         (
             {"apply": {"method": "PUT", "url": URL + "/{{ qeue }}"}},
-            'apply.url uses the unknown template variable "qeue" (did you mean "queue"?)',
+            'uses the unknown template variable "qeue" (did you mean "queue"?)',
         ),
         (
             {"apply": {"method": "PUT", "url": URL + "/{line}"}},
@@ -483,11 +483,11 @@ URL = "https://flags.example.gov.uk"
                 "apply": {"method": "PUT", "url": URL + "/{{ row }}"},
                 "lines": {"a": {"row": "A"}, "b": {"queue": "B"}},
             },
-            'lines.b has no "row", which apply.url uses',
+            'has no "row", which apply.url uses',
         ),
         (
             {"apply": {"method": "PUT", "url": URL}, "lines": {"a": {"tier": "3"}}},
-            "lines.a: 'tier' comes from the order; choose another name",
+            "'tier' comes from the order; choose another name",
         ),
         (
             {"apply": {"method": "PUT", "url": URL, "headers": {"Idempotency-Key": "x"}}},
@@ -498,7 +498,7 @@ URL = "https://flags.example.gov.uk"
                 "apply": {"method": "PUT", "url": URL, "headers": {"Authorization": "x"}},
                 "auth": {"bearer": "t"},
             },
-            "apply.headers sets Authorization and auth is set too",
+            "sets Authorization and auth is set too",
         ),
         (
             {"apply": {"method": "PUT", "url": URL}, "auth": {}},

@@ -390,7 +390,7 @@ def test_json_flag_settings_mistakes() -> None:
     assert "write {{ line }} (a template), not {line}" in str(caught.value)
     with pytest.raises(ValidationError) as caught:
         JsonFlagSettings.model_validate({"url": "https://flags.example/{{ row }}"})
-    assert 'url uses the unknown template variable "row"' in str(caught.value)
+    assert 'uses the unknown template variable "row"' in str(caught.value)
 
 
 # --------------------------------------------------------------------------- the docs

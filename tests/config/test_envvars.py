@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from risingtide.config.envvars import EnvError, substitute
+from risingtide.config.envvars import EnvError, redact, substitute
 
 ENV = {"HOOK": "https://example.invalid/hook", "EMPTY": "", "PORT": "9470"}
 
@@ -103,3 +103,16 @@ def test_a_secret_file_that_cannot_be_used_says_why_without_its_contents(
         substitute(f"${{file:{path}}}", {})
     assert message in str(caught.value) and str(path) in str(caught.value)
     assert "s3cret" not in str(caught.value)
+
+
+def test_substituted_values_are_collected_and_redacted_from_messages() -> None:
+    """Values from the environment are hidden by their reference; defaults and short ones not."""
+    found: dict[str, str] = {}
+    env = {"TOKEN": 'tok"en-1234', "N": "1"}
+    assert substitute("Bearer ${TOKEN} ${N} ${NONE:-fallback}", env, found) == (
+        'Bearer tok"en-1234 1 fallback'
+    )
+    assert found == {'tok"en-1234': "${TOKEN}", "1": "${N}"}
+    assert redact('got "Bearer tok\\"en-1234", or tok"en-1234 at line 1', found) == (
+        'got "Bearer ${TOKEN}", or ${TOKEN} at line 1'
+    )

@@ -114,30 +114,54 @@ def test_passwords_check_against_argon2id_hashes_only() -> None:
     assert not auth.password_matches("$argon2id$garbage", "first password")
 
 
-def test_the_lockout_counts_five_failures_in_15_minutes_per_username() -> None:
-    """The fifth failure within 15 minutes locks for 15 minutes; others are unaffected."""
+def test_the_lockout_counts_five_failures_in_15_minutes_per_client_and_username() -> None:
+    """The fifth failure from one client locks that username there; other clients may try."""
     clock = FakeClock(NOW)
     throttle = auth.LoginThrottle(clock)
     for _ in range(4):
-        assert throttle.failed("priya") is None
+        assert throttle.failed("10.0.0.9", "priya") is None
         clock.advance(60)
-    assert throttle.failed("priya") == clock.now() + timedelta(minutes=15)
-    assert throttle.locked_until("priya") == clock.now() + timedelta(minutes=15)
-    assert throttle.locked_until("sam") is None
+    until = clock.now() + timedelta(minutes=15)
+    assert throttle.failed("10.0.0.9", "priya") == auth.Lockout(until, whole_client=False)
+    assert throttle.locked_until("10.0.0.9", "priya") == auth.Lockout(until, whole_client=False)
+    assert throttle.locked_until("10.0.0.9", "sam") is None
+    assert throttle.locked_until("10.0.0.1", "priya") is None  # the duty manager's own PC
     clock.advance(timedelta(minutes=15))
-    assert throttle.locked_until("priya") is None
-    assert throttle.failed("priya") is None  # counting starts afresh after a lockout
+    assert throttle.locked_until("10.0.0.9", "priya") is None
+    assert throttle.failed("10.0.0.9", "priya") is None  # counting starts afresh after a lockout
+
+
+def test_many_usernames_from_one_client_lock_the_client() -> None:
+    """Twenty failures from one client, whatever the usernames, lock out only that client."""
+    clock = FakeClock(NOW)
+    throttle = auth.LoginThrottle(clock)
+    for i in range(auth.CLIENT_MAX_FAILURES - 1):
+        assert throttle.failed("10.0.0.9", f"guess{i}") is None
+    lockout = throttle.failed("10.0.0.9", "guess-last")
+    assert lockout is not None and lockout.whole_client
+    assert throttle.locked_until("10.0.0.9", "priya") == lockout
+    assert throttle.locked_until("10.0.0.1", "priya") is None
 
 
 def test_a_right_password_clears_the_count_and_memory_stays_bounded() -> None:
-    """Success resets a username's count; only ``max_tracked`` usernames are remembered."""
+    """Success resets a client's count for a username; only ``max_tracked`` are remembered."""
     clock = FakeClock(NOW)
     throttle = auth.LoginThrottle(clock, max_tracked=3)
     for _ in range(4):
-        throttle.failed("priya")
-    throttle.succeeded("priya")
+        throttle.failed("10.0.0.9", "priya")
+    throttle.succeeded("10.0.0.9", "priya")
     for _ in range(4):
-        assert throttle.failed("priya") is None
+        assert throttle.failed("10.0.0.9", "priya") is None
     for name in ("a", "b", "c", "d"):
-        throttle.failed(name)
-    assert len(throttle._failures) == 3
+        throttle.failed(f"10.0.0.{name}", name)
+    assert len(throttle._pairs) == 3 and len(throttle._clients) == 3
+
+
+def test_sign_ins_are_counted_per_ipv4_address_and_per_ipv6_64() -> None:
+    """Stepping through one IPv6 /64 does not escape the count; IPv4 stays per address."""
+    assert auth.client_key("192.0.2.7") == "192.0.2.7"
+    assert auth.client_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert auth.client_key("2001:db8:1:2::1") == auth.client_key("2001:db8:1:2:ffff::9")
+    assert auth.client_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert auth.client_key("2001:db8:1:3::1") != auth.client_key("2001:db8:1:2::1")
+    assert auth.client_key("testclient") == "testclient"
