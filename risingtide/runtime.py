@@ -80,7 +80,7 @@ class Runtime:
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.registry = registry or CollectorRegistry()
-        self.metrics = Metrics(self.registry, self.views)
+        self.metrics = Metrics(self.registry, self.views, lambda: self.config)
         self.host = host or config.server.host
         self.port = config.server.port if port is None else port
         self.states: dict[str, LineState] = {}
@@ -343,9 +343,7 @@ class Runtime:
         state = self.states.get(event.line)
         tier = state.tier if state is not None else 0
         if isinstance(event, TierChanged):
-            self.metrics.tier_transitions.labels(
-                line=event.line, from_tier=str(event.from_tier), to_tier=str(event.to_tier)
-            ).inc()
+            self.metrics.count_transition(event.line, event.from_tier, event.to_tier)
             lc = self.config.lines.get(event.line)
             log.info(
                 "tier changed",
@@ -397,9 +395,7 @@ class Runtime:
         )
 
     def _on_outcome(self, order: ResponseOrder, outcome: str, detail: str) -> None:
-        self.metrics.response_runs.labels(
-            line=order.line, response=order.response, outcome=outcome
-        ).inc()
+        self.metrics.count_run(order.line, order.response, order.action.value, outcome, detail)
         rc = self.config.responses.get(order.response)
         if rc is not None and not rc.undoable:
             self.metrics.notifications.labels(channel=rc.type, outcome=outcome).inc()
@@ -607,6 +603,10 @@ class Runtime:
 
     def views(self) -> list[LineView]:
         """Every configured line as it stands now."""
+        return self.views_of(self.config.lines)
+
+    def views_of(self, lines: Iterable[str]) -> list[LineView]:
+        """The named lines as they stand now, in that order (ids not configured skipped)."""
         now = self.clock.now()
         undos = self._undo_pending()
         return [
@@ -618,8 +618,8 @@ class Runtime:
                 self.last_error.get(lid),
                 undos.get(lid, frozenset()),
             )
-            for lid, lc in self.config.lines.items()
-            if lid in self.states
+            for lid in lines
+            if (lc := self.config.lines.get(lid)) is not None and lid in self.states
         ]
 
     def view(self, line: str) -> LineView | None:

@@ -6,6 +6,7 @@ Protocols, so the HTTP modules depend on the shape of the runtime and not on its
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from risingtide.clock import Clock
 from risingtide.config.model import Config
 from risingtide.domain.model import Decision, LineState
+from risingtide.metrics import Metrics
 from risingtide.store import OutboxEntry, Store
 from risingtide.view import LineView
 
@@ -23,6 +25,7 @@ class DaemonView(Protocol):
     """What the read side of the HTTP port reads from the runtime."""
 
     registry: CollectorRegistry
+    metrics: Metrics
     store: Store | None
     ready: bool
 
@@ -37,6 +40,10 @@ class DaemonView(Protocol):
 
     def view(self, line: str) -> LineView | None:
         """One line now."""
+        ...
+
+    def views_of(self, lines: Iterable[str]) -> list[LineView]:
+        """The named lines now, in that order (ids not in the config are skipped)."""
         ...
 
 

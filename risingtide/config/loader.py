@@ -295,6 +295,7 @@ class _Compiler:
             secret_key=block.secret_key,
             public_url=block.public_url,
             ack_link_ttl=block.ack_link_ttl,
+            per_line_counters=block.per_line_counters,
         )
 
     def _defaults(self, raw: Any) -> None:

@@ -79,6 +79,8 @@ class ServerConfig:
     secret_key: str | None = field(default=None, repr=False)
     public_url: str | None = None
     ack_link_ttl: timedelta = timedelta(hours=24)
+    #: Label the tier-transition and response-run counters by line too (small centres only).
+    per_line_counters: bool = False
 
 
 #: The roles, least to most powerful; each may do everything the ones before it may.

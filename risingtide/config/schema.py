@@ -179,6 +179,7 @@ class ServerBlock(Block):
     secret_key: SecretKey | None = Field(default=None, repr=False)
     public_url: PublicUrl | None = None
     ack_link_ttl: PositiveDuration = timedelta(hours=24)
+    per_line_counters: bool = False
 
 
 class DefaultsBlock(Block):
