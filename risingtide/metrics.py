@@ -1,8 +1,8 @@
 """Prometheus metrics on an injected registry (no global state between tests or reloads).
 
-Per-line series are a budget: at most 12 a line (DESIGN.md), rendered at scrape time by one
-custom collector straight from the runtime's line views — no labelled child object per line,
-and a line removed by a reload disappears from ``/metrics`` instead of freezing. Each line
+Per-line series are a budget: at most 12 a line (DESIGN.md), rendered at scrape time straight
+from the runtime's line views (``risingtide.line_metrics``) — no labelled child object per
+line, and a line removed by a reload disappears from ``/metrics`` instead of freezing. Each line
 has ``line_info{line,name}`` (its display name, always 1), ``line_tier``, the three flags a
 rule or a board acts on (``line_tier_acknowledged``, ``line_silenced``, ``line_stale``) and
 the figures a board draws (waits, calls waiting, agents available and needed, abandon ratio,
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from prometheus_client import (
@@ -32,12 +31,13 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from risingtide import __version__
 from risingtide.config.model import Config
 from risingtide.domain.model import Framework
+from risingtide.line_metrics import NeededCache, aggregate_families, line_families, line_text
 from risingtide.view import LineView
 
 PREFIX = "risingtide_"
@@ -62,107 +62,24 @@ def reason_label(outcome: str, detail: str) -> str:
 
 
 class _LineCollector(Collector):
-    """Renders every line's series at scrape time from the views (or a pinned snapshot)."""
+    """The per-line families and the aggregates, from the views (or a pinned snapshot)."""
 
     def __init__(
         self, views: Callable[[], Iterable[LineView]], config: Callable[[], Config | None]
     ) -> None:
         self._views = views
         self._config = config
+        self.needed = NeededCache()
         #: Views taken on the event loop for the scrape now rendering in a thread.
         self.pinned: Sequence[LineView] | None = None
+        #: While a scrape renders, the per-line families are written as text instead.
+        self.as_text = False
 
     def collect(self) -> Iterator[Metric]:
         views = self.pinned if self.pinned is not None else list(self._views())
-        yield from _line_families(views)
-        yield from _aggregate_families(views, self._config())
-
-
-def _line_families(views: Sequence[LineView]) -> Iterator[Metric]:
-    """The per-line families: ≤ 12 series a line (info, tier, 3 flags, 7 figures)."""
-
-    def family(name: str, doc: str) -> GaugeMetricFamily:
-        return GaugeMetricFamily(PREFIX + name, doc, labels=["line"])
-
-    info = InfoMetricFamily(PREFIX + "line", "The line's display name.", labels=["line"])
-    tier = family("line_tier", "Current tier of the line (0 calm .. highest).")
-    acked = family("line_tier_acknowledged", "1 when the line's current tier is acknowledged.")
-    silenced = family("line_silenced", "1 while the line is silenced.")
-    stale = family("line_stale", "1 while the line's stats are stale (tier held).")
-    target = family("line_target_wait_seconds", "The line's target average wait.")
-    figures = (
-        (family("line_avg_wait_seconds", "Average wait before answer over the window."),
-         "avg_wait"),
-        (family("line_longest_wait_seconds", "Age of the oldest call waiting now."),
-         "longest_wait"),
-        (family("line_calls_waiting", "Calls waiting now."), "calls_waiting"),
-        (family("line_agents_available", "Agents available now."), "agents_available"),
-        (family("line_abandon_ratio", "Abandoned / offered calls over the window."),
-         "abandon_rate"),
-    )  # fmt: skip
-    needed = family("line_agents_needed", "Agents Erlang C says the line needs to meet its target.")
-    for v in views:
-        labels = [v.id]
-        st = v.state
-        info.add_metric(labels, {"name": v.name})
-        tier.add_metric(labels, st.tier)
-        acked.add_metric(labels, 1.0 if st.acknowledged else 0.0)
-        silenced.add_metric(labels, 1.0 if v.silenced else 0.0)
-        stale.add_metric(labels, 1.0 if st.stale else 0.0)
-        target.add_metric(labels, v.target_wait)
-        s = v.stats
-        if s is None:
-            continue
-        for fam, measure in figures:
-            value = getattr(s, measure)
-            if value is not None:
-                fam.add_metric(labels, float(value))
-        n = v.agents_needed
-        if n is not None:
-            needed.add_metric(labels, float(n))
-    yield from (info, tier, acked, silenced, stale, target, *(f for f, _ in figures), needed)
-
-
-def _aggregate_families(views: Sequence[LineView], config: Config | None) -> Iterator[Metric]:
-    """What a board counts rather than reads per line: a handful of series in all."""
-    at_tier = GaugeMetricFamily(
-        PREFIX + "lines_at_tier", "Lines at each tier now.", labels=["tier"]
-    )
-    tiers = Tally(v.state.tier for v in views)
-    top = max((v.max_tier for v in views), default=0)
-    for t in range(top + 1):
-        at_tier.add_metric([str(t)], tiers.get(t, 0))
-    yield at_tier
-    yield GaugeMetricFamily(
-        PREFIX + "lines_open",
-        "Lines within their opening hours now.",
-        value=sum(1 for v in views if v.state.open),
-    )
-    live = GaugeMetricFamily(
-        PREFIX + "switches_live",
-        "Lines with the switch response on now (applied, undo not yet through).",
-        labels=["response"],
-    )
-    switches = Tally(s for v in views for s in v.live_switches)
-    names = set(config.switches) if config is not None else set()
-    for response in sorted(names | set(switches)):
-        live.add_metric([response], switches.get(response, 0))
-    yield live
-    age = GaugeMetricFamily(
-        PREFIX + "source_stats_age_seconds",
-        "Age of the oldest figures among the source's lines that have any.",
-        labels=["source"],
-    )
-    if config is not None:
-        oldest: dict[str, float] = {}
-        for v in views:
-            lc = config.lines.get(v.id)
-            a = v.stats_age
-            if lc is not None and a is not None:
-                oldest[lc.source] = max(a, oldest.get(lc.source, 0.0))
-        for source in sorted(oldest):
-            age.add_metric([source], oldest[source])
-    yield age
+        if not self.as_text:
+            yield from line_families(views, self.needed)
+        yield from aggregate_families(views, self._config())
 
 
 class Metrics:
@@ -278,11 +195,15 @@ class Metrics:
         One scrape renders at a time, so two overlapping scrapes never hold two copies.
         """
         with self._render_lock:
+            views = list(self._lines._views()) if views is None else views
             self._lines.pinned = views
+            self._lines.as_text = True
             try:
-                return generate_latest(self.registry)
+                head = generate_latest(self.registry)
             finally:
                 self._lines.pinned = None
+                self._lines.as_text = False
+            return head + line_text(views, self._lines.needed).encode()
 
     def prime(self, config: Config) -> None:
         """Create every labelled counter the config can move, at zero.
@@ -293,6 +214,7 @@ class Metrics:
         reason is not known in advance (the rules treat a missing failure series as none).
         """
         self.set_per_line(config.server.per_line_counters)
+        self._lines.needed.keep_only(set(config.lines))
         lines: Iterable[str | None] = config.lines if self.per_line else [None]
         for lid in lines:
             frameworks = (
