@@ -228,3 +228,31 @@ async def test_promtool_finds_nothing_wrong_with_the_exposition(tmp_path: Path, 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == b"" and result.stderr.strip() == b""
+
+
+async def test_the_scrape_text_and_registry_reads_agree(tmp_path: Path, hook: str) -> None:
+    """Every per-line sample a scrape writes as text is what a registry read returns."""
+    rt = await _runtime(tmp_path, hook)
+    try:
+        await _feed(rt, revenues=400.0, waste=250.0)
+        rt.acknowledge("revenues", by="Priya")
+        text = rt.metrics.render().decode()
+        rows = [r for r in text.splitlines() if 'line="' in r and not r.startswith("#")]
+        assert len(rows) == 3 * 12
+        for row in rows:
+            m = re.fullmatch(r"(\w+)\{(.*)\} (\S+)", row)
+            assert m is not None, row
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+            assert rt.registry.get_sample_value(m.group(1), labels) == float(m.group(3)), row
+    finally:
+        await rt.shutdown()
+    assert 'risingtide_line_tier_acknowledged{line="revenues"} 1.0' in text
+    assert 'risingtide_line_agents_needed{line="revenues"} ' in text
+
+
+def test_a_label_value_is_escaped_as_the_text_format_says() -> None:
+    """Backslash, double quote and newline in a name are escaped, nothing else is touched."""
+    from risingtide.line_metrics import _escape
+
+    assert _escape('Highways "North" \\ South\nline') == r"Highways \"North\" \\ South\nline"
+    assert _escape("Revenues & Benefits") == "Revenues & Benefits"
