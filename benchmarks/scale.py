@@ -278,9 +278,10 @@ def _row(label: str, f: dict[str, Any]) -> str:
 
 def write(figures: dict[str, dict[str, dict[str, Any]]]) -> None:
     """The "Scale" section of RESULTS.md, one row per label and size."""
+    order = sorted(figures, key=lambda label: (label != "before", label))
     rows = [
         _row(label, f)
-        for label in sorted(figures)
+        for label in order
         for _, f in sorted(figures[label].items(), key=lambda kv: int(kv[0]))
     ]
     write_section(
@@ -291,8 +292,11 @@ def write(figures: dict[str, dict[str, dict[str, Any]]]) -> None:
         "one `http_json` source, polled every 15 s from a loopback feed (1 % of lines above "
         f"target), evaluated every 5 s; figures after a {WARMUP:.0f} s warm-up past "
         f"`/readyz`. `/metrics` is scraped {SCRAPES} times (min / median / max). `before` is "
-        "the code before the lean exposition (41 series a line with the demo's framework; "
-        "every counter primed per line, with `_created`), `after` is this branch.\n\n"
+        "the code before the lean exposition (every counter primed per line, with `_created`: "
+        "40 series a line with this two-tier framework, 41 with the demo's), `after` is the "
+        "lean exposition (at most 12 a line, rendered as text in a thread) with "
+        "`/api/v1/lines` in pages of 500. Series are counted from the last scrape; a line "
+        "with every figure has 12.\n\n"
         "| code | lines | `/metrics` series | size | scrape min / median / max "
         "| `/api/v1/lines` first page | all pages | RSS (peak) | start → ready | load |\n"
         "|---|---:|---|---:|---|---|---|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"

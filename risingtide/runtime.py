@@ -622,6 +622,25 @@ class Runtime:
             if (lc := self.config.lines.get(lid)) is not None and lid in self.states
         ]
 
+    def views_later(self) -> Callable[[], list[LineView]]:
+        """``views()`` as of now, to build in a thread: the store is read here, on the loop.
+
+        The builder reads the line dicts by key only (the loop may update them meanwhile;
+        a line then shows its newer state), so ``/metrics`` spends no loop time per line.
+        """
+        now, config, undos = self.clock.now(), self.config, self._undo_pending()
+        states, latest, errors = self.states, self.latest, self.last_error
+
+        def build() -> list[LineView]:
+            none: frozenset[str] = frozenset()
+            return [
+                build_view(lc, st, latest.get(lid), now, errors.get(lid), undos.get(lid, none))
+                for lid, lc in config.lines.items()
+                if (st := states.get(lid)) is not None
+            ]
+
+        return build
+
     def view(self, line: str) -> LineView | None:
         """One line as it stands now, or None if the config has no such line."""
         lc = self.config.lines.get(line)

@@ -111,10 +111,10 @@ def create_app(daemon: DaemonControl) -> Starlette:
         return JSONResponse({"status": "ready"})
 
     async def metrics(_: Request) -> Response:
-        # The views are read on the loop (they touch the store); rendering thousands of
-        # lines runs in a thread so polls and evaluations carry on during a scrape.
-        views = daemon.views()
-        body = await asyncio.to_thread(daemon.metrics.render, views)
+        # The store is read on the loop; building thousands of line views and rendering
+        # them runs in a thread, so polls and evaluations carry on during a scrape.
+        build = daemon.views_later()
+        body = await asyncio.to_thread(lambda: daemon.metrics.render(build()))
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def board(request: Request) -> Response:
