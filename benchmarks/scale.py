@@ -193,7 +193,9 @@ def _scrapes(base: str, n: int) -> dict[str, Any]:
     text = ""
     for _ in range(SCRAPES):
         started = time.perf_counter()
-        text = httpx.get(base + "/metrics", timeout=120).text
+        answer = httpx.get(base + "/metrics", timeout=120)
+        answer.raise_for_status()  # a failed render must not pass for a small scrape
+        text = answer.text
         times.append(time.perf_counter() - started)
     samples = [r for r in text.splitlines() if r and not r.startswith("#")]
     per_line = sum(1 for r in samples if 'line="' in r)
@@ -209,6 +211,7 @@ def _scrapes(base: str, n: int) -> dict[str, Any]:
 def _api(base: str, n: int) -> dict[str, Any]:
     started = time.perf_counter()
     first = httpx.get(base + "/api/v1/lines", timeout=120)
+    first.raise_for_status()
     first_s = time.perf_counter() - started
     page = first.json()
     seen = len(page["lines"])
