@@ -256,3 +256,24 @@ def test_a_label_value_is_escaped_as_the_text_format_says() -> None:
 
     assert _escape('Highways "North" \\ South\nline') == r"Highways \"North\" \\ South\nline"
     assert _escape("Revenues & Benefits") == "Revenues & Benefits"
+
+
+async def test_a_reload_turns_per_line_counters_on(tmp_path: Path, hook: str) -> None:
+    """Reloading with ``per_line_counters: true`` relabels the counters by line (from 0)."""
+    rt = await _runtime(tmp_path, hook)
+    try:
+        await _feed(rt, waste=400.0)
+        get = rt.registry.get_sample_value
+        changes = "risingtide_tier_transitions_total"
+        assert get(changes, {"from_tier": "0", "to_tier": "2"}) == 1
+        path = tmp_path / "rising-tide.yaml"
+        path.write_text(
+            path.read_text().replace("per_line_counters: false", "per_line_counters: true")
+        )
+        assert await rt.reload() == []
+        assert get(changes, {"from_tier": "0", "to_tier": "2"}) is None
+        assert get(changes, {"line": "waste", "from_tier": "2", "to_tier": "1"}) == 0
+        await _feed(rt)  # every line back to 100 s: waste steps down to tier 1
+        assert get(changes, {"line": "waste", "from_tier": "2", "to_tier": "1"}) == 1
+    finally:
+        await rt.shutdown()
