@@ -303,6 +303,13 @@ def write(figures: dict[str, dict[str, dict[str, Any]]]) -> None:
         "| code | lines | `/metrics` series | size | scrape min / median / max "
         "| `/api/v1/lines` first page | all pages | RSS (peak) | start → ready | load |\n"
         "|---|---:|---|---:|---|---|---|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
+        "Reading: the minimum scrape is the exposition's own cost, and grows with lines "
+        "(series are 12 a line). The maximum, and the time to walk every page, include "
+        "waiting for the event loop: the evaluation tick and its store commit run on it and "
+        "hold Python's GIL, which the thread rendering `/metrics` shares, for longer the more "
+        "lines there are (issue 15, item 5). The first page of `/api/v1/lines` costs the "
+        "same at any size. Further rows (e.g. Prometheus + Alertmanager on the same feed) "
+        "go into `scale.json` under their own label.\n\n"
         "Reproduce: `.venv/bin/python benchmarks/scale.py [--lines 1000 10000 50000] "
         "[--label after]`; `before` ran the same script with `PYTHONPATH` at an export "
         "(`git archive`) of the code before the change. Raw figures: `benchmarks/scale.json`.",
