@@ -189,6 +189,20 @@ class Metrics:
             labels["line"] = line
         self.response_runs.labels(**labels).inc()
 
+    def _prime_counters(
+        self, config: Config, frameworks: Sequence[Framework], by_line: dict[str, str]
+    ) -> None:
+        """Tier changes between the frameworks' tiers and their responses' successes, at 0."""
+        for a, b in _tier_pairs(frameworks):
+            self.tier_transitions.labels(**by_line, from_tier=a, to_tier=b)
+        responses: set[str] = set().union(*map(_responses_of, frameworks))
+        for response in sorted(responses):
+            rc = config.responses.get(response)
+            for action in ("apply", "undo") if rc is not None and rc.undoable else ("apply",):
+                self.response_runs.labels(
+                    **by_line, response=response, action=action, outcome="ok", reason=""
+                )
+
     def render(self, views: Sequence[LineView] | None = None) -> bytes:
         """The text exposition; ``views`` taken on the event loop lets this run in a thread.
 
@@ -215,34 +229,20 @@ class Metrics:
         """
         self.set_per_line(config.server.per_line_counters)
         self._lines.needed.keep_only(set(config.lines))
-        lines: Iterable[str | None] = config.lines if self.per_line else [None]
-        for lid in lines:
-            frameworks = (
-                [config.lines[lid].framework]
-                if lid is not None
-                else [lc.framework for lc in config.lines.values()]
-            )
-            top = max((f.max_level for f in frameworks), default=0)
-            for a in range(top + 1):
-                for b in range(top + 1):
-                    if a != b:
-                        labels = {"from_tier": str(a), "to_tier": str(b)}
-                        if lid is not None:
-                            labels["line"] = lid
-                        self.tier_transitions.labels(**labels)
-            for response in sorted(set().union(*map(_responses_of, frameworks))):
-                rc = config.responses.get(response)
-                actions = ("apply", "undo") if rc is not None and rc.undoable else ("apply",)
-                for action in actions:
-                    labels = {"response": response, "action": action, "outcome": "ok"}
-                    labels["reason"] = ""
-                    if lid is not None:
-                        labels["line"] = lid
-                    self.response_runs.labels(**labels)
+        if self.per_line:
+            for lid, lc in config.lines.items():
+                self._prime_counters(config, [lc.framework], {"line": lid})
+        else:
+            self._prime_counters(config, [lc.framework for lc in config.lines.values()], {})
         for rc in config.responses.values():
             if not rc.undoable:
                 for outcome in OUTCOMES:
                     self.notifications.labels(channel=rc.type, outcome=outcome)
+
+
+def _tier_pairs(frameworks: Sequence[Framework]) -> Iterator[tuple[str, str]]:
+    top = max((f.max_level for f in frameworks), default=0)
+    return ((str(a), str(b)) for a in range(top + 1) for b in range(top + 1) if a != b)
 
 
 def _responses_of(framework: Framework) -> set[str]:

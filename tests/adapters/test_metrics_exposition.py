@@ -277,3 +277,25 @@ async def test_a_reload_turns_per_line_counters_on(tmp_path: Path, hook: str) ->
         assert get(changes, {"line": "waste", "from_tier": "2", "to_tier": "1"}) == 1
     finally:
         await rt.shutdown()
+
+
+def test_the_demo_primes_applies_and_undos_at_zero_and_no_line_label() -> None:
+    """Loading the demo creates each response's ok series at 0, an undo only for a switch,
+    and every tier change between the demo's tiers, none of them by line."""
+    from prometheus_client import CollectorRegistry
+
+    from risingtide.metrics import Metrics
+
+    config = load_config(Path(__file__).parents[2] / "config" / "rising-tide.yaml")
+    metrics = Metrics(CollectorRegistry(), lambda: [], lambda: config)
+    metrics.prime(config)
+    get = metrics.registry.get_sample_value
+    runs = "risingtide_response_runs_total"
+    ok = {"outcome": "ok", "reason": ""}
+    assert get(runs, {"response": "callback_on", "action": "undo", **ok}) == 0
+    assert get(runs, {"response": "callback_on", "action": "apply", **ok}) == 0
+    assert get(runs, {"response": "notify_duty_manager", "action": "apply", **ok}) == 0
+    assert get(runs, {"response": "notify_duty_manager", "action": "undo", **ok}) is None
+    assert get("risingtide_tier_transitions_total", {"from_tier": "4", "to_tier": "0"}) == 0
+    text = metrics.render([]).decode()
+    assert "line=" not in text
