@@ -361,9 +361,22 @@ def _probe(path: Path, lines: list[str]) -> int:
     return 1 if any(r.error is not None for r in results) else 0
 
 
+def _every_line(remote: Remote, page_size: int = 5000) -> list[dict[str, Any]]:
+    """Every line, following the list's pages (bounded: a page that repeats ends the walk)."""
+    path: str | None = f"/api/v1/lines?limit={page_size}"
+    lines: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while path is not None and path not in seen:
+        seen.add(path)
+        page = remote.request("GET", path)
+        lines.extend(page["lines"])
+        path = page.get("next")
+    return lines
+
+
 def _status(remote: Remote) -> int:
     try:
-        lines = remote.request("GET", "/api/v1/lines")["lines"]
+        lines = _every_line(remote)
     except RemoteError as exc:
         print(f"risingtide: {exc}", file=sys.stderr)
         return 1

@@ -103,7 +103,7 @@ class Runtime:
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.registry = registry or CollectorRegistry()
-        self.metrics = Metrics(self.registry, self.views)
+        self.metrics = Metrics(self.registry, self.views, lambda: self.config)
         self.host = host or config.server.host
         self.port = config.server.port if port is None else port
         self.states: dict[str, LineState] = {}
@@ -520,9 +520,7 @@ class Runtime:
         state = self.states.get(event.line)
         tier = state.tier if state is not None else 0
         if isinstance(event, TierChanged):
-            self.metrics.tier_transitions.labels(
-                line=event.line, from_tier=str(event.from_tier), to_tier=str(event.to_tier)
-            ).inc()
+            self.metrics.count_transition(event.line, event.from_tier, event.to_tier)
             lc = self.config.lines.get(event.line)
             log.info(
                 "tier changed",
@@ -574,9 +572,7 @@ class Runtime:
         )
 
     def _on_outcome(self, order: ResponseOrder, outcome: str, detail: str) -> None:
-        self.metrics.response_runs.labels(
-            line=order.line, response=order.response, outcome=outcome
-        ).inc()
+        self.metrics.count_run(order.line, order.response, order.action.value, outcome, detail)
         rc = self.config.responses.get(order.response)
         if rc is not None and not rc.undoable:
             self.metrics.notifications.labels(channel=rc.type, outcome=outcome).inc()
@@ -801,6 +797,10 @@ class Runtime:
 
     def views(self) -> list[LineView]:
         """Every configured line as it stands now."""
+        return self.views_of(self.config.lines)
+
+    def views_of(self, lines: Iterable[str]) -> list[LineView]:
+        """The named lines as they stand now, in that order (ids not configured skipped)."""
         now = self.clock.now()
         undos = self._undo_pending()
         return [
@@ -812,9 +812,28 @@ class Runtime:
                 self.last_error.get(lid),
                 undos.get(lid, frozenset()),
             )
-            for lid, lc in self.config.lines.items()
-            if lid in self.states
+            for lid in lines
+            if (lc := self.config.lines.get(lid)) is not None and lid in self.states
         ]
+
+    def views_later(self) -> Callable[[], list[LineView]]:
+        """``views()`` as of now, to build in a thread: the store is read here, on the loop.
+
+        The builder reads the line dicts by key only (the loop may update them meanwhile;
+        a line then shows its newer state), so ``/metrics`` spends no loop time per line.
+        """
+        now, config, undos = self.clock.now(), self.config, self._undo_pending()
+        states, latest, errors = self.states, self.latest, self.last_error
+
+        def build() -> list[LineView]:
+            none: frozenset[str] = frozenset()
+            return [
+                build_view(lc, st, latest.get(lid), now, errors.get(lid), undos.get(lid, none))
+                for lid, lc in config.lines.items()
+                if (st := states.get(lid)) is not None
+            ]
+
+        return build
 
     def view(self, line: str) -> LineView | None:
         """One line as it stands now, or None if the config has no such line."""

@@ -2,7 +2,8 @@
 
 Routes (DESIGN.md's public contract, described in full at ``GET /openapi.json``):
 
-* reads — ``GET /api/v1/lines``, ``GET /api/v1/lines/{line}``,
+* reads — ``GET /api/v1/lines?limit=&tier_at_least=&after=`` (pages, ``risingtide.api.listing``),
+  ``GET /api/v1/lines/{line}``,
   ``GET /api/v1/events?line=&since=&until=&kind=&limit=&before=``, ``GET /api/v1/session``,
   ``GET /api/v1/groups?at=`` (who is on duty, ``risingtide.api.duty``);
 * changes — ack, silence, override and ``POST /-/reload`` (``risingtide.api.control``);
@@ -19,11 +20,12 @@ than taking anything down.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -41,6 +43,7 @@ from risingtide.api.duty import duty_routes, render_board
 from risingtide.api.episodes import episode_routes
 from risingtide.api.headers import SECURITY_HEADERS, SecurityHeaders
 from risingtide.api.history import entry_json, history_query, history_routes
+from risingtide.api.listing import lines_query, next_path, select
 from risingtide.api.openapi import openapi_document
 from risingtide.api.outbox import outbox_routes
 from risingtide.api.pages import message, page_routes
@@ -63,7 +66,19 @@ def create_app(daemon: DaemonControl) -> Starlette:
         who = gate.check(request, access.READ)
         if isinstance(who, Response):
             return who
-        return JSONResponse({"lines": [v.to_json() for v in daemon.views()]})
+        query = lines_query(request)
+        if isinstance(query, Response):
+            return query
+        page = select(list(daemon.config.lines), daemon.states, query)
+        if isinstance(page, str):
+            return error(400, page)
+        return JSONResponse(
+            {
+                "lines": [v.to_json() for v in daemon.views_of(page.lines)],
+                "next": next_path(query, page.after),
+                "total": page.total,
+            }
+        )
 
     async def line(request: Request) -> Response:
         who = gate.check(request, access.READ)
@@ -100,7 +115,11 @@ def create_app(daemon: DaemonControl) -> Starlette:
         return JSONResponse({"status": "ready"})
 
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(daemon.registry), media_type=CONTENT_TYPE_LATEST)
+        # The store is read on the loop; building thousands of line views and rendering
+        # them runs in a thread, so polls and evaluations carry on during a scrape.
+        build = daemon.views_later()
+        body = await asyncio.to_thread(lambda: daemon.metrics.render(build()))
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def board(request: Request) -> Response:
         if gate.users_configured and isinstance(gate.identify(request), auth.Refusal):

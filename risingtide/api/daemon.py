@@ -6,6 +6,7 @@ Protocols, so the HTTP modules depend on the shape of the runtime and not on its
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -39,6 +40,14 @@ class DaemonView(Protocol):
 
     def view(self, line: str) -> LineView | None:
         """One line now."""
+        ...
+
+    def views_later(self) -> Callable[[], list[LineView]]:
+        """A builder of every line's view as of now, safe to run in a thread."""
+        ...
+
+    def views_of(self, lines: Iterable[str]) -> list[LineView]:
+        """The named lines now, in that order (ids not in the config are skipped)."""
         ...
 
 

@@ -323,9 +323,14 @@ class LineOut(BaseModel):
 
 
 class LinesOut(BaseModel):
-    """Every configured line."""
+    """One page of the configured lines, in config order."""
 
     lines: list[LineOut]
+    next: str | None = Field(
+        default=None,
+        description="The path of the next page with the same filter; null on the last.",
+    )
+    total: int = Field(default=0, description="Lines the filter keeps, on every page.")
 
 
 class CommandDone(BaseModel):

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from risingtide import __version__
-from risingtide.api import duty, models, wallboard
+from risingtide.api import duty, listing, models, wallboard
 
 _MODELS: list[type[BaseModel]] = [
     models.AckBody,
@@ -184,9 +184,7 @@ def _paths() -> dict[str, Any]:
         },
     }
     return {
-        "/api/v1/lines": {
-            "get": _read("Every line now", _json(models.LinesOut, "Every configured line."))
-        },
+        "/api/v1/lines": {"get": _lines_listing()},
         "/api/v1/lines/{line}": {
             "parameters": [_LINE],
             "get": _read(
@@ -534,6 +532,24 @@ def _outbox_paths() -> dict[str, Any]:
             )
         },
     }
+
+
+def _lines_listing() -> dict[str, Any]:
+    """``GET /api/v1/lines``: a page of lines, filtered (``risingtide.api.listing``)."""
+    op = _read(
+        "The lines now, a page at a time",
+        _json(models.LinesOut, "A page of lines in config order, and the next page's path."),
+        **{"400": _err("A bad limit or tier_at_least, or an after that is no line.")},
+    )
+    op["parameters"] = [
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": listing.MOST,
+                         "default": listing.DEFAULT_LIMIT}, "Lines a page."),
+        _query("tier_at_least", {"type": "integer", "minimum": 0, "default": 0},
+               "Only lines at this tier or above."),
+        _query("after", {"type": "string"},
+               "Start after this line id (the cursor in the previous page's next)."),
+    ]  # fmt: skip
+    return op
 
 
 def _history_parameters(most: int) -> list[dict[str, Any]]:

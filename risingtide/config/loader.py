@@ -325,6 +325,7 @@ class _Compiler:
             public_url=block.public_url,
             ack_link_ttl=block.ack_link_ttl,
             history_retention=block.history_retention,
+            per_line_counters=block.per_line_counters,
         )
 
     def _defaults(self, raw: Any) -> None:

@@ -94,6 +94,8 @@ class ServerConfig:
     ack_link_ttl: timedelta = timedelta(hours=24)
     #: History older than this is deleted (hourly); a year and a day by default.
     history_retention: timedelta = timedelta(days=366)
+    #: Label the tier-transition and response-run counters by line too (small centres only).
+    per_line_counters: bool = False
 
 
 #: The roles, least to most powerful; each may do everything the ones before it may.

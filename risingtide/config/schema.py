@@ -188,6 +188,7 @@ class ServerBlock(Block):
     ack_link_ttl: PositiveDuration = timedelta(hours=24)
     #: How long the history is kept: a year and a day, as councils keep records.
     history_retention: PositiveDuration = timedelta(days=366)
+    per_line_counters: bool = False
 
 
 class DefaultsBlock(Block):

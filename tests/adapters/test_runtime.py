@@ -137,7 +137,7 @@ async def test_a_tier_change_is_one_log_line_with_line_tiers_and_reason(runtime:
     )  # fmt: skip
     assert "avg_wait 400s > 180s" in change["reason"]
     assert runtime.registry.get_sample_value(
-        "risingtide_tier_transitions_total", {"line": "revenues", "from_tier": "0", "to_tier": "1"}
+        "risingtide_tier_transitions_total", {"from_tier": "0", "to_tier": "1"}
     ) == 1
 
 
@@ -146,7 +146,7 @@ async def test_the_outbox_runs_the_tier_response_and_counts_it(runtime: Runtime)
     await raise_revenues(runtime)
     assert runtime.dispatcher is not None
     await runtime.dispatcher.run_due()
-    labels = {"line": "revenues", "response": "notify", "outcome": "ok"}
+    labels = {"response": "notify", "action": "apply", "outcome": "ok", "reason": ""}
     assert runtime.registry.get_sample_value("risingtide_response_runs_total", labels) == 1
     assert runtime.registry.get_sample_value(
         "risingtide_notifications_total", {"channel": "log", "outcome": "ok"}
@@ -311,7 +311,7 @@ async def test_a_switch_is_shown_live_until_its_undo_succeeds(runtime: Runtime) 
     assert view.live_switches == frozenset({"ivr_deflection"})
     assert view.to_json()["undo_pending"] == ["ivr_deflection"]
     assert runtime.registry.get_sample_value(
-        "risingtide_line_live_switches", {"line": "revenues"}
+        "risingtide_switches_live", {"response": "ivr_deflection"}
     ) == 1
     runtime.store.record_success("k-undo", "off", runtime.clock.now())
     view = runtime.view("revenues")
@@ -322,10 +322,9 @@ async def test_counters_exist_at_zero_before_anything_happens(runtime: Runtime) 
     """Every counter the config can move is exported at 0 from the start, so rate() sees
     the first event."""
     get = runtime.registry.get_sample_value
-    assert get("risingtide_tier_transitions_total",
-               {"line": "waste", "from_tier": "0", "to_tier": "1"}) == 0  # fmt: skip
-    assert get("risingtide_response_runs_total",
-               {"line": "waste", "response": "notify", "outcome": "dead"}) == 0  # fmt: skip
+    assert get("risingtide_tier_transitions_total", {"from_tier": "0", "to_tier": "1"}) == 0
+    ok = {"response": "notify", "action": "apply", "outcome": "ok", "reason": ""}
+    assert get("risingtide_response_runs_total", ok) == 0
     assert get("risingtide_notifications_total", {"channel": "log", "outcome": "ok"}) == 0
 
 

@@ -94,7 +94,7 @@ def test_line_variable_is_multi_select_with_all(board: dict[str, Any]) -> None:
 
 def test_every_per_line_metric_is_filtered_by_the_line_variable(board: dict[str, Any]) -> None:
     """Each use of a metric with a line label on the dashboard selects line=~"$line"."""
-    per_line = r"risingtide_(?:line_\w+|response_runs_total|tier_transitions_total)"
+    per_line = r"risingtide_line_\w+"
     uses = [m for e in exprs(board) for m in re.finditer(per_line + r"(\{[^}]*\})?", e)]
     assert len(uses) >= 15
     for m in uses:
@@ -109,7 +109,8 @@ def test_dashboard_covers_what_the_duty_manager_and_operators_need(board: dict[s
         "risingtide_line_avg_wait_seconds", "risingtide_line_longest_wait_seconds",
         "risingtide_line_target_wait_seconds", "risingtide_line_calls_waiting",
         "risingtide_line_agents_available", "risingtide_line_agents_needed",
-        "risingtide_line_abandon_ratio", "risingtide_line_stats_age_seconds",
+        "risingtide_line_abandon_ratio", "risingtide_source_stats_age_seconds",
+        "risingtide_switches_live", "risingtide_tier_transitions_total",
         "risingtide_response_runs_total", "risingtide_notifications_total",
         "risingtide_outbox_pending", "risingtide_outbox_dead", "risingtide_poll_errors_total",
         "risingtide_poll_duration_seconds_bucket",
@@ -189,3 +190,25 @@ def test_dashboard_provisioning_reads_the_folder_compose_mounts() -> None:
         "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"
     ]
     assert home == f"{provider['options']['path']}/{DASHBOARD_FILE.name}"
+
+
+def test_dashboard_reads_only_metrics_the_daemon_declares(board: dict[str, Any]) -> None:
+    """Every risingtide_ name on the dashboard is a family the daemon's /metrics declares
+    (its renders of the demo config, no line needed), so a rename cannot strand a panel."""
+    from prometheus_client import CollectorRegistry
+
+    from risingtide.config import load_config
+    from risingtide.metrics import Metrics
+
+    config = load_config(REPO / "config" / "rising-tide.yaml")
+    metrics = Metrics(CollectorRegistry(), lambda: [], lambda: config)
+    metrics.prime(config)
+    text = metrics.render([]).decode()
+    families = set(re.findall(r"^# TYPE (\S+) ", text, flags=re.MULTILINE))
+    named = {m for e in exprs(board) for m in re.findall(r"\brisingtide_[a-z_]+", e)}
+    unknown = {
+        m for m in named
+        if m not in families and re.sub(r"_(total|bucket|sum|count)$", "", m) not in families
+    }  # fmt: skip
+    assert named and unknown == set()
+    assert "risingtide_line_stats_age_seconds" not in families  # gone: per source now

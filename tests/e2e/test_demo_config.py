@@ -66,8 +66,7 @@ async def test_demo_history_and_metrics_show_every_transition(demo):
     for c in ct:
         sample = runtime.registry.get_sample_value(
             "risingtide_tier_transitions_total",
-            {"line": "council_tax", "from_tier": str(c.data["from_tier"]),
-             "to_tier": str(c.data["to_tier"])},
+            {"from_tier": str(c.data["from_tier"]), "to_tier": str(c.data["to_tier"])},
         )
         assert sample is not None and sample >= 1
     for line in runtime.config.lines:
