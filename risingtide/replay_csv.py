@@ -1,0 +1,389 @@
+"""The fast path of ``replay_rows``: a stats CSV's plain rows tokenised and converted by numpy.
+
+``parse(path)`` reads the file in blocks of a few MiB and turns every block into columns
+with whole-array numpy operations: one pass to classify the bytes, the field boundaries from
+the positions of commas and newlines, numbers from a right-aligned matrix of their digits,
+times from the fixed positions of ``2026-01-05T09:00:00Z``. It accepts only what it can
+convert exactly as ``read_rows`` would:
+
+- no quotes, NUL bytes or lone carriage returns (``\\r\\n`` line ends are fine);
+- every non-empty row with exactly the header's cells;
+- counts written as digits (at most 18); seconds as digits with at most one ``.`` (at most
+  15 digits, so ``digits / 10**k`` is exactly Python's ``float(text)``, both being the
+  correctly rounded value of the same decimal); an empty cell is unknown;
+- times as ``YYYY-MM-DDTHH:MM:SSZ`` or ``…+00:00`` or whole epoch seconds, checked as
+  ``datetime`` checks them; any other spelling goes through ``read_rows``' own ``_time``
+  (one call per distinct text);
+- line names that are UTF-8, not blank.
+
+For anything else it returns ``None`` and the caller reads the file with ``read_rows``, which
+either accepts it (slowly) or raises the exact ``CsvStatsError``. A count or seconds column is
+kept as integers with ``-1`` for unknown and a decimal ``scale``: the value is
+``raw / 10**scale`` (seconds) or ``raw`` (counts) — 4 bytes a cell where that fits.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from risingtide.sources.csv_file import _COUNTS, STATS_COLUMNS, CsvStatsError, _columns, _time
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    Ints = NDArray[np.integer[Any]]
+
+BLOCK = 1 << 21  # bytes read at a time: small temporaries, yet few numpy calls a row
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
+_MAX_FLOAT_DIGITS = 15  # below 2**53: exact in a float64
+_MAX_COUNT_DIGITS = 18  # below 2**63
+_MAX_EPOCH_DIGITS = 11  # whole epoch seconds up to the year 5138
+
+# Byte classes: 0 plain, 1 comma, 2 newline, 3 carriage return, 4 refused (quote, NUL).
+_CLASS = np.zeros(256, dtype=np.uint8)
+_CLASS[ord(",")] = 1
+_CLASS[ord("\n")] = 2
+_CLASS[ord("\r")] = 3
+_CLASS[ord('"')] = 4
+_CLASS[0] = 4
+
+
+class _RefusedError(Exception):
+    """The fast path cannot convert this file exactly; ``read_rows`` must read it."""
+
+
+@dataclass(slots=True)
+class Parsed:
+    """Every data row of a file, in file order, as columns.
+
+    ``codes[i]`` indexes ``lines`` (in order of first appearance); ``columns`` follows
+    ``STATS_COLUMNS``: ``None`` for a column the file does not have, else ``(raw, scale)``.
+    """
+
+    lines: list[str]
+    codes: NDArray[np.int32]
+    times_us: Ints
+    columns: list[tuple[NDArray[np.integer[Any]], int] | None]
+
+
+def parse(path: Path) -> Parsed | None:
+    """The file's rows as columns, or None when only ``read_rows`` can read it exactly."""
+    try:
+        return _parse(path)
+    except (_RefusedError, CsvStatsError, UnicodeDecodeError):
+        return None
+
+
+def _parse(path: Path) -> Parsed:
+    with path.open("rb") as f:
+        head = f.read(BLOCK)
+        if head.startswith(codecs.BOM_UTF8):
+            head = head[len(codecs.BOM_UTF8) :]
+        end = head.find(b"\n")
+        if end < 0:
+            raise _RefusedError
+        names = head[:end].decode("utf-8").removesuffix("\r")
+        if '"' in names or not names.strip():
+            raise _RefusedError
+        index = _columns(names.split(","), str(path))
+        reader = _Blocks(index, len(names.split(",")))
+        rest = head[end + 1 :]
+        while True:
+            more = f.read(BLOCK)
+            data = rest + more
+            cut = data.rfind(b"\n") + 1 if more else len(data)
+            if cut:
+                chunk = data[:cut] if data[cut - 1 : cut] == b"\n" else data[:cut] + b"\n"
+                reader.block(chunk)
+            rest = data[cut:]
+            if not more:
+                break
+    return reader.result()
+
+
+class _Blocks:
+    """Converts blocks of whole rows and gathers their columns."""
+
+    def __init__(self, index: dict[str, int], width: int) -> None:
+        self.index = index
+        self.width = width
+        self.lines: dict[str, int] = {}
+        self.codes: list[NDArray[np.int32]] = []
+        self.times: list[Ints] = []
+        self.raw: dict[str, list[tuple[NDArray[np.integer[Any]], int]]] = {
+            n: [] for n in STATS_COLUMNS
+        }
+        self.time_cache: dict[bytes, int] = {}
+
+    def block(self, data: bytes) -> None:
+        """Convert one block of whole rows (it ends with a newline)."""
+        b = np.frombuffer(data, dtype=np.uint8)
+        starts, ends = _fields(b, self.width)
+        if not len(starts):
+            return
+        idx = self.index
+        self.times.append(self._times(b, data, starts[:, idx["time"]], ends[:, idx["time"]]))
+        self.codes.append(self._lines(b, data, starts[:, idx["line"]], ends[:, idx["line"]]))
+        for name in STATS_COLUMNS:
+            if name in idx:
+                k = idx[name]
+                value, frac = _numbers(b, starts[:, k], ends[:, k], name in _COUNTS)
+                self.raw[name].append(_scaled(value, frac))
+
+    def result(self) -> Parsed:
+        """All blocks' rows, with each figure column at one common scale."""
+        columns: list[tuple[NDArray[np.integer[Any]], int] | None] = []
+        for name in STATS_COLUMNS:
+            parts = self.raw.pop(name)
+            columns.append(_join(parts) if name in self.index else None)
+        empty = np.zeros(0, dtype=np.int64)
+        return Parsed(
+            list(self.lines),
+            np.concatenate(self.codes) if self.codes else np.zeros(0, dtype=np.int32),
+            np.concatenate(self.times) if self.times else empty,
+            columns,
+        )
+
+    def _times(self, b: NDArray[np.uint8], data: bytes, s: Ints, e: Ints) -> Ints:
+        n = e - s
+        out = np.empty(len(s), dtype=np.int64)
+        done = np.zeros(len(s), dtype=bool)
+        for width, suffix in ((20, b"Z"), (25, b"+00:00")):
+            rows = np.flatnonzero(n == width)
+            if len(rows):
+                us, ok = _iso(b, s[rows], suffix)
+                out[rows[ok]] = us[ok]
+                done[rows[ok]] = True
+        rows = np.flatnonzero(~done & (n <= _MAX_EPOCH_DIGITS) & (n > 0))
+        if len(rows):
+            value, ok = _digits(b, s[rows], e[rows])
+            out[rows[ok]] = value[ok] * 1_000_000
+            done[rows[ok]] = True
+        for i in np.flatnonzero(~done).tolist():
+            text = data[s[i] : e[i]]
+            known = self.time_cache.get(text)
+            if known is None:
+                try:
+                    known = (_time(text.decode("utf-8")) - EPOCH) // ONE_US
+                except (ValueError, OverflowError, OSError):
+                    raise _RefusedError from None
+                self.time_cache[text] = known
+            out[i] = known
+        return out
+
+    def _lines(self, b: NDArray[np.uint8], data: bytes, s: Ints, e: Ints) -> NDArray[np.int32]:
+        n = e - s
+        width = int(n.max())
+        if int(n.min()) == 0 or width > 64:
+            raise _RefusedError
+        words = -(-width // 8)
+        j = np.arange(words * 8)[:, None]
+        cells = b[np.minimum(s[None, :] + j, len(b) - 1)]
+        cells *= j < n[None, :]  # no NUL in the block, so zero padding cannot collide
+        keys = np.ascontiguousarray(cells.T).view(np.uint64)
+        if words == 1:
+            key = keys[:, 0]
+        else:
+            key = keys[:, 0].copy()
+            for w in range(1, words):
+                key = key * np.uint64(0x9E3779B97F4A7C15) ^ keys[:, w]
+        uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        if words > 1 and not (keys == keys[first[inverse]]).all():
+            raise _RefusedError  # a hash collision: never mind, read it slowly
+        local = np.empty(len(uniq), dtype=np.int32)
+        for u in np.argsort(first, kind="stable").tolist():
+            i = int(first[u])
+            name = data[s[i] : e[i]].decode("utf-8")
+            if not name.strip():
+                raise _RefusedError
+            local[u] = self.lines.setdefault(name, len(self.lines))
+        out: NDArray[np.int32] = local[inverse.reshape(-1)]
+        return out
+
+
+def _fields(b: NDArray[np.uint8], width: int) -> tuple[Ints, Ints]:
+    """Each non-empty row's cell starts and ends, shape (rows, width)."""
+    seps = np.flatnonzero(b <= 44).astype(np.int32)  # separators and refused bytes: ≤ ","
+    kinds = _CLASS[b[seps]]
+    seps = seps[kinds > 0]
+    kinds = kinds[kinds > 0]
+    if (kinds == 4).any():
+        raise _RefusedError
+    newlines = seps[kinds == 2]
+    commas = seps[kinds == 1]
+    line_start = np.concatenate((np.zeros(1, dtype=np.int32), newlines[:-1] + 1))
+    line_end = newlines.copy()
+    crs = seps[kinds == 3]
+    if len(crs):
+        if not (b[crs + 1] == 10).all():  # a lone CR: the csv module's own line end
+            raise _RefusedError
+        line_end[b[np.maximum(newlines - 1, 0)] == 13] -= 1
+        line_end = np.maximum(line_end, line_start)
+    keep = line_end > line_start  # blank rows are skipped
+    if not keep.all():
+        line_start, line_end = line_start[keep], line_end[keep]
+    rows = len(line_start)
+    if len(commas) != rows * (width - 1):
+        raise _RefusedError
+    commas = commas.reshape(rows, width - 1)
+    # Sorted commas, each row's group inside its own row: exactly width - 1 in every row.
+    if rows and not ((commas[:, 0] >= line_start).all() and (commas[:, -1] < line_end).all()):
+        raise _RefusedError
+    starts = np.empty((rows, width), dtype=np.int32)
+    ends = np.empty((rows, width), dtype=np.int32)
+    starts[:, 0] = line_start
+    starts[:, 1:] = commas + 1
+    ends[:, :-1] = commas
+    ends[:, -1] = line_end
+    return starts, ends
+
+
+def _digits(b: NDArray[np.uint8], s: Ints, e: Ints) -> tuple[Ints, NDArray[np.bool_]]:
+    """Cells of only digits as integers (ok False for any other cell, or an empty one)."""
+    value, _frac, dots, bad = _scan(b, s, e)
+    if bad or dots.any():
+        return value, np.zeros(len(s), dtype=bool)  # Python reads them, one text at a time
+    ok = e > s
+    return value, ok
+
+
+def _scan(b: NDArray[np.uint8], s: Ints, e: Ints) -> tuple[Ints, Ints, Ints, bool]:
+    """Cells read as a right-aligned byte matrix, one byte position per row (widest × rows:
+    numpy is slow along short axes).
+
+    Returns the digits as an integer (ignoring a point), the digits after the point, the
+    points, and whether any cell had a byte that is neither a digit nor a point.
+    """
+    n = e - s
+    width = int(n.max()) if len(n) else 0
+    value = np.zeros(len(s), dtype=np.int64)
+    frac = np.zeros(len(s), dtype=np.int64)
+    dots = np.zeros(len(s), dtype=np.int64)
+    if width == 0:
+        return value, frac, dots, False
+    j = np.arange(width, dtype=np.int64)[:, None]
+    cells = b[np.maximum(e[None, :] - width + j, 0)]
+    live = j >= (width - n)[None, :]
+    digits = cells - np.uint8(48)  # wraps: anything but 0-9 is above 9
+    is_digit = (digits <= 9) & live
+    points = (cells == 46) & live
+    bad = bool((live & ~is_digit & ~points).any())
+    digits *= is_digit  # a point or a byte of the cell before reads as 0
+    if not points.any():
+        for k in range(width):
+            value *= 10
+            value += digits[k]
+        return value, frac, dots, bad
+    seen = np.zeros(len(s), dtype=bool)
+    for k in range(width):
+        value = np.where(points[k], value, value * 10 + digits[k])
+        frac += seen & is_digit[k]
+        seen |= points[k]
+        dots += points[k]
+    return value, frac, dots, bad
+
+
+def _numbers(b: NDArray[np.uint8], s: Ints, e: Ints, count: bool) -> tuple[Ints, Ints]:
+    """A figure column's cells as (digits without the point, digits after the point).
+
+    Empty cells give ``-1``; any cell ``read_rows`` might read differently refuses the file.
+    """
+    n = e - s
+    width = int(n.max()) if len(n) else 0
+    if width > (_MAX_COUNT_DIGITS if count else _MAX_FLOAT_DIGITS + 1):
+        raise _RefusedError
+    value, frac, dots, bad = _scan(b, s, e)
+    empty = n == 0
+    if bad or (dots > 1).any() or (dots >= n)[~empty].any():
+        raise _RefusedError  # a sign, a space, an exponent, "." alone …: read_rows decides
+    if count and dots.any():
+        raise _RefusedError  # "3.0" is a count to read_rows' careful path only
+    if not count and ((n - dots) > _MAX_FLOAT_DIGITS).any():
+        raise _RefusedError
+    value[empty] = -1
+    return value, frac
+
+
+def _scaled(value: Ints, frac: Ints) -> tuple[NDArray[np.integer[Any]], int]:
+    """A block's cells at one scale (the most digits after a point), int32 where it fits."""
+    scale = int(frac.max()) if len(frac) else 0
+    if scale:
+        known = value >= 0
+        shift = 10 ** (scale - frac)
+        if (value[known] > (2**53 - 1) // shift[known]).any():
+            raise _RefusedError  # not exact as a float64: read_rows decides
+        value = np.where(known, value * shift, -1)
+    return _narrow(value), scale
+
+
+def _narrow(value: Ints) -> NDArray[np.integer[Any]]:
+    top = int(value.max()) if len(value) else 0
+    return value.astype(np.int32) if top < 2**31 else value
+
+
+def _join(
+    parts: list[tuple[NDArray[np.integer[Any]], int]],
+) -> tuple[NDArray[np.integer[Any]], int]:
+    """One column from its blocks, at the largest scale any block needs."""
+    scale = max((p[1] for p in parts), default=0)
+    rescaled = []
+    for raw, block_scale in parts:
+        if block_scale != scale:
+            wide = raw.astype(np.int64)
+            known = wide >= 0
+            shift = 10 ** (scale - block_scale)
+            if (wide[known] > (2**53 - 1) // shift).any():
+                raise _RefusedError
+            raw = np.where(known, wide * shift, -1)
+        rescaled.append(raw)
+    if not rescaled:
+        return np.zeros(0, dtype=np.int32), 0
+    return _narrow(np.concatenate(rescaled)), scale
+
+
+def _iso(b: NDArray[np.uint8], s: Ints, suffix: bytes) -> tuple[Ints, NDArray[np.bool_]]:
+    """``YYYY-MM-DDTHH:MM:SS`` + suffix cells as epoch microseconds (ok False otherwise)."""
+    pattern = b"0000-00-00T00:00:00" + suffix
+    ok = np.ones(len(s), dtype=bool)
+    d: list[NDArray[np.int64]] = []
+    for k, want in enumerate(pattern):
+        byte = b[s + k]
+        if want == ord("0"):
+            digit = byte - np.uint8(48)
+            ok &= digit <= 9
+            d.append(digit.astype(np.int64))
+        else:
+            ok &= byte == want
+    year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]
+    month = d[4] * 10 + d[5]
+    day = d[6] * 10 + d[7]
+    hour = d[8] * 10 + d[9]
+    minute = d[10] * 10 + d[11]
+    second = d[12] * 10 + d[13]
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+    last = month_days[np.clip(month, 0, 12)] + (leap & (month == 2))
+    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= last)
+    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    days = _days_from_civil(year, month, day)
+    us = ((days * 24 + hour) * 60 + minute) * 60 + second
+    return us * 1_000_000, ok
+
+
+def _days_from_civil(y: Ints, m: Ints, d: Ints) -> Ints:
+    """Days since 1970-01-01 of proleptic Gregorian dates (Howard Hinnant's algorithm)."""
+    y = y - (m <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    mp = (m + 9) % 12
+    doy = (153 * mp + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days: Ints = era * 146097 + doe - 719468
+    return days
