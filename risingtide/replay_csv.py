@@ -83,18 +83,13 @@ def parse(path: Path) -> Parsed | None:
 
 def _parse(path: Path) -> Parsed:
     with path.open("rb") as f:
-        head = f.read(BLOCK)
-        if head.startswith(codecs.BOM_UTF8):
-            head = head[len(codecs.BOM_UTF8) :]
-        end = head.find(b"\n")
-        if end < 0:
-            raise _RefusedError
-        names = head[:end].decode("utf-8").removesuffix("\r")
-        if '"' in names or not names.strip():
+        first = f.readline().removeprefix(codecs.BOM_UTF8)
+        names = first.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8")
+        if '"' in names or "\r" in names or not names.strip():
             raise _RefusedError
         index = _columns(names.split(","), str(path))
         reader = _Blocks(index, len(names.split(",")))
-        rest = head[end + 1 :]
+        rest = b""
         while True:
             more = f.read(BLOCK)
             data = rest + more
@@ -355,7 +350,7 @@ def _iso(b: NDArray[np.uint8], s: Ints, suffix: bytes) -> tuple[Ints, NDArray[np
     d: list[NDArray[np.int64]] = []
     for k, want in enumerate(pattern):
         byte = b[s + k]
-        if want == ord("0"):
+        if want == ord("0") and k < 19:  # the date and time's digits, not the suffix's
             digit = byte - np.uint8(48)
             ok &= digit <= 9
             d.append(digit.astype(np.int64))
