@@ -349,3 +349,23 @@ def test_columns_are_compact_and_times_ascend(tmp_path):
     assert rows.times_us().dtype == np.int64
     assert [rows.stats(i).avg_wait for i in range(3)] == [1.25, 7.0, 0.5]
     assert [rows.stats(i).offered for i in range(3)] == [3, None, 4]
+
+
+def test_check_and_importing_replay_rows_leave_numpy_unloaded():
+    """`risingtide check` never loads numpy, nor does importing replay_rows (only reading)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys\n"
+        "from risingtide.cli import main\n"
+        "import risingtide.replay_rows\n"
+        f"code = main(['check', '-c', {str(root / 'benchmarks' / 'history-config.yaml')!r}])\n"
+        "assert code == 0, code\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert done.stdout.splitlines()[-1] == "False"
