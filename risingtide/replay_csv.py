@@ -45,6 +45,9 @@ ONE_US = timedelta(microseconds=1)
 _MAX_FLOAT_DIGITS = 15  # below 2**53: exact in a float64
 _MAX_COUNT_DIGITS = 18  # below 2**63
 _MAX_EPOCH_DIGITS = 11  # whole epoch seconds up to the year 5138
+_PAD = 64  # bytes of zeros after a block, so that a word may be read at any cell start
+#: ``_LOW_BYTES[k]`` keeps the first ``k`` bytes of a little-endian word.
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)
 
 # Byte classes: 0 plain, 1 comma, 2 newline, 3 carriage return, 4 refused (quote, NUL).
 _CLASS = np.zeros(256, dtype=np.uint8)
@@ -143,9 +146,11 @@ class _Blocks:
         starts, ends = _fields(b, self.width)
         if not starts.shape[1]:
             return
+        words = _words(data)
         idx = self.index
-        self.times.append(self._times(b, data, starts[idx["time"]], ends[idx["time"]]))
-        self.codes.append(self._lines(b, data, starts[idx["line"]], ends[idx["line"]]))
+        t_s, t_e = starts[idx["time"]], ends[idx["time"]]
+        self.times.append(self._times(b, words, data, t_s, t_e))
+        self.codes.append(self._lines(words, data, starts[idx["line"]], ends[idx["line"]]))
         for name in STATS_COLUMNS:
             if name in idx:
                 k = idx[name]
@@ -166,7 +171,24 @@ class _Blocks:
             columns,
         )
 
-    def _times(self, b: NDArray[np.uint8], data: bytes, s: Ints, e: Ints) -> Ints:
+    def _times(
+        self, b: NDArray[np.uint8], words: NDArray[np.uint64], data: bytes, s: Ints, e: Ints
+    ) -> Ints:
+        """Each row's time in epoch microseconds, converting each run of equal texts once
+        (a platform writes one time for all its lines)."""
+        n = e - s
+        if len(s) < 2 or int(n.max()) > _PAD:
+            return self._times_of(b, data, s, e)
+        same = n[1:] == n[:-1]
+        for offset in range(0, int(n.max()), 8):
+            key = words[s + offset]  # bytes past a cell's end: stricter, never wrong
+            same &= key[1:] == key[:-1]
+        first = np.concatenate(([True], ~same))
+        heads = np.flatnonzero(first)
+        out: Ints = self._times_of(b, data, s[heads], e[heads])[np.cumsum(first) - 1]
+        return out
+
+    def _times_of(self, b: NDArray[np.uint8], data: bytes, s: Ints, e: Ints) -> Ints:
         n = e - s
         out = np.empty(len(s), dtype=np.int64)
         done = np.zeros(len(s), dtype=bool)
@@ -193,24 +215,20 @@ class _Blocks:
             out[i] = known
         return out
 
-    def _lines(self, b: NDArray[np.uint8], data: bytes, s: Ints, e: Ints) -> NDArray[np.int32]:
+    def _lines(self, words: NDArray[np.uint64], data: bytes, s: Ints, e: Ints) -> NDArray[np.int32]:
         n = e - s
         width = int(n.max())
-        if int(n.min()) == 0 or width > 64:
+        if int(n.min()) == 0 or width > _PAD:
             raise _RefusedError
-        words = -(-width // 8)
-        j = np.arange(words * 8)[:, None]
-        cells = b[np.minimum(s[None, :] + j, len(b) - 1)]
-        cells *= j < n[None, :]  # no NUL in the block, so zero padding cannot collide
-        keys = np.ascontiguousarray(cells.T).view(np.uint64)
-        if words == 1:
-            key = keys[:, 0]
-        else:
-            key = keys[:, 0].copy()
-            for w in range(1, words):
-                key = key * np.uint64(0x9E3779B97F4A7C15) ^ keys[:, w]
+        # Each cell as little-endian words, bytes past its end masked off (no NUL in the
+        # block, so the zero padding cannot collide with a real name).
+        parts = [words[s + k] & _LOW_BYTES[np.clip(n - k, 0, 8)] for k in range(0, width, 8)]
+        key = parts[0].copy()
+        for part in parts[1:]:
+            key = key * np.uint64(0x9E3779B97F4A7C15) ^ part
         uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        if words > 1 and not (keys == keys[first[inverse]]).all():
+        inverse = inverse.reshape(-1)
+        if any((part != part[first[inverse]]).any() for part in parts[1:]):
             raise _RefusedError  # a hash collision: never mind, read it slowly
         local = np.empty(len(uniq), dtype=np.int32)
         for u in np.argsort(first, kind="stable").tolist():
@@ -219,8 +237,18 @@ class _Blocks:
             if not name.strip():
                 raise _RefusedError
             local[u] = self.lines.setdefault(name, len(self.lines))
-        out: NDArray[np.int32] = local[inverse.reshape(-1)]
+        out: NDArray[np.int32] = local[inverse]
         return out
+
+
+def _words(data: bytes) -> NDArray[np.uint64]:
+    """``words[i]``: the 8 bytes of ``data`` from offset ``i`` as a little-endian integer
+    (an unaligned view; past the end, zeros)."""
+    padded = data + bytes(_PAD + 8)
+    view: NDArray[np.uint64] = np.ndarray(
+        (len(data) + _PAD,), dtype="<u8", buffer=padded, strides=(1,)
+    )
+    return view
 
 
 def _fields(b: NDArray[np.uint8], width: int) -> tuple[Ints, Ints]:
