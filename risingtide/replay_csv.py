@@ -73,7 +73,7 @@ class Parsed:
     lines: list[str]
     codes: NDArray[np.int32]
     times_us: Ints
-    columns: list[tuple[NDArray[np.integer[Any]], int] | None]
+    columns: list[tuple[NDArray[Any], int] | None]
 
 
 def parse(path: Path) -> Parsed | None:
@@ -135,9 +135,7 @@ class _Blocks:
         self.lines: dict[str, int] = {}
         self.codes: list[NDArray[np.int32]] = []
         self.times: list[Ints] = []
-        self.raw: dict[str, list[tuple[NDArray[np.integer[Any]], int]]] = {
-            n: [] for n in STATS_COLUMNS
-        }
+        self.raw: dict[str, list[tuple[NDArray[Any], int]]] = {n: [] for n in STATS_COLUMNS}
         self.time_cache: dict[bytes, int] = {}
 
     def block(self, data: bytes) -> None:
@@ -146,7 +144,7 @@ class _Blocks:
         starts, ends = _fields(b, self.width)
         if not starts.shape[1]:
             return
-        words = _words(data)
+        words, ending = _words(data)
         idx = self.index
         t_s, t_e = starts[idx["time"]], ends[idx["time"]]
         self.times.append(self._times(b, words, data, t_s, t_e))
@@ -154,12 +152,12 @@ class _Blocks:
         for name in STATS_COLUMNS:
             if name in idx:
                 k = idx[name]
-                value, frac = _numbers(b, starts[k], ends[k], name in _COUNTS)
+                value, frac = _numbers(b, ending, starts[k], ends[k], name in _COUNTS)
                 self.raw[name].append(_scaled(value, frac))
 
     def result(self) -> Parsed:
         """All blocks' rows, with each figure column at one common scale."""
-        columns: list[tuple[NDArray[np.integer[Any]], int] | None] = []
+        columns: list[tuple[NDArray[Any], int] | None] = []
         for name in STATS_COLUMNS:
             parts = self.raw.pop(name)
             columns.append(_join(parts) if name in self.index else None)
@@ -241,14 +239,16 @@ class _Blocks:
         return out
 
 
-def _words(data: bytes) -> NDArray[np.uint64]:
-    """``words[i]``: the 8 bytes of ``data`` from offset ``i`` as a little-endian integer
-    (an unaligned view; past the end, zeros)."""
-    padded = data + bytes(_PAD + 8)
-    view: NDArray[np.uint64] = np.ndarray(
-        (len(data) + _PAD,), dtype="<u8", buffer=padded, strides=(1,)
+def _words(data: bytes) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+    """Unaligned little-endian views of ``data`` 8 bytes at a time, zeros outside it:
+    ``starting[i]`` is ``data[i:i+8]`` and ``ending[i]`` is ``data[i-8:i]``."""
+    padded = bytes(8) + data + bytes(_PAD + 8)
+    size = len(data) + _PAD
+    ending: NDArray[np.uint64] = np.ndarray((size,), dtype="<u8", buffer=padded, strides=(1,))
+    starting: NDArray[np.uint64] = np.ndarray(
+        (size,), dtype="<u8", buffer=padded, offset=8, strides=(1,)
     )
-    return view
+    return starting, ending
 
 
 def _fields(b: NDArray[np.uint8], width: int) -> tuple[Ints, Ints]:
@@ -333,7 +333,50 @@ def _scan(
     return value, frac, dots, bad
 
 
-def _numbers(b: NDArray[np.uint8], s: Ints, e: Ints, count: bool) -> tuple[Ints, Ints]:
+_ZEROS = np.uint64(0x3030303030303030)  # "00000000"
+_HIGH_NIBBLES = np.uint64(0xF0F0F0F0F0F0F0F0)
+_POINTS = np.uint64(0x2E2E2E2E2E2E2E2E)  # "........"
+_ONES = np.uint64(0x0101010101010101)
+_TOP_BITS = np.uint64(0x8080808080808080)
+
+
+def _scan8(ending: NDArray[np.uint64], e: Ints, n: Ints) -> tuple[Ints, Ints, Ints | None, bool]:
+    """``_scan`` for cells of at most 8 bytes, each read as one word (SWAR: every byte of a
+    64-bit integer at once). Byte 0 of ``ending[e]`` is the 8th character before the end."""
+    keep = ~_LOW_BYTES[8 - n]  # the cell's own bytes, at the top of the word
+    x = (ending[e] & keep) | (_ZEROS & ~keep)  # anything before the cell reads as "0"
+    y = x ^ _POINTS
+    marks = (y - _ONES) & ~y & _TOP_BITS  # the lowest marked byte is the first point
+    dots: Ints | None = None
+    frac = np.zeros(len(e), dtype=np.int64)
+    if marks.any():
+        first = marks & (~marks + np.uint64(1))
+        at = (np.frexp(first.astype(np.float64))[1] - 8) // 8  # the point's byte, 0-7
+        has = marks != 0
+        at = np.where(has, at, 0).astype(np.uint64)
+        shift = np.uint64(8) * at
+        low = _LOW_BYTES[at]
+        closed = (
+            ((x & low) << np.uint64(8))
+            | (x & ~(low | (np.uint64(0xFF) << shift)))
+            | (_ZEROS & np.uint64(0xFF))
+        )
+        x = np.where(has, closed, x)
+        frac = np.where(has, 7 - at.astype(np.int64), 0)
+        dots = has.astype(np.int64)
+    # Every byte a digit: its high nibble is 3, and adding 6 keeps it 3.
+    check = (x & _HIGH_NIBBLES) | (((x + np.uint64(0x0606060606060606)) & _HIGH_NIBBLES) >> 4)
+    bad = bool((check != np.uint64(0x3333333333333333)).any())
+    v = x - _ZEROS
+    v = ((v & np.uint64(0x0F0F0F0F0F0F0F0F)) * np.uint64(2561)) >> np.uint64(8)
+    v = ((v & np.uint64(0x00FF00FF00FF00FF)) * np.uint64(6553601)) >> np.uint64(16)
+    v = ((v & np.uint64(0x0000FFFF0000FFFF)) * np.uint64(42949672960001)) >> np.uint64(32)
+    return v.astype(np.int64), frac, dots, bad
+
+
+def _numbers(
+    b: NDArray[np.uint8], ending: NDArray[np.uint64], s: Ints, e: Ints, count: bool
+) -> tuple[Ints, Ints]:
     """A figure column's cells as (digits without the point, digits after the point).
 
     Empty cells give ``-1``; any cell ``read_rows`` might read differently refuses the file.
@@ -342,7 +385,7 @@ def _numbers(b: NDArray[np.uint8], s: Ints, e: Ints, count: bool) -> tuple[Ints,
     width = int(n.max()) if len(n) else 0
     if width > (_MAX_COUNT_DIGITS if count else _MAX_FLOAT_DIGITS + 1):
         raise _RefusedError
-    value, frac, dots, bad = _scan(b, e, n, width)
+    value, frac, dots, bad = _scan8(ending, e, n) if width <= 8 else _scan(b, e, n, width)
     if bad:
         raise _RefusedError  # a sign, a space, an exponent …: read_rows decides
     if dots is not None:
@@ -360,16 +403,28 @@ def _numbers(b: NDArray[np.uint8], s: Ints, e: Ints, count: bool) -> tuple[Ints,
     return value, frac
 
 
-def _scaled(value: Ints, frac: Ints) -> tuple[NDArray[np.integer[Any]], int]:
-    """A block's cells at one scale (the most digits after a point), int32 where it fits."""
+_POW10 = np.array([float(10**k) for k in range(23)])  # exact: no pow() rounding
+#: The scale of a column kept as float64 (NaN for unknown) rather than scaled integers.
+FLOATS = -1
+
+
+def _scaled(value: Ints, frac: Ints) -> tuple[NDArray[Any], int]:
+    """A block's cells at one scale (the most digits after a point), int32 where it fits;
+    float64 when the scaled integers would pass 2**53."""
     scale = int(frac.max()) if len(frac) else 0
     if scale:
         known = value >= 0
         shift = 10 ** (scale - frac)
         if (value[known] > (2**53 - 1) // shift[known]).any():
-            raise _RefusedError  # not exact as a float64: read_rows decides
+            return _floats(value, _POW10[frac]), FLOATS
         value = np.where(known, value * shift, -1)
     return _narrow(value), scale
+
+
+def _floats(value: Ints, divisor: Any) -> NDArray[np.float64]:
+    """``value / divisor`` (each the correctly rounded float of its decimal), NaN for -1."""
+    out: NDArray[np.float64] = np.where(value >= 0, value / divisor, np.nan)
+    return out
 
 
 def _narrow(value: Ints) -> NDArray[np.integer[Any]]:
@@ -377,23 +432,28 @@ def _narrow(value: Ints) -> NDArray[np.integer[Any]]:
     return value.astype(np.int32) if top < 2**31 else value
 
 
-def _join(
-    parts: list[tuple[NDArray[np.integer[Any]], int]],
-) -> tuple[NDArray[np.integer[Any]], int]:
-    """One column from its blocks, at the largest scale any block needs."""
-    scale = max((p[1] for p in parts), default=0)
+def _join(parts: list[tuple[NDArray[Any], int]]) -> tuple[NDArray[Any], int]:
+    """One column from its blocks, at the largest scale any block needs (or as floats)."""
+    if not parts:
+        return np.zeros(0, dtype=np.int32), 0
+    scale = max(p[1] for p in parts)
+    fits = all(p[1] != FLOATS for p in parts) and all(
+        p[1] == scale or not len(p[0]) or int(p[0].max()) <= (2**53 - 1) // 10 ** (scale - p[1])
+        for p in parts
+    )
+    if not fits:
+        return np.concatenate(
+            [
+                raw if sc == FLOATS else _floats(raw.astype(np.int64), _POW10[sc])
+                for raw, sc in parts
+            ]
+        ), FLOATS
     rescaled = []
     for raw, block_scale in parts:
         if block_scale != scale:
             wide = raw.astype(np.int64)
-            known = wide >= 0
-            shift = 10 ** (scale - block_scale)
-            if (wide[known] > (2**53 - 1) // shift).any():
-                raise _RefusedError
-            raw = np.where(known, wide * shift, -1)
+            raw = np.where(wide >= 0, wide * 10 ** (scale - block_scale), -1)
         rescaled.append(raw)
-    if not rescaled:
-        return np.zeros(0, dtype=np.int32), 0
     return _narrow(np.concatenate(rescaled)), scale
 
 

@@ -95,8 +95,16 @@ seconds_cell = st.one_of(
         lambda p: f"{p[0] // 10 ** p[1]}.{p[0] % 10 ** p[1]:0{p[1]}d}"
     ),
     st.sampled_from(["7.", ".5", "0.0", "0120", "299.99", "300", "300.0"]),
+    st.tuples(st.integers(0, 10**13), st.integers(1, 6)).map(  # wider than a word
+        lambda p: f"{p[0] // 10 ** p[1]}.{p[0] % 10 ** p[1]:0{p[1]}d}"
+    ),
 )
-count_cell = st.one_of(st.just(""), st.integers(0, 60).map(str), st.sampled_from(["0", "007"]))
+count_cell = st.one_of(
+    st.just(""),
+    st.integers(0, 60).map(str),
+    st.sampled_from(["0", "007"]),
+    st.integers(10**8, 10**15).map(str),
+)
 
 
 @st.composite
@@ -369,3 +377,30 @@ def test_check_and_importing_replay_rows_leave_numpy_unloaded():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert done.stdout.splitlines()[-1] == "False"
+
+
+junk_cell = st.text(alphabet="0123456789.-+e x", max_size=10)
+
+
+@settings(max_examples=80, deadline=None)
+@given(cells=st.lists(st.tuples(junk_cell, junk_cell), min_size=1, max_size=12))
+def test_any_cell_reads_as_read_rows_reads_it_or_fails_at_the_same_place(cells):
+    """Digits, points, signs, exponents and spaces in any mix: same rows or same error."""
+    text = "time,line,calls_waiting,avg_wait\n" + "".join(
+        f"2026-03-02T09:{i:02d}:00Z,a,{count},{wait}\n" for i, (count, wait) in enumerate(cells)
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write(text, Path(tmp))
+        slow = fast = ""
+        expected: dict[str, list[QueueStats]] = {}
+        got: dict[str, list[QueueStats]] = {}
+        try:
+            expected = expected_by_line(path)
+        except CsvStatsError as exc:
+            slow = str(exc)
+        try:
+            lines, _count = read_line_rows(path)
+            got = {k: [v.stats(i) for i in range(len(v))] for k, v in lines.items()}
+        except CsvStatsError as exc:
+            fast = str(exc)
+    assert (fast, got) == (slow, expected)
