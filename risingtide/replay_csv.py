@@ -25,6 +25,7 @@ kept as integers with ``-1`` for unknown and a decimal ``scale``: the value is
 from __future__ import annotations
 
 import codecs
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,6 +48,9 @@ _MAX_COUNT_DIGITS = 18  # below 2**63
 _MAX_EPOCH_DIGITS = 11  # whole epoch seconds up to the year 5138
 _PAD = 64  # bytes of zeros after a block, so that a word may be read at any cell start
 #: ``_LOW_BYTES[k]`` keeps the first ``k`` bytes of a little-endian word.
+_POW10 = np.array([float(10**k) for k in range(23)])  # exact: no pow() rounding
+#: The scale of a column kept as float64 (NaN for unknown) rather than scaled integers.
+FLOATS = -1
 _LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)
 
 # Byte classes: 0 plain, 1 comma, 2 newline, 3 carriage return, 4 refused (quote, NUL).
@@ -78,30 +82,32 @@ class Parsed:
 
 def parse(path: Path) -> Parsed | None:
     """The file's rows as columns, or None when only ``read_rows`` can read it exactly."""
-    _pin_mmap_threshold()
+    hugepages = _hugepages(False)
     try:
         return _parse(path)
     except (_RefusedError, CsvStatsError, UnicodeDecodeError):
         return None
+    finally:
+        _hugepages(hugepages)
 
 
-def _pin_mmap_threshold() -> None:
-    """Keep glibc handing out large blocks with mmap, so that their memory goes back.
+def _hugepages(enabled: bool) -> bool:
+    """Turn numpy's huge pages for large arrays on or off; returns the previous setting.
 
-    glibc raises its mmap and trim thresholds each time a large block is freed (up to
-    32 MiB), after which the reader's per-block temporaries come from the heap and pile
-    up: ~25 MB more peak RSS for a month of 20 lines. Pinning both at their defaults is
-    what ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` do; elsewhere than
-    glibc this does nothing.
+    numpy asks Linux for 2 MiB pages for arrays of 4 MiB or more, so every column written
+    a little at a time holds up to 2 MiB it has not used yet: ~15 MB more peak RSS here.
+    (Pinning glibc's mmap threshold saves as much but makes every temporary array fault in
+    fresh pages: four times slower.)
     """
-    import ctypes
+    import importlib
 
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        pass
+    for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        try:
+            switch = importlib.import_module(name)._set_madvise_hugepage
+        except (ImportError, AttributeError):
+            continue
+        return bool(switch(enabled))
+    return enabled
 
 
 def _parse(path: Path) -> Parsed:
@@ -111,7 +117,10 @@ def _parse(path: Path) -> Parsed:
         if '"' in names or "\r" in names or not names.strip():
             raise _RefusedError
         index = _columns(names.split(","), str(path))
-        reader = _Blocks(index, len(names.split(",")))
+        width = len(names.split(","))
+        # A data row has its commas, a newline and a time and a line of a byte or more.
+        capacity = os.fstat(f.fileno()).st_size // (width + 1) + 1
+        reader = _Blocks(index, width, capacity)
         rest = b""
         while True:
             more = f.read(BLOCK)
@@ -127,47 +136,51 @@ def _parse(path: Path) -> Parsed:
 
 
 class _Blocks:
-    """Converts blocks of whole rows and gathers their columns."""
+    """Converts blocks of whole rows into columns.
 
-    def __init__(self, index: dict[str, int], width: int) -> None:
+    Each column is written in place into an array sized for the most rows the file can
+    hold: pages never written are never resident, and nothing is copied at the end (per
+    block pieces joined at the end cost a third more peak memory, as the allocator keeps
+    the freed pieces).
+    """
+
+    def __init__(self, index: dict[str, int], width: int, capacity: int) -> None:
         self.index = index
         self.width = width
+        self.capacity = capacity
+        self.size = 0
         self.lines: dict[str, int] = {}
-        self.codes: list[NDArray[np.int32]] = []
-        self.times: list[Ints] = []
-        self.raw: dict[str, list[tuple[NDArray[Any], int]]] = {n: [] for n in STATS_COLUMNS}
+        self.codes = np.empty(capacity, dtype=np.int32)
+        self.times = np.empty(capacity, dtype=np.int64)
+        self.figures = {n: _Figures(capacity, n in _COUNTS) for n in STATS_COLUMNS if n in index}
         self.time_cache: dict[bytes, int] = {}
 
     def block(self, data: bytes) -> None:
         """Convert one block of whole rows (it ends with a newline)."""
         b = np.frombuffer(data, dtype=np.uint8)
         starts, ends = _fields(b, self.width)
-        if not starts.shape[1]:
+        rows = starts.shape[1]
+        if not rows:
             return
+        at, end = self.size, self.size + rows
+        if end > self.capacity:
+            raise _RefusedError  # the file grew while it was read
         words, ending = _words(data)
         idx = self.index
         t_s, t_e = starts[idx["time"]], ends[idx["time"]]
-        self.times.append(self._times(b, words, data, t_s, t_e))
-        self.codes.append(self._lines(words, data, starts[idx["line"]], ends[idx["line"]]))
-        for name in STATS_COLUMNS:
-            if name in idx:
-                k = idx[name]
-                value, frac = _numbers(b, ending, starts[k], ends[k], name in _COUNTS)
-                self.raw[name].append(_scaled(value, frac))
+        self.times[at:end] = self._times(b, words, data, t_s, t_e)
+        self.codes[at:end] = self._lines(words, data, starts[idx["line"]], ends[idx["line"]])
+        for name, column in self.figures.items():
+            k = idx[name]
+            column.add(*_numbers(b, ending, starts[k], ends[k], name in _COUNTS))
+        self.size = end
 
     def result(self) -> Parsed:
-        """All blocks' rows, with each figure column at one common scale."""
-        columns: list[tuple[NDArray[Any], int] | None] = []
-        for name in STATS_COLUMNS:
-            parts = self.raw.pop(name)
-            columns.append(_join(parts) if name in self.index else None)
-        empty = np.zeros(0, dtype=np.int64)
-        return Parsed(
-            list(self.lines),
-            np.concatenate(self.codes) if self.codes else np.zeros(0, dtype=np.int32),
-            np.concatenate(self.times) if self.times else empty,
-            columns,
-        )
+        """All rows' columns (views of the first ``size`` rows)."""
+        columns: list[tuple[NDArray[Any], int] | None] = [
+            self.figures[n].result() if n in self.figures else None for n in STATS_COLUMNS
+        ]
+        return Parsed(list(self.lines), self.codes[: self.size], self.times[: self.size], columns)
 
     def _times(
         self, b: NDArray[np.uint8], words: NDArray[np.uint64], data: bytes, s: Ints, e: Ints
@@ -403,58 +416,65 @@ def _numbers(
     return value, frac
 
 
-_POW10 = np.array([float(10**k) for k in range(23)])  # exact: no pow() rounding
-#: The scale of a column kept as float64 (NaN for unknown) rather than scaled integers.
-FLOATS = -1
+class _Figures:
+    """One figure column, filled block by block: integers at one decimal scale (int32 while
+    they fit), or float64 once a scaled integer would pass 2**53; -1 or NaN for unknown."""
 
+    def __init__(self, capacity: int, count: bool) -> None:
+        self.capacity = capacity
+        self.count = count  # counts stay integers (no point is ever allowed in them)
+        self.raw: NDArray[Any] = np.empty(capacity, dtype=np.int32)
+        self.scale = 0
+        self.size = 0
 
-def _scaled(value: Ints, frac: Ints) -> tuple[NDArray[Any], int]:
-    """A block's cells at one scale (the most digits after a point), int32 where it fits;
-    float64 when the scaled integers would pass 2**53."""
-    scale = int(frac.max()) if len(frac) else 0
-    if scale:
-        known = value >= 0
-        shift = 10 ** (scale - frac)
-        if (value[known] > (2**53 - 1) // shift[known]).any():
-            return _floats(value, _POW10[frac]), FLOATS
-        value = np.where(known, value * shift, -1)
-    return _narrow(value), scale
+    def add(self, value: Ints, frac: Ints) -> None:
+        """Append a block's cells: digits without the point (-1: unknown), digits after it."""
+        end = self.size + len(value)
+        if self.scale != FLOATS:
+            block_scale = int(frac.max()) if len(frac) else 0
+            if block_scale > self.scale:
+                self._rescale(block_scale)
+        if self.scale != FLOATS:
+            shift = 10 ** (self.scale - frac)
+            if not self.count and (value > (2**53 - 1) // shift).any():
+                self._to_floats()
+            else:
+                scaled = np.where(value >= 0, value * shift, -1)
+                if self.raw.dtype == np.int32 and int(scaled.max()) >= 2**31:
+                    self._widen()
+                self.raw[self.size : end] = scaled
+        if self.scale == FLOATS:
+            self.raw[self.size : end] = np.where(value >= 0, value / _POW10[frac], np.nan)
+        self.size = end
 
+    def result(self) -> tuple[NDArray[Any], int]:
+        """The filled rows and their scale (``FLOATS`` for float64)."""
+        return self.raw[: self.size], self.scale
 
-def _floats(value: Ints, divisor: Any) -> NDArray[np.float64]:
-    """``value / divisor`` (each the correctly rounded float of its decimal), NaN for -1."""
-    out: NDArray[np.float64] = np.where(value >= 0, value / divisor, np.nan)
-    return out
+    def _rescale(self, scale: int) -> None:
+        factor = 10 ** (scale - self.scale)
+        filled = self.raw[: self.size]
+        top = int(filled.max()) if self.size else 0
+        if top > (2**53 - 1) // factor:
+            self._to_floats()
+            return
+        if self.raw.dtype == np.int32 and top * factor >= 2**31:
+            self._widen()
+            filled = self.raw[: self.size]
+        filled[filled >= 0] *= factor
+        self.scale = scale
 
+    def _widen(self) -> None:
+        wide = np.empty(self.capacity, dtype=np.int64)
+        wide[: self.size] = self.raw[: self.size]
+        self.raw = wide
 
-def _narrow(value: Ints) -> NDArray[np.integer[Any]]:
-    top = int(value.max()) if len(value) else 0
-    return value.astype(np.int32) if top < 2**31 else value
-
-
-def _join(parts: list[tuple[NDArray[Any], int]]) -> tuple[NDArray[Any], int]:
-    """One column from its blocks, at the largest scale any block needs (or as floats)."""
-    if not parts:
-        return np.zeros(0, dtype=np.int32), 0
-    scale = max(p[1] for p in parts)
-    fits = all(p[1] != FLOATS for p in parts) and all(
-        p[1] == scale or not len(p[0]) or int(p[0].max()) <= (2**53 - 1) // 10 ** (scale - p[1])
-        for p in parts
-    )
-    if not fits:
-        return np.concatenate(
-            [
-                raw if sc == FLOATS else _floats(raw.astype(np.int64), _POW10[sc])
-                for raw, sc in parts
-            ]
-        ), FLOATS
-    rescaled = []
-    for raw, block_scale in parts:
-        if block_scale != scale:
-            wide = raw.astype(np.int64)
-            raw = np.where(wide >= 0, wide * 10 ** (scale - block_scale), -1)
-        rescaled.append(raw)
-    return _narrow(np.concatenate(rescaled)), scale
+    def _to_floats(self) -> None:
+        floats = np.empty(self.capacity, dtype=np.float64)
+        filled = self.raw[: self.size]
+        floats[: self.size] = np.where(filled >= 0, filled / _POW10[self.scale], np.nan)
+        self.raw = floats
+        self.scale = FLOATS
 
 
 def _iso(b: NDArray[np.uint8], s: Ints, suffix: bytes) -> tuple[Ints, NDArray[np.bool_]]:
