@@ -1,9 +1,11 @@
 """The fast path of ``replay_rows``: a stats CSV's plain rows tokenised and converted by numpy.
 
-``parse(path)`` reads the file in blocks of a few MiB and turns every block into columns
-with whole-array numpy operations: one pass to classify the bytes, the field boundaries from
-the positions of commas and newlines, numbers from a right-aligned matrix of their digits,
-times from the fixed positions of ``2026-01-05T09:00:00Z``. It accepts only what it can
+``parse(path)`` reads the file in blocks of 2 MiB and turns every block into columns with
+whole-array numpy operations: the field bounds from the positions of commas and newlines;
+figures of up to 8 bytes each read as one unaligned 64-bit word and converted with a few
+integer operations on all 8 bytes at once (SWAR), wider ones from a right-aligned matrix of
+their digits; times from the fixed positions of ``2026-01-05T09:00:00Z``, once per run of
+equal texts; line names keyed by their bytes as words. It accepts only what it can
 convert exactly as ``read_rows`` would:
 
 - no quotes, NUL bytes or lone carriage returns (``\\r\\n`` line ends are fine);
@@ -19,7 +21,9 @@ convert exactly as ``read_rows`` would:
 For anything else it returns ``None`` and the caller reads the file with ``read_rows``, which
 either accepts it (slowly) or raises the exact ``CsvStatsError``. A count or seconds column is
 kept as integers with ``-1`` for unknown and a decimal ``scale``: the value is
-``raw / 10**scale`` (seconds) or ``raw`` (counts) — 4 bytes a cell where that fits.
+``raw / 10**scale`` (seconds) or ``raw`` (counts) — 4 bytes a cell where that fits; a seconds
+column whose scaled integers would pass 2**53 is kept as float64 (NaN unknown, scale
+``FLOATS``), each value the correctly rounded float of its text.
 """
 
 from __future__ import annotations
