@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     Ints = NDArray[np.integer[Any]]
 
+_FIRST_CAPACITY = 1 << 23  # rows: 8 Mi rows × 48 B would be 400 MB if all were written
 BLOCK = 1 << 21  # bytes read at a time: small temporaries, yet few numpy calls a row
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
@@ -122,8 +123,9 @@ def _parse(path: Path) -> Parsed:
             raise _RefusedError
         index = _columns(names.split(","), str(path))
         width = len(names.split(","))
-        # A data row has its commas, a newline and a time and a line of a byte or more.
-        capacity = os.fstat(f.fileno()).st_size // (width + 1) + 1
+        # A data row has its commas, a newline and a time and a line of a byte or more;
+        # pages never written are never resident, but a huge file starts smaller and grows.
+        capacity = min(os.fstat(f.fileno()).st_size // (width + 1) + 1, _FIRST_CAPACITY)
         reader = _Blocks(index, width, capacity)
         rest = b""
         while True:
@@ -168,7 +170,7 @@ class _Blocks:
             return
         at, end = self.size, self.size + rows
         if end > self.capacity:
-            raise _RefusedError  # the file grew while it was read
+            self._grow(max(end, 2 * self.capacity))
         words, ending = _words(data)
         idx = self.index
         t_s, t_e = starts[idx["time"]], ends[idx["time"]]
@@ -178,6 +180,15 @@ class _Blocks:
             k = idx[name]
             column.add(*_numbers(b, ending, starts[k], ends[k], name in _COUNTS))
         self.size = end
+
+    def _grow(self, capacity: int) -> None:
+        """Room for ``capacity`` rows (a file larger than the first guess, or growing)."""
+        self.capacity = capacity
+        self.codes = _resized(self.codes, capacity, self.size)
+        self.times = _resized(self.times, capacity, self.size)
+        for column in self.figures.values():
+            column.capacity = capacity
+            column.raw = _resized(column.raw, capacity, self.size)
 
     def result(self) -> Parsed:
         """All rows' columns (views of the first ``size`` rows)."""
@@ -418,6 +429,13 @@ def _numbers(
     if empty.any():
         value[empty] = -1
     return value, frac
+
+
+def _resized(array: NDArray[Any], capacity: int, size: int) -> NDArray[Any]:
+    """A new array of ``capacity`` with the first ``size`` items of ``array``."""
+    out = np.empty(capacity, dtype=array.dtype)
+    out[:size] = array[:size]
+    return out
 
 
 class _Figures:

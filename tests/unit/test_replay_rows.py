@@ -404,3 +404,24 @@ def test_any_cell_reads_as_read_rows_reads_it_or_fails_at_the_same_place(cells):
         except CsvStatsError as exc:
             fast = str(exc)
     assert (fast, got) == (slow, expected)
+
+
+def test_columns_grow_past_the_first_guess_and_keep_every_scale(tmp_path, monkeypatch):
+    """Arrays sized too small at first grow; scales and wide values change between blocks."""
+    monkeypatch.setattr(replay_csv, "_FIRST_CAPACITY", 2)
+    waits = ["5", "7.25", "", "123456789012.5", "0.125", "9", "3000000000", "1.5"] * 4
+    counts = ["1", "", "3000000000", "2", "70000000000000000", "0", "5", ""] * 4
+    path = write(
+        "time,line,avg_wait,offered\n"
+        + "".join(
+            f"{(T0 + timedelta(minutes=i)).isoformat()},{'ab'[i % 2]},{w},{c}\n"
+            for i, (w, c) in enumerate(zip(waits, counts, strict=True))
+        ),
+        tmp_path,
+    )
+    with small_blocks(90):
+        assert replay_csv.parse(path) is not None
+        lines, count = read_line_rows(path)
+    assert count == len(waits)
+    expected = expected_by_line(path)
+    assert {k: [v.stats(i) for i in range(len(v))] for k, v in lines.items()} == expected
