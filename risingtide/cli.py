@@ -148,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "-o", "--output", type=Path, help="write to this file instead of standard output"
     )
+    replay.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="replay the lines in N processes (lines are independent; default 1)",
+    )
 
     remote = _remote_options()
     sub.add_parser("status", parents=[remote], help="show every line's tier from a running daemon")
@@ -238,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "probe":
         return _probe(args.config, args.line)
     if args.command == "replay":
-        return _replay(args.config, args.stats, args.format, args.compare, args.output)
+        return _replay(args.config, args.stats, args.format, args.compare, args.output, args.jobs)
     if args.command == "hash-password":
         return _hash_password()
     if args.command == "new-token":
@@ -260,8 +267,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
+
+
 def _replay(
-    path: Path, stats: Path, fmt: str, compare: Path | None = None, output: Path | None = None
+    path: Path,
+    stats: Path,
+    fmt: str,
+    compare: Path | None = None,
+    output: Path | None = None,
+    jobs: int = 1,
 ) -> int:
     from risingtide.replay_output import render
     from risingtide.sources.csv_file import CsvStatsError
@@ -271,7 +290,7 @@ def _replay(
     if config is None or (compare is not None and proposed is None):
         return 1
     try:
-        text = render(config, stats, fmt, proposed)
+        text = render(config, stats, fmt, proposed, jobs=jobs)
     except CsvStatsError as exc:
         print(exc, file=sys.stderr)
         return 1

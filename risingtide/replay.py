@@ -36,7 +36,14 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    #: Row indices or times: a list, or numpy's int64 array (``replay_rows``).
+    Ints = Sequence[int] | NDArray[np.int64]
 
 from risingtide.config.model import Config, LineConfig
 from risingtide.domain.model import (
@@ -65,7 +72,7 @@ class LineRows(Protocol):
         """How many rows."""
         ...
 
-    def times_us(self) -> Sequence[int]:
+    def times_us(self) -> Ints:
         """Each row's time in epoch microseconds, non-decreasing."""
         ...
 
@@ -73,11 +80,15 @@ class LineRows(Protocol):
         """Row ``i`` as the engine reads it."""
         ...
 
-    def marks(self, framework: Framework) -> Iterable[int]:
+    def stats_many(self, rows: Sequence[int]) -> list[QueueStats]:
+        """The rows ``rows``, as ``stats`` gives each (one call: cheaper for columns)."""
+        ...
+
+    def marks(self, framework: Framework) -> Ints:
         """Row 0 and every row at which a tier's ``when`` or ``clear`` changes its truth."""
         ...
 
-    def gaps(self, longer_than: timedelta) -> Iterable[int]:
+    def gaps(self, longer_than: timedelta) -> Ints:
         """Every row that comes more than ``longer_than`` after the row before it."""
         ...
 
@@ -104,6 +115,10 @@ class StatsRows:
     def stats(self, i: int) -> QueueStats:
         """Row ``i``."""
         return self._rows[i]
+
+    def stats_many(self, rows: Sequence[int]) -> list[QueueStats]:
+        """The rows ``rows``."""
+        return [self._rows[i] for i in rows]
 
     def marks(self, framework: Framework) -> list[int]:
         """Row 0 and each row whose conditions' truths differ from the row before's."""
@@ -198,7 +213,7 @@ def replay_lines(
 ) -> ReplayResult:
     """Replay each configured line's rows; ``jobs`` > 1 spreads lines over processes."""
     result = ReplayResult(rows=rows_read)
-    ends = [r.times_us()[-1] for r in lines.values() if len(r)]
+    ends = [int(r.times_us()[-1]) for r in lines.values() if len(r)]
     end_us = max(ends) if ends else 0
     known = [lid for lid in config.lines if lid in lines and len(lines[lid])]
     if jobs > 1 and len(known) > 1:
@@ -233,10 +248,13 @@ def walk_line(config: Config, lc: LineConfig, rows: LineRows, end_us: int) -> Li
     something, the moments its figures go stale, and the engine's deadlines, up to
     ``end_us``."""
     framework, calendar = lc.framework, lc.calendar
-    times = list(rows.times_us())
+    times = _ints(rows.times_us())
     stale_us = framework.stale_after // _MICROSECOND
-    gaps = list(rows.gaps(framework.stale_after))
-    visits = sorted({*rows.marks(framework), *gaps})
+    gaps = _ints(rows.gaps(framework.stale_after))
+    visits = sorted({*_ints(rows.marks(framework)), *gaps})
+    # The figures in force at each visit (the last row of its instant), read in one call.
+    latest = sorted({bisect_right(times, times[v]) - 1 for v in visits})
+    figures = dict(zip(latest, rows.stats_many(latest), strict=True))
     # The instant after which the latest figures are stale, for each gap and after the end.
     going_stale = [times[k - 1] + stale_us + 1 for k in gaps] + [times[-1] + stale_us + 1]
     out = LineTimeline(LineSummary(line=lc.id, name=lc.name, rows=len(times)))
@@ -258,7 +276,8 @@ def walk_line(config: Config, lc: LineConfig, rows: LineRows, end_us: int) -> Li
         while si < len(going_stale) and going_stale[si] <= at:
             si += 1
         now = _at_us(at)
-        stats = rows.stats(bisect_right(times, at) - 1)
+        j = bisect_right(times, at) - 1
+        stats = figures[j] if j in figures else rows.stats(j)
         decision = evaluate(framework, state, stats, now, calendar=calendar)
         if decision.events:
             state, orders = plan(framework, config.switches, state, decision)
@@ -314,6 +333,12 @@ class _Tally:
         spent = self.summary.time_in_tier
         spent[self.tier] = spent.get(self.tier, timedelta()) + (now - self.since)
         self.since = now
+
+
+def _ints(values: Ints) -> list[int]:
+    """Plain ints (numpy's ``tolist`` is far quicker than iterating its scalars)."""
+    tolist = getattr(values, "tolist", None)
+    return list(tolist()) if tolist is not None else list(values)
 
 
 def _us(when: datetime) -> int:

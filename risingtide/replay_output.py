@@ -7,18 +7,22 @@ import json
 from pathlib import Path
 
 from risingtide.config.model import Config
-from risingtide.replay import replay, timeline_json, timeline_text
+from risingtide.replay import replay_lines, timeline_json, timeline_text
 from risingtide.replay_compare import compare, comparison_json, run
 from risingtide.replay_html import report_html
+from risingtide.replay_rows import read_line_rows
 from risingtide.replay_tables import comparison_text
 from risingtide.sources.csv_file import read_rows
 
 FORMATS = ("text", "json", "html")
 
 
-def render(config: Config, stats: Path, fmt: str, proposed: Config | None = None) -> str:
+def render(
+    config: Config, stats: Path, fmt: str, proposed: Config | None = None, *, jobs: int = 1
+) -> str:
     """The replay of ``stats`` through ``config`` (compared with ``proposed`` when given)
-    in ``fmt``. Raises ``CsvStatsError`` or ``OSError`` when the file cannot be read."""
+    in ``fmt``, the lines spread over ``jobs`` processes for the timeline. Raises
+    ``CsvStatsError`` or ``OSError`` when the file cannot be read."""
     if fmt == "html":
         today = run(config, read_rows(stats))
         other = None if proposed is None else run(proposed, read_rows(stats))
@@ -28,7 +32,8 @@ def render(config: Config, stats: Path, fmt: str, proposed: Config | None = None
         if fmt == "json":
             return json.dumps(comparison_json(c), indent=2, ensure_ascii=False) + "\n"
         return comparison_text(c)
-    result = replay(config, read_rows(stats))
+    lines, count = read_line_rows(stats)  # columns: only rows that can change anything
+    result = replay_lines(config, lines, count, jobs=jobs)
     if fmt == "json":
         return json.dumps(timeline_json(result, config), indent=2) + "\n"
     return timeline_text(config, result)

@@ -9,7 +9,8 @@ short, flat runs, floods, flapping around the thresholds). The same stream goes 
   source and polled at their instants, the clock moved to each row or to the runtime's own
   next deadline (``Runtime.next_wakeup``), whichever is sooner; what it commits to its
   SQLite store is the record;
-* ``risingtide.replay``;
+* ``risingtide.replay``, from rows in memory and from a CSV read as columns (its fast
+  path, which visits only the rows where a condition changes its truth);
 * a brute-force reference that evaluates every line at every second with the latest row.
 
 All three must give the same events and the same responses and undos, to the second.
@@ -34,7 +35,8 @@ from risingtide.config.model import Config
 from risingtide.domain.model import QueueStats
 from risingtide.domain.responses import plan
 from risingtide.domain.tiers import evaluate, initial_state
-from risingtide.replay import replay
+from risingtide.replay import replay, replay_lines
+from risingtide.replay_rows import read_line_rows
 from risingtide.runtime import Runtime
 from risingtide.sources.scripted import ScriptedSource
 from risingtide.store.codec import encode
@@ -189,6 +191,22 @@ def by_replay(config: Config, rows: list[QueueStats]) -> list[tuple[Any, ...]]:
     return record(result.events, result.orders)
 
 
+def by_columns(
+    config: Config, rows: list[QueueStats], folder: Path, *, jobs: int = 1
+) -> list[tuple[Any, ...]]:
+    """Replay's fast path: the rows written to a CSV, read back as numpy columns."""
+    path = folder / "stats.csv"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("time,line,avg_wait,longest_wait,offered,abandoned\n")
+        for r in rows:
+            cells = (r.avg_wait, r.longest_wait, r.offered, r.abandoned)
+            figures = ",".join("" if v is None else str(v) for v in cells)
+            out.write(f"{r.at:%Y-%m-%dT%H:%M:%SZ},{r.line},{figures}\n")
+    lines, count = read_line_rows(path)
+    result = replay_lines(config, lines, count, jobs=jobs)
+    return record(result.events, result.orders)
+
+
 def by_every_second(config: Config, rows: list[QueueStats]) -> list[tuple[Any, ...]]:
     """The reference: every line evaluated at every second with its latest row."""
     states = {lid: initial_state(lid, lc.framework) for lid, lc in config.lines.items()}
@@ -278,6 +296,7 @@ def test_daemon_replay_and_every_second_reference_tell_the_same_story(case: Case
         config = load(case, Path(folder))
         reference = by_every_second(config, case.rows)
         assert by_replay(config, case.rows) == reference
+        assert by_columns(config, case.rows, Path(folder)) == reference
         assert by_daemon(config, case.rows) == reference
 
 
@@ -291,6 +310,7 @@ def test_a_flood_with_a_gap_tells_the_same_story_everywhere() -> None:
         kinds = {dict(r[3])["kind"] for r in reference if r[2] == "event"}
         assert {"'tier_changed'", "'stats_stale'", "'stats_fresh'", "'escalated'"} <= kinds
         assert by_replay(config, case.rows) == reference
+        assert by_columns(config, case.rows, Path(folder), jobs=2) == reference
         assert by_daemon(config, case.rows) == reference
 
 
