@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from risingtide import weekly
+from risingtide.cli import main
 from risingtide.clock import FakeClock
 from risingtide.config import load_config
 from risingtide.domain.model import QueueStats
+from risingtide.report_send import send_report
 from risingtide.runtime import Runtime
 from risingtide.sources.scripted import ScriptedSource
 from tests.adapters.test_email_channel import Mailbox, smtp_server
@@ -162,3 +164,41 @@ async def test_a_report_missed_by_more_than_a_day_is_skipped(
         assert rt.store is not None and rt.store.pending() == []
     finally:
         await rt.shutdown()
+
+
+def test_report_send_mails_the_summary_for_the_period_once(
+    tmp_path: Path, relay: tuple[Mailbox, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``risingtide report --send`` mails the period's summary straight through the response;
+    an unknown response or a switch is refused with exit code 1."""
+    mailbox, port = relay
+    config = _config(tmp_path, port)
+
+    async def surge() -> None:
+        clock = FakeClock(SUNDAY)
+        rt = Runtime(load_config(config), clock=clock)
+        await rt.start(serve_http=False, schedule=False)
+        try:
+            await _raise(rt, clock)
+        finally:
+            await rt.shutdown()
+
+    asyncio.run(surge())
+    code = main([
+        "report", "-c", str(config), "--since", "2026-01-04T00:00Z", "--until",
+        "2026-01-05T00:00Z", "--send", "email_managers",
+    ])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert len(mailbox.received) == 1
+    msg = mailbox.received[0][2]
+    assert msg["Subject"] == (
+        "Rising Tide report: 1 episode from Sun 4 Jan 2026 00:00 to Mon 5 Jan 2026 00:00"
+    )
+    assert msg["X-Rising-Tide-Key"] == (
+        "report/manual/2026-01-04T00:00+00:00--2026-01-05T00:00+00:00/email_managers"
+    )
+    assert send_report(config, since="7d", until=None, response="nobody", now=MONDAY_8) == 1
+    assert "'nobody' is not in the config (notifications: email_managers, notify)" in (
+        capsys.readouterr().err
+    )
+    assert len(mailbox.received) == 1
