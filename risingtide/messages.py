@@ -764,7 +764,7 @@ Open the duty board</a></p>
 #: Every variable a single-line template sees, with what it holds (documented in
 #: docs/channels.md; the sample check below keeps the two in step).
 TEMPLATE_VARIABLES: Final[Mapping[str, str]] = {
-    "kind": "tier_raised, reminder, escalated, tier_lowered, back_to_calm or stats_stale",
+    "kind": "tier_raised, reminder, escalated, tier_lowered, back_to_calm, stats_stale or report",
     "line": "the line's id in the config",
     "line_name": "the line's name",
     "tier": "the tier number (0 is calm)",
