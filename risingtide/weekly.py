@@ -15,8 +15,8 @@ looked at only within ``CATCH_UP`` of its due time. So a daemon that was down at
 comes back at 10:00 sends it then; one that restarts on Tuesday does not send it again; one
 that was down all Monday skips that week's report rather than send it days late.
 
-``risingtide report --send RESPONSE`` (``send_now``) queues the same summary by hand, for
-cron users; its key carries the time it was asked for.
+``risingtide report --send RESPONSE`` (``risingtide.report_send``) sends the same summary
+by hand for a period, for cron users.
 """
 
 from __future__ import annotations
@@ -41,12 +41,16 @@ from risingtide.store import Store
 __all__ = [
     "CATCH_UP",
     "CHECK_EVERY",
+    "MAX_LISTED",
+    "PERIOD",
     "REPORT_LINE",
     "ReportHost",
+    "build_summary",
     "due_orders",
     "last_due",
     "next_due",
     "report_key",
+    "report_orders",
     "run_reports",
     "send_due",
     "summary_text",
