@@ -231,6 +231,7 @@ def _report_parser(sub: Any) -> None:
     report.add_argument("--line", help="only this line")
     report.add_argument("--format", choices=("html", "markdown", "csv"), default="html")
     report.add_argument("-o", "--output", type=Path, help="write here (default: stdout)")
+    report.add_argument("--send", metavar="RESPONSE", help="send a summary through a response")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -250,6 +251,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _hash_password()
     if args.command == "new-token":
         return _new_token()
+    if args.command == "report" and args.send:
+        from risingtide.report_send import send_report
+
+        now = datetime.now().astimezone()
+        return send_report(args.config, since=args.since, until=args.until, response=args.send,
+                           now=now)  # fmt: skip
     if args.command == "report":
         from risingtide.episode_report import write_report
 

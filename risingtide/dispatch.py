@@ -50,6 +50,7 @@ import structlog
 from risingtide.clock import Clock
 from risingtide.domain.model import Action, ResponseOrder
 from risingtide.domain.people import Directory
+from risingtide.message_facts import REPORT_TRIGGER
 from risingtide.ports import Notice, Notifier, Responder, ResponseContext, ResponseError
 from risingtide.store import OutboxEntry, Store
 
@@ -342,7 +343,8 @@ class Dispatcher:
             if head.batch is not None:
                 batches.setdefault(head.batch, []).append(head)
             elif head.next_attempt_at <= now:
-                if head.attempts:
+                # A scheduled report is never a digest's line: it goes alone.
+                if head.attempts or head.order.trigger == REPORT_TRIGGER:
                     out.append(([head], None))
                 else:
                     fresh.append(head)

@@ -24,7 +24,15 @@ Kinds (``MessageFacts.kind``), chosen from the order's trigger:
 ``tier_lowered``   ``tier_changed`` going down, to a tier above 0
 ``back_to_calm``   ``tier_changed`` to tier 0
 ``stats_stale``    ``stats_stale``: no fresh figures; the tier is held
+``report``         ``report``: a scheduled report (``risingtide.weekly``) for
+                   the pseudo line ``*``; its text is the order's ``reason``
 =================  =========================================================
+
+The trigger ``acknowledgement_expired`` (the duty rota's handover) is a ``tier_raised``
+whose headline says whose acknowledgement lapsed ("Asha's acknowledgement of Council Tax
+at tier 2 lapsed at the 14:00 handover; please acknowledge"). The facts are gathered in
+``risingtide.message_facts`` and the wording of each kind is in
+``risingtide.message_wording``; both are re-exported here.
 
 Whether a tier change went up or down comes from ``context.extra["tier_from"]`` when the
 runtime supplies it, else from the order's idempotency key (whose occurrence part is
@@ -78,21 +86,40 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
-from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 from jinja2.exceptions import TemplateError as JinjaError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from risingtide.domain.model import ResponseOrder
-from risingtide.ports import ResponseContext
+from risingtide.message_facts import (
+    EXTRA_KEYS,
+    KINDS,
+    REPORT_TRIGGER,
+    MessageFacts,
+    MessageKind,
+    facts_from,
+)
+from risingtide.message_wording import (
+    DISPLAY_TZ,
+    format_duration,
+    format_percent,
+    headline,
+    report_lines,
+    report_subject,
+)
+from risingtide.message_wording import clock as _clock
+from risingtide.message_wording import tier_label as _tier_label
+
+# The facts and the wording live in their own modules; these names stay importable here.
+_headline = headline
 
 __all__ = [
     "DIGEST_VARIABLES",
     "DISPLAY_TZ",
     "EXTRA_KEYS",
     "KINDS",
+    "REPORT_TRIGGER",
     "SMS_MAX_SEGMENTS",
     "TEMPLATE_VARIABLES",
     "MessageFacts",
@@ -120,236 +147,8 @@ __all__ = [
     "wait_line",
 ]
 
-MessageKind = Literal[
-    "tier_raised", "reminder", "escalated", "tier_lowered", "back_to_calm", "stats_stale"
-]
-KINDS: Final[tuple[MessageKind, ...]] = (
-    "tier_raised",
-    "reminder",
-    "escalated",
-    "tier_lowered",
-    "back_to_calm",
-    "stats_stale",
-)
-
-#: The ``ResponseContext.extra`` keys this module reads.
-EXTRA_KEYS: Final = (
-    "entered_at",
-    "live_switches",
-    "ack_url",
-    "tier_from",
-    "framework_tiers",
-    "board_url",
-)
-
-#: Messages are read in the UK: clock times are shown in UK local time.
-DISPLAY_TZ: Final = ZoneInfo("Europe/London")
-
 #: The default SMS fits in this many GSM-7 segments (153 characters each when split).
 SMS_MAX_SEGMENTS: Final = 3
-
-# --------------------------------------------------------------------------- facts
-
-
-@dataclass(frozen=True, slots=True)
-class MessageFacts:
-    """Everything a message about one line may say, gathered from one order.
-
-    Figures are as the source reported them (``None`` = unknown): waits in seconds,
-    ``abandon_rate`` a ratio 0–1 over ``window`` seconds. ``tier_from`` is the tier before a
-    tier change (``None`` when unknown or not a tier change).
-    """
-
-    kind: MessageKind
-    line: str
-    line_name: str
-    tier: int
-    tier_name: str
-    at: datetime
-    reason: str
-    key: str
-    response: str
-    trigger: str
-    episode: int
-    target_wait: float
-    tier_from: int | None = None
-    tier_from_name: str | None = None
-    tier_count: int | None = None
-    stats_at: datetime | None = None
-    avg_wait: float | None = None
-    longest_wait: float | None = None
-    calls_waiting: int | None = None
-    agents_available: int | None = None
-    abandon_rate: float | None = None
-    window: float | None = None
-    entered_at: datetime | None = None
-    live_switches: tuple[str, ...] = ()
-    ack_url: str | None = None
-    board_url: str | None = None
-
-    @property
-    def raised_for(self) -> timedelta | None:
-        """How long the line has been at its tier when the order was planned, if known."""
-        if self.entered_at is None or self.entered_at > self.at:
-            return None
-        return self.at - self.entered_at
-
-
-_TIER_CHANGE = re.compile(r"/(\d+)-(\d+)@")
-
-
-def facts_from(order: ResponseOrder, context: ResponseContext) -> MessageFacts:
-    """The facts of ``order`` for a message, with the optional extras of ``context``."""
-    extra = context.extra
-    stats = context.stats
-    names = _tier_names(extra.get("framework_tiers"))
-    tier_from = _tier_from(order, extra.get("tier_from"))
-    return MessageFacts(
-        kind=_kind(order, tier_from),
-        line=order.line,
-        line_name=context.line_name or order.line,
-        tier=order.tier,
-        tier_name=context.tier_name,
-        at=order.at,
-        reason=order.reason,
-        key=order.key,
-        response=order.response,
-        trigger=order.trigger,
-        episode=order.episode,
-        target_wait=context.target_wait,
-        tier_from=tier_from,
-        tier_from_name=None if tier_from is None else names.get(tier_from),
-        tier_count=max(names) if names else None,
-        stats_at=None if stats is None else stats.at,
-        avg_wait=None if stats is None else stats.avg_wait,
-        longest_wait=None if stats is None else stats.longest_wait,
-        calls_waiting=None if stats is None else stats.calls_waiting,
-        agents_available=None if stats is None else stats.agents_available,
-        abandon_rate=None if stats is None else stats.abandon_rate,
-        window=None if stats is None else stats.window,
-        entered_at=_aware(extra.get("entered_at")),
-        live_switches=_names(extra.get("live_switches")),
-        ack_url=_url(extra.get("ack_url")),
-        board_url=_url(extra.get("board_url")),
-    )
-
-
-def _kind(order: ResponseOrder, tier_from: int | None) -> MessageKind:
-    trigger = order.trigger
-    if trigger == "reminder":
-        return "reminder"
-    if trigger == "escalated":
-        return "escalated"
-    if trigger == "stats_stale":
-        return "stats_stale"
-    if order.tier <= 0:
-        return "back_to_calm"
-    if trigger == "tier_changed" and tier_from is not None and tier_from > order.tier:
-        return "tier_lowered"
-    # A rise, or a catch-up at the current tier (silence ended, re-assert, declared).
-    return "tier_raised"
-
-
-def _tier_from(order: ResponseOrder, given: Any) -> int | None:
-    if order.trigger != "tier_changed":
-        return None
-    if isinstance(given, int) and not isinstance(given, bool) and given >= 0:
-        return given
-    match = _TIER_CHANGE.search(order.key)
-    if match is not None and int(match.group(2)) == order.tier:
-        return int(match.group(1))
-    return None
-
-
-def _tier_names(value: Any) -> dict[int, str]:
-    """Tier names by level from a list (levels 1..N) or a mapping; {} when malformed."""
-    if isinstance(value, Mapping):
-        out = {}
-        for k, v in value.items():
-            try:
-                out[int(k)] = str(v)
-            except (TypeError, ValueError):
-                continue
-        return out
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return {i: str(name) for i, name in enumerate(value, start=1)}
-    return {}
-
-
-def _aware(value: Any) -> datetime | None:
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value
-    return None
-
-
-def _names(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, (Sequence, frozenset, set)):
-        return ()
-    return tuple(sorted(str(v) for v in value))
-
-
-def _url(value: Any) -> str | None:
-    # Only web links: a "javascript:" link must never become a button in an email or card.
-    if isinstance(value, str) and value.startswith(("https://", "http://")):
-        return value
-    return None
-
-
-# --------------------------------------------------------------------------- wording
-
-
-def format_duration(seconds: float | timedelta) -> str:
-    """A duration as people say it: ``45s``, ``6m 40s``, ``3m``, ``1h 5m``."""
-    total = seconds.total_seconds() if isinstance(seconds, timedelta) else seconds
-    s = max(0, round(total))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        m, sec = divmod(s, 60)
-        return f"{m}m {sec}s" if sec else f"{m}m"
-    h, rest = divmod(s, 3600)
-    m = rest // 60
-    return f"{h}h {m}m" if m else f"{h}h"
-
-
-def format_percent(ratio: float) -> str:
-    """A ratio 0–1 as a percentage: ``12.5%``, ``10%``."""
-    text = f"{ratio * 100:.1f}"
-    return (text.removesuffix(".0")) + "%"
-
-
-def _clock(when: datetime | None) -> str:
-    return "" if when is None else when.astimezone(DISPLAY_TZ).strftime("%H:%M")
-
-
-def _tier_label(tier: int, name: str | None) -> str:
-    return f"tier {tier} ({name})" if name else f"tier {tier}"
-
-
-def _headline(f: MessageFacts) -> str:
-    label = _tier_label(f.tier, f.tier_name)
-    came_from = ""
-    if f.tier_from is not None and f.tier_from > 0:
-        came_from = f" from {_tier_label(f.tier_from, f.tier_from_name)}"
-    if f.kind == "tier_raised" and f.trigger != "tier_changed":
-        # A catch-up (a silence ended): nothing rose just now, the line is still there.
-        return f"{f.line_name} is at {label}"
-    if f.kind == "tier_raised":
-        return f"{f.line_name} raised to {label}{came_from}"
-    if f.kind == "tier_lowered":
-        return f"{f.line_name} down to {label}{came_from}"
-    if f.kind == "back_to_calm":
-        return f"{f.line_name} back to {f.tier_name or 'calm'}"
-    if f.kind == "reminder":
-        return f"Reminder: {f.line_name} still at {label}, not acknowledged"
-    if f.kind == "escalated":
-        return f"Escalated: {f.line_name} at {label}, not acknowledged"
-    return f"{f.line_name}: no fresh figures, holding {label}"
-
-
-def headline(f: MessageFacts) -> str:
-    """The default one-line headline for ``f`` (a digest's heading for that line)."""
-    return _headline(f)
 
 
 def wait_line(f: MessageFacts) -> str:
@@ -403,6 +202,8 @@ def _on_line(f: MessageFacts) -> str | None:
 
 
 def _figures(f: MessageFacts) -> list[str]:
+    if f.kind == "report":
+        return report_lines(f.reason)
     lines = (
         _stale_line(f),
         wait_line(f),
@@ -740,8 +541,25 @@ def _one_line(text: str) -> str:
 
 
 def render(facts: MessageFacts, templates: MessageTemplates = DEFAULTS) -> Rendered:
-    """The message for ``facts``, from ``templates`` where given, else the defaults."""
+    """The message for ``facts``, from ``templates`` where given, else the defaults.
+
+    A scheduled report is written as it is, whatever the response's templates: they are
+    written for news of a line.
+    """
+    if facts.kind == "report":
+        return _report(facts)
     return _rendered(variables(facts), templates, _HTML)
+
+
+def _report(facts: MessageFacts) -> Rendered:
+    """A report's text as the message: its first line the subject, the SMS cut to fit by
+    dropping its last lines first."""
+    subject = _one_line(report_subject(facts.reason))
+    text = facts.reason.strip()
+    html = render_string(_HTML_FROM_TEXT, {"subject": subject, "text": text}, "html")
+    rest = report_lines(facts.reason)
+    parts = [_Part(subject, 0), *(_Part(line, i) for i, line in enumerate(rest, start=1))]
+    return Rendered(subject=subject, text=text, html=html, sms=_fit(parts))
 
 
 def _rendered(values: dict[str, Any], templates: MessageTemplates, html_default: str) -> Rendered:
@@ -946,7 +764,7 @@ Open the duty board</a></p>
 #: Every variable a single-line template sees, with what it holds (documented in
 #: docs/channels.md; the sample check below keeps the two in step).
 TEMPLATE_VARIABLES: Final[Mapping[str, str]] = {
-    "kind": "tier_raised, reminder, escalated, tier_lowered, back_to_calm or stats_stale",
+    "kind": "tier_raised, reminder, escalated, tier_lowered, back_to_calm, stats_stale or report",
     "line": "the line's id in the config",
     "line_name": "the line's name",
     "tier": "the tier number (0 is calm)",

@@ -72,6 +72,7 @@ from risingtide.samples import SampleRecorder
 from risingtide.sources import SOURCE_TYPES
 from risingtide.store import OutboxEntry, Store, StoreError
 from risingtide.view import LineView, build_view
+from risingtide.weekly import run_reports
 
 log = structlog.get_logger(__name__)
 
@@ -173,6 +174,7 @@ class Runtime:
             self.scheduler.start()
             self._tasks.append(asyncio.create_task(self._run_timeline()))
         self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(self._stop)))
+        self._tasks.append(asyncio.create_task(run_reports(self, self._stop)))
         if serve_http:
             await self._start_http()
         log.info(

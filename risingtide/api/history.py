@@ -24,7 +24,9 @@ from starlette.routing import Route
 from risingtide.api import access, auth
 from risingtide.api.access import Gate, error
 from risingtide.api.daemon import DaemonControl
+from risingtide.episodes import LESSONS_KIND
 from risingtide.store import HistoryEntry
+from risingtide.store.codec import EVENT_TYPES
 
 #: Event ids are SQLite integers; a larger ``before`` would overflow the query.
 MAX_EVENT_ID = 2**63 - 1
@@ -32,6 +34,14 @@ MAX_CSV_ROWS = 100_000
 PAGE_ROWS = 200
 
 CSV_COLUMNS = ("id", "at", "line", "kind", "tier", "by", "reason", "data")
+#: History records that are not domain events: a response's outcome, an operator's requeue
+#: or dismissal of a dead letter, a removed line, a config reload, lessons learned.
+RECORD_KINDS = ("response", "response_requeued", "response_dismissed", "line_removed",
+                "config_reloaded", LESSONS_KIND)  # fmt: skip
+#: Every kind the history can hold, as the page's "What happened" filter offers them: the
+#: domain's events (from the store's codec, so a new event is offered without a change
+#: here), then the store's own records.
+HISTORY_KINDS: tuple[str, ...] = (*EVENT_TYPES, *RECORD_KINDS)
 #: A cell starting with one of these is read as a formula by spreadsheets (OWASP CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -181,10 +191,7 @@ def _page(
 ) -> str:
     q = request.query_params
     lines = [v.id for v in daemon.views()]
-    kinds = ("tier_changed", "acknowledged", "response", "silenced", "silence_ended",
-             "declared", "declaration_ended", "stats_stale", "stats_fresh", "reminder",
-             "escalated", "response_requeued", "response_dismissed",
-             "lessons_learned")  # fmt: skip
+    kinds = HISTORY_KINDS
     chosen_line, chosen_kind = q.get("line", ""), q.get("kind", "")
     esc = html.escape
 

@@ -48,6 +48,7 @@ from risingtide.config.model import (
 )
 from risingtide.config.people import GroupBlock, PersonBlock, describe_gap
 from risingtide.config.report import Report
+from risingtide.config.reports import compile_reports, responses_named
 from risingtide.config.schema import (
     REQUIRED_SECTIONS,
     RESPONSE_COMMON_KEYS,
@@ -256,7 +257,9 @@ class _Compiler:
         self._frameworks(self._section(root, "frameworks", required=True))
         self._defaults(root.get("defaults"))
         lines = self._lines(self._section(root, "lines", required=True))
-        self._unused_responses()
+        report_section = self._section(root, "reports")
+        reports = compile_reports(self.report, report_section, self.responses)
+        self._unused_responses(responses_named(report_section))
         users = self._users(self._section(root, "users"))
         self._users_need_a_secret(root, users)
         if self.report.errors:
@@ -272,6 +275,7 @@ class _Compiler:
                 people=self.people,
                 groups={k: v for k, v in self.groups.items() if v is not None},
             ),
+            reports=reports,
         )
 
     def _section(
@@ -726,10 +730,10 @@ class _Compiler:
                     **{**dict(head), "tiers": tiers}
                 )
 
-    def _unused_responses(self) -> None:
+    def _unused_responses(self, by_reports: set[str]) -> None:
         if any(b is None for b in self.frameworks.values()):
             return  # a broken framework's references are unknown; don't guess
-        used = {
+        used = by_reports | {
             rid
             for fid, block in self.frameworks.items()
             if block is not None

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -123,6 +124,18 @@ class UserConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportConfig:
+    """One report under ``reports:``: due each ``weekday`` (0 is Monday) at ``at`` in
+    ``timezone``, sent through ``responses`` (notifications); see ``risingtide.weekly``."""
+
+    id: str
+    weekday: int
+    at: time
+    timezone: ZoneInfo
+    responses: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A whole, valid configuration."""
 
@@ -135,6 +148,8 @@ class Config:
     users: Mapping[str, UserConfig] = field(default_factory=dict)
     #: ``people:`` and ``groups:``: who notifications reach.
     directory: Directory = field(default_factory=Directory)
+    #: ``reports:``: summaries sent on a schedule.
+    reports: Mapping[str, ReportConfig] = field(default_factory=dict)
 
     def lines_of(self, source_id: str) -> dict[str, LineConfig]:
         """The lines bound to a source, by line id."""
