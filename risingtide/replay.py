@@ -57,7 +57,6 @@ from risingtide.domain.model import (
 )
 from risingtide.domain.responses import plan
 from risingtide.domain.tiers import evaluate, initial_state, next_deadline
-from risingtide.store.codec import encode
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -416,6 +415,8 @@ def paged(config: Config, order: ResponseOrder) -> list[str]:
 def timeline_json(result: ReplayResult, config: Config | None = None) -> dict[str, Any]:
     """The timeline and summary for tools; with ``config``, each notification says whom it
     would have paged (``"to"``: the names on duty by the rota at the time)."""
+
+    from risingtide.store.codec import encode  # the store's package opens SQLAlchemy
 
     def response(order: ResponseOrder) -> dict[str, Any]:
         data = encode(order)

@@ -8,11 +8,7 @@ from pathlib import Path
 
 from risingtide.config.model import Config
 from risingtide.replay import replay_lines, timeline_json, timeline_text
-from risingtide.replay_compare import compare, comparison_json, run
-from risingtide.replay_html import report_html
 from risingtide.replay_rows import read_line_rows
-from risingtide.replay_tables import comparison_text
-from risingtide.sources.csv_file import read_rows
 
 FORMATS = ("text", "json", "html")
 
@@ -23,17 +19,28 @@ def render(
     """The replay of ``stats`` through ``config`` (compared with ``proposed`` when given)
     in ``fmt``, the lines spread over ``jobs`` processes for the timeline. Raises
     ``CsvStatsError`` or ``OSError`` when the file cannot be read."""
-    if fmt == "html":
-        today = run(config, read_rows(stats))
-        other = None if proposed is None else run(proposed, read_rows(stats))
-        return report_html(today, other)
-    if proposed is not None:
-        c = compare(run(config, read_rows(stats)), run(proposed, read_rows(stats)))
-        if fmt == "json":
-            return json.dumps(comparison_json(c), indent=2, ensure_ascii=False) + "\n"
-        return comparison_text(c)
+    if fmt == "html" or proposed is not None:
+        return _scored(config, stats, fmt, proposed)
     lines, count = read_line_rows(stats)  # columns: only rows that can change anything
     result = replay_lines(config, lines, count, jobs=jobs)
     if fmt == "json":
         return json.dumps(timeline_json(result, config), indent=2) + "\n"
     return timeline_text(config, result)
+
+
+def _scored(config: Config, stats: Path, fmt: str, proposed: Config | None) -> str:
+    """The page, or the comparison: every row's figures are kept for the scores and charts."""
+    from risingtide.replay_compare import compare, comparison_json, run
+    from risingtide.replay_html import report_html
+    from risingtide.replay_tables import comparison_text
+    from risingtide.sources.csv_file import read_rows
+
+    if fmt == "html":
+        today = run(config, read_rows(stats))
+        other = None if proposed is None else run(proposed, read_rows(stats))
+        return report_html(today, other)
+    assert proposed is not None
+    c = compare(run(config, read_rows(stats)), run(proposed, read_rows(stats)))
+    if fmt == "json":
+        return json.dumps(comparison_json(c), indent=2, ensure_ascii=False) + "\n"
+    return comparison_text(c)
