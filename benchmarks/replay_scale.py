@@ -32,9 +32,18 @@ RISINGTIDE = str(Path(PYTHON).with_name("risingtide"))
 
 #: (label, argv before the CSV path) of each ``risingtide replay`` timed end to end.
 END_TO_END: list[tuple[str, list[str]]] = [
-    ("today: `risingtide replay` (read_rows, every row evaluated)",
+    ("`risingtide replay`: columns, only the rows that can change anything, and deadlines",
      [RISINGTIDE, "replay", "-c", str(CONFIG)]),
+    ("the same with `--jobs 2`", [RISINGTIDE, "replay", "-c", str(CONFIG), "--jobs", "2"]),
 ]  # fmt: skip
+
+#: The figure before the event-driven walk (commit 51ca537: ``read_rows``, every row
+#: evaluated), measured by this script on 2026-12-06 at a load of 7–12 on 2 cores; CPU
+#: seconds were not recorded then.
+BEFORE = (
+    "| before (`51ca537`: `read_rows`, every row evaluated) | 8.55 / 8.56 / 8.81 | — | "
+    "97,825 / 100,750 / 100,820 | — | 1.01 / 1.02 / 1.17 | 93 / 93 / 94 |"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,32 +78,42 @@ done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess
 wall = time.perf_counter() - t
 if done.returncode:
     sys.exit(done.stderr.decode()[-2000:])
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(json.dumps({"seconds": wall, "rss_mb": rss}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = usage.ru_utime + usage.ru_stime
+print(json.dumps({"seconds": wall, "rss_mb": usage.ru_maxrss / 1024, "cpu": cpu}))
 """
 
 
-def timed_command(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one run of ``argv`` in a fresh process."""
+def timed_command(
+    argv: Sequence[str], env: dict[str, str] | None = None
+) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MB) and CPU seconds of one run of ``argv`` in a fresh process.
+
+    CPU seconds (user + system, all processes of the command) are what one core spends: on
+    a shared machine the wall time also counts the waits for a core.
+    """
     out = subprocess.run(
         [PYTHON, "-c", _TIMER, *argv], capture_output=True, text=True, check=True, env=env
     ).stdout
     figures = json.loads(out)
-    return figures["seconds"], figures["rss_mb"]
+    return figures["seconds"], figures["rss_mb"], figures["cpu"]
 
 
-def spread_of_runs(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[Spread, Spread]:
-    """Seconds and peak RSS of ``RUNS`` runs of ``argv``."""
+def spread_of_runs(
+    argv: Sequence[str], env: dict[str, str] | None = None
+) -> tuple[Spread, Spread, Spread]:
+    """Seconds, peak RSS and CPU seconds of ``RUNS`` runs of ``argv``."""
     runs = [timed_command(argv, env) for _ in range(RUNS)]
-    return Spread.of([r[0] for r in runs]), Spread.of([r[1] for r in runs])
+    return tuple(Spread.of([r[k] for r in runs]) for k in range(3))  # type: ignore[return-value]
 
 
 def end_to_end_row(label: str, argv: Sequence[str], history: Path, one_row: Path, rows: int) -> str:
     """One table row: a ``risingtide replay`` command on the history and on one row."""
-    seconds, rss = spread_of_runs([*argv, str(history)])
-    startup, _ = spread_of_runs([*argv, str(one_row)])
+    seconds, rss, cpu = spread_of_runs([*argv, str(history)])
+    startup, _, _ = spread_of_runs([*argv, str(one_row)])
     return (
-        f"| {label} | {seconds.show('{:.2f}')} | {seconds.per(rows).show()} | "
+        f"| {label} | {seconds.show('{:.2f}')} | {cpu.show('{:.2f}')} | "
+        f"{seconds.per(rows).show()} | {cpu.per(rows).show()} | "
         f"{startup.show('{:.2f}')} | {rss.show('{:.0f}')} |"
     )
 
@@ -218,8 +237,10 @@ def main(history: Path = DEFAULT_OUT, make: Callable[..., int] = write_history) 
             f"{RUNS} runs, each command in a fresh process. Aim: ≥ 200,000 rows/s end to "
             "end, start-up < 0.5 s, peak RSS < 150 MB.",
             "",
-            "| end to end | seconds | rows /s | start-up s (1-row file) | peak RSS MB |",
-            "|---|---:|---:|---:|---:|",
+            "| end to end | wall s | CPU s | rows /s (wall) | rows /s (CPU) | "
+            "start-up s (1-row file) | peak RSS MB |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            BEFORE,
             *e2e,
             "",
             "Reading the file (each reader in a fresh process that has already imported "
