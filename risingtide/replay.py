@@ -24,21 +24,26 @@ deadlines are visited. Lines are independent, so ``jobs`` > 1 replays them in pa
 processes.
 
 Each line's timeline starts at its first row and runs to the last row of the file (a line
-whose rows stop early goes stale, as it would live). Nobody acknowledges during a replay, so
-reminders and escalation steps fire as they would for a tier nobody picked up. Rows must be
-in time order per line; a row older than the line's last is dropped, as the engine ignores
-older figures.
+whose rows stop early goes stale, as it would live). The demand calendar counts as it
+would live (``demand:`` events written ``+2m`` are placed after the first row). Nobody
+acknowledges during a replay, so reminders and escalation steps fire as they would for a
+tier nobody picked up. Rows must be in time order per line; a row older than the line's
+last is dropped, as the engine ignores older figures.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import structlog
+
 from risingtide.config.model import Config, LineConfig
+from risingtide.demand_feeds import read_feeds
+from risingtide.domain.demand_calendar import for_line, resolve
 from risingtide.domain.model import (
     Action,
     Event,
@@ -52,6 +57,7 @@ from risingtide.domain.responses import plan
 from risingtide.domain.tiers import evaluate, initial_state, next_deadline
 from risingtide.store.codec import encode
 
+log = structlog.get_logger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -200,6 +206,8 @@ def replay_lines(
     result = ReplayResult(rows=rows_read)
     ends = [r.times_us()[-1] for r in lines.values() if len(r)]
     end_us = max(ends) if ends else 0
+    starts = [r.times_us()[0] for r in lines.values() if len(r)]
+    config = with_demand(config, _at_us(min(starts)) if starts else None)
     known = [lid for lid in config.lines if lid in lines and len(lines[lid])]
     if jobs > 1 and len(known) > 1:
         from risingtide.replay_jobs import walk_in_processes  # processes only when asked
@@ -219,6 +227,19 @@ def replay_lines(
     return result
 
 
+def with_demand(config: Config, origin: datetime | None) -> Config:
+    """``config`` with its demand calendar resolved for a replay: relative events (``+2m``)
+    placed after ``origin`` (the first row, standing for the daemon's start) and the
+    iCalendar feeds read now, as the daemon reads them at its start."""
+    if not config.demand and not config.demand_feeds:
+        return config
+    events = resolve(config.demand, origin) if origin is not None else config.demand
+    feed_events, problems = read_feeds(config.demand_feeds)
+    for problem in problems:
+        log.warning("demand feed not read", problem=problem, line="*", tier=None)
+    return replace(config, demand=(*events, *feed_events), demand_feeds=())
+
+
 @dataclass(slots=True)
 class LineTimeline:
     """One line's part of a replay: its events and orders in time order, and its summary."""
@@ -234,6 +255,7 @@ def walk_line(config: Config, lc: LineConfig, rows: LineRows, end_us: int) -> Li
     ``end_us``."""
     framework, calendar = lc.framework, lc.calendar
     times = list(rows.times_us())
+    demand = for_line(resolve(config.demand, _at_us(times[0])), lc.id)
     stale_us = framework.stale_after // _MICROSECOND
     gaps = list(rows.gaps(framework.stale_after))
     visits = sorted({*rows.marks(framework), *gaps})
@@ -259,7 +281,7 @@ def walk_line(config: Config, lc: LineConfig, rows: LineRows, end_us: int) -> Li
             si += 1
         now = _at_us(at)
         stats = rows.stats(bisect_right(times, at) - 1)
-        decision = evaluate(framework, state, stats, now, calendar=calendar)
+        decision = evaluate(framework, state, stats, now, calendar=calendar, demand=demand)
         if decision.events:
             state, orders = plan(framework, config.switches, state, decision)
             out.events.extend(decision.events)
@@ -267,7 +289,9 @@ def walk_line(config: Config, lc: LineConfig, rows: LineRows, end_us: int) -> Li
             tally.count(decision.events, orders, now)
         else:
             state = decision.state
-        nxt = next_deadline(framework, state, now, calendar=calendar, going_stale=False)
+        nxt = next_deadline(
+            framework, state, now, calendar=calendar, going_stale=False, demand=demand
+        )
         deadline = never if nxt is None else _us(nxt)
     tally.close(_at_us(end_us))
     out.summary.first = _at_us(times[0])

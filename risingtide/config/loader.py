@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from risingtide.config.calendars import CalendarError, bank_holidays, parse_days, week
+from risingtide.config.demand import compile_demand, compile_feeds
 from risingtide.config.document import Document, Path, parse_document
 from risingtide.config.durations import format_duration
 from risingtide.config.envvars import redact
@@ -40,6 +41,7 @@ from risingtide.config.frameworks import (
 )
 from risingtide.config.model import (
     Config,
+    DemandFeed,
     LineConfig,
     ResponseConfig,
     ServerConfig,
@@ -64,6 +66,7 @@ from risingtide.config.schema import (
     TierBlock,
     UserBlock,
 )
+from risingtide.domain.demand_calendar import DemandEvent
 from risingtide.domain.model import ALWAYS_OPEN, Calendar, Framework
 from risingtide.domain.people import Directory, Group, Person, uncovered
 from risingtide.ports import ResponderPlugin, SourcePlugin
@@ -256,7 +259,11 @@ class _Compiler:
         self._frameworks(self._section(root, "frameworks", required=True))
         self._defaults(root.get("defaults"))
         lines = self._lines(self._section(root, "lines", required=True))
-        self._unused_responses()
+        demand = compile_demand(self.report, root.get("demand"), lines, self._responses_ok())
+        feeds = compile_feeds(
+            self.report, root.get("demand_feeds"), lines, self._responses_ok(), path.parent
+        )
+        self._unused_responses(demand, feeds)
         users = self._users(self._section(root, "users"))
         self._users_need_a_secret(root, users)
         if self.report.errors:
@@ -272,6 +279,8 @@ class _Compiler:
                 people=self.people,
                 groups={k: v for k, v in self.groups.items() if v is not None},
             ),
+            demand=demand,
+            demand_feeds=feeds,
         )
 
     def _section(
@@ -726,10 +735,17 @@ class _Compiler:
                     **{**dict(head), "tiers": tiers}
                 )
 
-    def _unused_responses(self) -> None:
+    def _responses_ok(self) -> dict[str, ResponseConfig]:
+        """The responses that compiled (a broken one was reported already)."""
+        return {k: v for k, v in self.responses.items() if v is not None}
+
+    def _unused_responses(
+        self, demand: tuple[DemandEvent, ...] = (), feeds: tuple[DemandFeed, ...] = ()
+    ) -> None:
         if any(b is None for b in self.frameworks.values()):
             return  # a broken framework's references are unknown; don't guess
-        used = {
+        calendar = {r for e in (*demand, *(f.template for f in feeds)) for r in e.responses}
+        used = calendar | {
             rid
             for fid, block in self.frameworks.items()
             if block is not None

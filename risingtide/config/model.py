@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from risingtide.domain.demand_calendar import DemandEvent
 from risingtide.domain.model import Calendar, Framework
 from risingtide.domain.people import Directory
 
@@ -123,6 +125,20 @@ class UserConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DemandFeed:
+    """One iCalendar feed under ``demand_feeds:``: where it is, and what its events mean.
+
+    Each VEVENT becomes a copy of ``template`` with the VEVENT's summary, start and end
+    (times without a zone in ``timezone``).
+    """
+
+    where: str  # a file path, or an http(s) URL
+    is_url: bool
+    template: DemandEvent
+    timezone: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A whole, valid configuration."""
 
@@ -135,6 +151,10 @@ class Config:
     users: Mapping[str, UserConfig] = field(default_factory=dict)
     #: ``people:`` and ``groups:``: who notifications reach.
     directory: Directory = field(default_factory=Directory)
+    #: ``demand:`` — the demand calendar's events (relative ones not yet resolved).
+    demand: tuple[DemandEvent, ...] = ()
+    #: ``demand_feeds:`` — iCalendar files and URLs read at start and reload.
+    demand_feeds: tuple[DemandFeed, ...] = ()
 
     def lines_of(self, source_id: str) -> dict[str, LineConfig]:
         """The lines bound to a source, by line id."""
