@@ -26,6 +26,9 @@ Kinds (``MessageFacts.kind``), chosen from the order's trigger:
 ``stats_stale``    ``stats_stale``: no fresh figures; the tier is held
 =================  =========================================================
 
+A demand calendar event's lead-time responses (trigger ``demand_event_due``) are
+``tier_raised`` at the line's current tier (calm too), headed with the order's reason.
+
 Whether a tier change went up or down comes from ``context.extra["tier_from"]`` when the
 runtime supplies it, else from the order's idempotency key (whose occurrence part is
 ``{from}-{to}@{time}`` for a tier change, see ``risingtide.domain.responses``).
@@ -242,6 +245,8 @@ def _kind(order: ResponseOrder, tier_from: int | None) -> MessageKind:
         return "escalated"
     if trigger == "stats_stale":
         return "stats_stale"
+    if trigger == "demand_event_due":
+        return "tier_raised"  # a calendar event's lead time: at the current tier, even calm
     if order.tier <= 0:
         return "back_to_calm"
     if trigger == "tier_changed" and tier_from is not None and tier_from > order.tier:
@@ -331,6 +336,8 @@ def _headline(f: MessageFacts) -> str:
     came_from = ""
     if f.tier_from is not None and f.tier_from > 0:
         came_from = f" from {_tier_label(f.tier_from, f.tier_from_name)}"
+    if f.trigger == "demand_event_due":
+        return f"{f.line_name}: {f.reason}"  # the planner words it: "X starts at 08:00: …"
     if f.kind == "tier_raised" and f.trigger != "tier_changed":
         # A catch-up (a silence ended): nothing rose just now, the line is still there.
         return f"{f.line_name} is at {label}"

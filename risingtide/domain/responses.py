@@ -216,7 +216,7 @@ class _Planner:
             self._apply_all(
                 event.responses, self.state.episode, event.kind, self.state.tier,
                 f"{event.name}@{event.start.isoformat()}", event.at,
-                f"demand calendar: {event.name} starts {event.start:%Y-%m-%d %H:%M} UTC",
+                f"{event.name} starts {event.start:%Y-%m-%d %H:%M} UTC (demand calendar)",
             )  # fmt: skip
 
     # ------------------------------------------------------------------ events

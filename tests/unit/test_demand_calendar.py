@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from engine_helpers import LINE, MINUTE, SWITCHES, T0, q, standard, t
 
+from risingtide.domain.commands import clear_declaration, declare
 from risingtide.domain.demand_calendar import (
     DemandEvent,
     Prearm,
@@ -29,6 +30,8 @@ from risingtide.domain.model import (
 )
 from risingtide.domain.responses import plan
 from risingtide.domain.tiers import evaluate, initial_state, next_deadline
+from risingtide.messages import facts_from, render
+from risingtide.ports import ResponseContext
 
 BILLS = DemandEvent(
     name="Council Tax reminders",
@@ -173,3 +176,33 @@ def test_a_line_without_events_is_evaluated_as_before() -> None:
     assert next_deadline(framework, plain.state, T0, demand=(other,)) == next_deadline(
         framework, plain.state, T0
     )
+
+
+def test_a_lead_time_notification_says_which_event_is_coming_even_when_calm() -> None:
+    """A notification sent at an event's lead time is headed with the event, not "back to
+    calm", though the line is at tier 0."""
+    _, _, orders = drive((BILLS,), t(20))
+    (paged,) = [o for o in orders if o.trigger == "demand_event_due"]
+    assert paged.tier == 0
+    context = ResponseContext("Council Tax", "calm", None, target_wait=180.0)
+    subject = render(facts_from(paged, context)).subject
+    assert (
+        subject
+        == "Council Tax: Council Tax reminders starts 2026-01-05 10:00 UTC (demand calendar)"
+    )
+
+
+def test_a_cleared_prearm_is_not_armed_again_and_a_higher_declaration_is_kept() -> None:
+    """Once a duty manager ends the pre-armed declaration the calendar leaves it ended; a
+    declaration at or above the pre-armed level is not replaced."""
+    framework = standard()
+    armed = evaluate(framework, initial_state(LINE, framework), q(t(31)), t(31), demand=(BILLS,))
+    assert armed.state.declaration is not None
+    cleared = clear_declaration(framework, armed.state, by="Priya", now=t(32))
+    later = evaluate(framework, cleared.state, q(t(33), 60.0), t(33), demand=(BILLS,))
+    assert later.state.declaration is None
+    assert not any(isinstance(e, Declared) for e in later.events)
+    higher = declare(framework, initial_state(LINE, framework), level=3, until=t(200),
+                     by="Priya", reason="flood", now=t(1))  # fmt: skip
+    kept = evaluate(framework, higher.state, q(t(31), 60.0), t(31), demand=(BILLS,))
+    assert kept.state.declaration is not None and kept.state.declaration.by == "Priya"
