@@ -25,10 +25,10 @@ processes.
 
 Each line's timeline starts at its first row and runs to the last row of the file (a line
 whose rows stop early goes stale, as it would live). The demand calendar counts as it
-would live (``demand:`` events written ``+2m`` are placed after the first row). Nobody
-acknowledges during a replay, so reminders and escalation steps fire as they would for a
-tier nobody picked up. Rows must be in time order per line; a row older than the line's
-last is dropped, as the engine ignores older figures.
+would live (events written ``+2m``, relative to a daemon's start, only when ``started``
+says when that was). Nobody acknowledges during a replay, so reminders and escalation
+steps fire as they would for a tier nobody picked up. Rows must be in time order per
+line; a row older than the line's last is dropped, as the engine ignores older figures.
 """
 
 from __future__ import annotations
@@ -193,21 +193,32 @@ class ReplayResult:
     unknown_lines: dict[str, int] = field(default_factory=dict)
 
 
-def replay(config: Config, rows: Iterable[QueueStats]) -> ReplayResult:
-    """Run ``rows`` (any order of lines, time order within each) through the tiers."""
+def replay(
+    config: Config, rows: Iterable[QueueStats], *, started: datetime | None = None
+) -> ReplayResult:
+    """Run ``rows`` (any order of lines, time order within each) through the tiers.
+
+    ``started`` stands for the daemon's start, which demand events written relative to it
+    (``start: +2m``, demos and drills) follow; without it they are left out.
+    """
     lines, count = rows_by_line(rows)
-    return replay_lines(config, lines, count)
+    return replay_lines(config, lines, count, started=started)
 
 
 def replay_lines(
-    config: Config, lines: Mapping[str, LineRows], rows_read: int, *, jobs: int = 1
+    config: Config,
+    lines: Mapping[str, LineRows],
+    rows_read: int,
+    *,
+    jobs: int = 1,
+    started: datetime | None = None,
 ) -> ReplayResult:
-    """Replay each configured line's rows; ``jobs`` > 1 spreads lines over processes."""
+    """Replay each configured line's rows; ``jobs`` > 1 spreads lines over processes;
+    ``started`` as for :func:`replay`."""
     result = ReplayResult(rows=rows_read)
     ends = [r.times_us()[-1] for r in lines.values() if len(r)]
     end_us = max(ends) if ends else 0
-    starts = [r.times_us()[0] for r in lines.values() if len(r)]
-    config = with_demand(config, _at_us(min(starts)) if starts else None)
+    config = with_demand(config, started)
     known = [lid for lid in config.lines if lid in lines and len(lines[lid])]
     if jobs > 1 and len(known) > 1:
         from risingtide.replay_jobs import walk_in_processes  # processes only when asked
@@ -227,13 +238,17 @@ def replay_lines(
     return result
 
 
-def with_demand(config: Config, origin: datetime | None) -> Config:
-    """``config`` with its demand calendar resolved for a replay: relative events (``+2m``)
-    placed after ``origin`` (the first row, standing for the daemon's start) and the
-    iCalendar feeds read now, as the daemon reads them at its start."""
+def with_demand(config: Config, started: datetime | None) -> Config:
+    """``config`` with its demand calendar fixed for a replay: events relative to the
+    daemon's start (``+2m``) placed after ``started``, or left out without it (they belong
+    to a live demo or drill, not to last month's figures), and the iCalendar feeds read now,
+    as the daemon reads them at its start."""
     if not config.demand and not config.demand_feeds:
         return config
-    events = resolve(config.demand, origin) if origin is not None else config.demand
+    if started is not None:
+        events = resolve(config.demand, started)
+    else:
+        events = tuple(e for e in config.demand if not e.relative)
     feed_events, problems = read_feeds(config.demand_feeds)
     for problem in problems:
         log.warning("demand feed not read", problem=problem, line="*", tier=None)
@@ -255,7 +270,7 @@ def walk_line(config: Config, lc: LineConfig, rows: LineRows, end_us: int) -> Li
     ``end_us``."""
     framework, calendar = lc.framework, lc.calendar
     times = list(rows.times_us())
-    demand = for_line(resolve(config.demand, _at_us(times[0])), lc.id)
+    demand = for_line((e for e in config.demand if not e.relative), lc.id)
     stale_us = framework.stale_after // _MICROSECOND
     gaps = list(rows.gaps(framework.stale_after))
     visits = sorted({*rows.marks(framework), *gaps})

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import pathlib
 import re
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from risingtide.config.durations import parse_duration
 from risingtide.config.errors import show
-from risingtide.config.model import DemandFeed, LineConfig, ResponseConfig
+from risingtide.config.model import DemandFeed, LineConfig
 from risingtide.config.report import Report
 from risingtide.config.schema import (
     Block,
@@ -36,7 +36,7 @@ from risingtide.config.schema import (
 )
 from risingtide.domain.demand_calendar import ALL_LINES, DemandEvent, Prearm, Tighten, relative
 
-__all__ = ["DemandBlock", "DemandFeedBlock", "compile_demand", "compile_feeds"]
+__all__ = ["DemandBlock", "DemandFeedBlock", "Known", "compile_demand", "compile_feeds"]
 
 Path = tuple[str | int, ...]
 _LONDON = ZoneInfo("Europe/London")
@@ -138,14 +138,19 @@ def _line_ids(block: _Actions) -> tuple[str, ...]:
     return (block.lines,) if isinstance(block.lines, str) else tuple(block.lines)
 
 
-def _check_refs(
-    report: Report,
-    block: _Actions,
-    path: Path,
-    lines: Mapping[str, LineConfig],
-    responses: Mapping[str, ResponseConfig],
-) -> bool:
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What events may name: the line and response ids written in the file (a broken block
+    is still known, its own error reported once), and the lines that compiled."""
+
+    line_ids: Collection[str]
+    response_ids: Collection[str]
+    lines: Mapping[str, LineConfig]
+
+
+def _check_refs(report: Report, block: _Actions, path: Path, known: Known) -> bool:
     """Lines, responses and tier levels the event names exist; False after reporting."""
+    lines = known.lines
     ok = True
     ids = _line_ids(block)
     if isinstance(block.lines, str) and block.lines != ALL_LINES:
@@ -154,15 +159,17 @@ def _check_refs(
         ok = False
     named = [lid for lid in ids if lid != ALL_LINES]
     for i, lid in enumerate(ids):
-        if lid != ALL_LINES and lid not in lines:
+        if lid != ALL_LINES and lid not in known.line_ids:
             where = (*path, "lines", i) if isinstance(block.lines, list) else (*path, "lines")
-            known = ", ".join(sorted(lines)) or "none"
-            report.error(where, f'unknown line "{lid}" (known: {known})')
+            names = ", ".join(sorted(known.line_ids)) or "none"
+            report.error(where, f'unknown line "{lid}" (known: {names})')
             ok = False
+        elif lid != ALL_LINES and lid not in lines:
+            ok = False  # the line's own block is broken: reported there
     for i, rid in enumerate(block.responses):
-        if rid not in responses:
-            known = ", ".join(sorted(responses)) or "none"
-            report.error((*path, "responses", i), f'unknown response "{rid}" (known: {known})')
+        if rid not in known.response_ids:
+            names = ", ".join(sorted(known.response_ids)) or "none"
+            report.error((*path, "responses", i), f'unknown response "{rid}" (known: {names})')
             ok = False
     affected = [lines[lid] for lid in named if lid in lines] or (
         list(lines.values()) if ALL_LINES in ids else []
@@ -221,12 +228,7 @@ def _placed(value: datetime | timedelta, zone: ZoneInfo) -> datetime:
     return value.astimezone(UTC)
 
 
-def compile_demand(
-    report: Report,
-    raw: Any,
-    lines: Mapping[str, LineConfig],
-    responses: Mapping[str, ResponseConfig],
-) -> tuple[DemandEvent, ...]:
+def compile_demand(report: Report, raw: Any, known: Known) -> tuple[DemandEvent, ...]:
     """The ``demand:`` section's events (every mistake reported, bad events left out)."""
     events: list[DemandEvent] = []
     for i, item in enumerate(_as_list(raw, report, "demand")):
@@ -234,13 +236,13 @@ def compile_demand(
         block = report.validate(DemandBlock, item, path)
         if block is None:
             continue
-        refs_ok = _check_refs(report, block, path, lines, responses)
+        refs_ok = _check_refs(report, block, path, known)
         if (block.end is None) == (block.for_ is None):
             report.error(path, "give end or for (how long the event runs), exactly one")
             continue
         if not refs_ok:
             continue
-        zone = _zone(block, lines)
+        zone = _zone(block, known.lines)
         start = _placed(block.start, zone)
         if block.end is not None:
             if isinstance(block.start, timedelta) != isinstance(block.end, timedelta):
@@ -266,18 +268,14 @@ def _with_times(template: DemandEvent, start: datetime, end: datetime, rel: bool
 
 
 def compile_feeds(
-    report: Report,
-    raw: Any,
-    lines: Mapping[str, LineConfig],
-    responses: Mapping[str, ResponseConfig],
-    base: pathlib.Path,
+    report: Report, raw: Any, known: Known, base: pathlib.Path
 ) -> tuple[DemandFeed, ...]:
     """The ``demand_feeds:`` section: where each .ics is and what its events mean."""
     feeds: list[DemandFeed] = []
     for i, item in enumerate(_as_list(raw, report, "demand_feeds")):
         path: Path = ("demand_feeds", i)
         block = report.validate(DemandFeedBlock, item, path)
-        if block is None or not _check_refs(report, block, path, lines, responses):
+        if block is None or not _check_refs(report, block, path, known):
             continue
         where = block.url or str(base / (block.path or ""))
         if block.path is not None and not (base / block.path).is_file():
@@ -288,7 +286,7 @@ def compile_feeds(
                 where=where,
                 is_url=block.url is not None,
                 template=_template(block, ""),
-                timezone=_zone(block, lines),
+                timezone=_zone(block, known.lines),
             )
         )
     return tuple(feeds)

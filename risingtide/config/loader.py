@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from risingtide.config.calendars import CalendarError, bank_holidays, parse_days, week
-from risingtide.config.demand import compile_demand, compile_feeds
+from risingtide.config.demand import Known, compile_demand, compile_feeds
 from risingtide.config.document import Document, Path, parse_document
 from risingtide.config.durations import format_duration
 from risingtide.config.envvars import redact
@@ -259,10 +259,11 @@ class _Compiler:
         self._frameworks(self._section(root, "frameworks", required=True))
         self._defaults(root.get("defaults"))
         lines = self._lines(self._section(root, "lines", required=True))
-        demand = compile_demand(self.report, root.get("demand"), lines, self._responses_ok())
-        feeds = compile_feeds(
-            self.report, root.get("demand_feeds"), lines, self._responses_ok(), path.parent
-        )
+        written = root.get("lines")
+        line_ids = set(written) if isinstance(written, dict) else set()
+        known = Known(line_ids, set(self.responses), lines)
+        demand = compile_demand(self.report, root.get("demand"), known)
+        feeds = compile_feeds(self.report, root.get("demand_feeds"), known, path.parent)
         self._unused_responses(demand, feeds)
         users = self._users(self._section(root, "users"))
         self._users_need_a_secret(root, users)
@@ -734,10 +735,6 @@ class _Compiler:
                 self.frameworks[fid] = FrameworkBlock.model_construct(
                     **{**dict(head), "tiers": tiers}
                 )
-
-    def _responses_ok(self) -> dict[str, ResponseConfig]:
-        """The responses that compiled (a broken one was reported already)."""
-        return {k: v for k, v in self.responses.items() if v is not None}
 
     def _unused_responses(
         self, demand: tuple[DemandEvent, ...] = (), feeds: tuple[DemandFeed, ...] = ()

@@ -136,3 +136,16 @@ def test_replay_honours_the_calendar_from_a_csv(tmp_path: Path) -> None:
     assert raised and raised[0].to_tier == 2  # type: ignore[union-attr]
     paged = [o for o in result.orders if o.response == "page_surge_staff"]
     assert [o.at for o in paged] == [datetime(2026, 6, 1, 9, 1, tzinfo=UTC)]
+
+
+def test_replay_leaves_out_events_relative_to_a_daemon_start_unless_given_one(
+    tmp_path: Path,
+) -> None:
+    """``start: +10m`` belongs to a live demo: ``risingtide replay`` (no ``started``) leaves
+    it out; with ``started`` it is placed after it, as the daemon would."""
+    config = load_config(write(tmp_path, "+10m", "for: 10m"))
+    rows = list(read_rows(Path(__file__).parents[1] / "data" / "replay-council-tax.csv"))
+    assert not [e for e in replay(config, rows).events if e.kind == "declared"]
+    started = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    declared = [e for e in replay(config, rows, started=started).events if e.kind == "declared"]
+    assert [e.at for e in declared] == [started + timedelta(minutes=8)]

@@ -209,7 +209,7 @@ def _plain(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def by_replay(config: Config, rows: list[QueueStats]) -> list[tuple[Any, ...]]:
-    result = replay(config, rows)
+    result = replay(config, rows, started=rows[0].at)  # the daemon starts at the first row
     return record(result.events, result.orders)
 
 
