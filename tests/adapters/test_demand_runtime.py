@@ -149,3 +149,23 @@ def test_replay_leaves_out_events_relative_to_a_daemon_start_unless_given_one(
     started = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
     declared = [e for e in replay(config, rows, started=started).events if e.kind == "declared"]
     assert [e.at for e in declared] == [started + timedelta(minutes=8)]
+
+
+async def test_a_restart_does_not_page_or_prearm_again(tmp_path: Path) -> None:
+    """The calendar's actions are remembered in the stored line state: a daemon restarted
+    during the event neither pages the surge staff nor declares the tier a second time."""
+    config = load_config(
+        write(tmp_path, '"2026-01-05T09:10:00+00:00"', 'end: "2026-01-05T09:40:00+00:00"')
+    )
+    kinds: list[str] = []
+    for minute in (9, 20):  # after both lead times; then again after a restart
+        now = T0 + timedelta(minutes=minute)
+        rt = Runtime(config, clock=FakeClock(now))
+        await rt.start(serve_http=False, schedule=False)
+        assert rt.store is not None
+        rt.latest["council_tax"] = QueueStats(line="council_tax", at=now, avg_wait=60.0)
+        rt.evaluate_all(now)
+        kinds.extend(e.kind for e in rt.store.history(line="council_tax", since=now, limit=50))
+        await rt.shutdown()
+    assert kinds.count("declared") == 1
+    assert kinds.count("demand_event_due") == 1
