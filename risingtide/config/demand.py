@@ -34,7 +34,13 @@ from risingtide.config.schema import (
     config_error,
     parsed_by,
 )
-from risingtide.domain.demand_calendar import ALL_LINES, DemandEvent, Prearm, Tighten, relative
+from risingtide.domain.demand_calendar import (
+    ALL_LINES,
+    DemandEvent,
+    Prearm,
+    Tighten,
+    after_start,
+)
 
 __all__ = ["DemandBlock", "DemandFeedBlock", "Known", "compile_demand", "compile_feeds"]
 
@@ -222,7 +228,7 @@ def _template(block: _Actions, name: str) -> DemandEvent:
 
 def _placed(value: datetime | timedelta, zone: ZoneInfo) -> datetime:
     if isinstance(value, timedelta):
-        return relative(value)
+        return after_start(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return value.astimezone(UTC)

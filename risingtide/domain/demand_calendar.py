@@ -37,6 +37,7 @@ __all__ = [
     "Prearm",
     "Tighten",
     "active_events",
+    "after_start",
     "due_actions",
     "expected_demand",
     "for_line",
@@ -115,7 +116,7 @@ class ExpectedDemand:
     events: tuple[str, ...]
 
 
-def relative(offset: timedelta) -> datetime:
+def after_start(offset: timedelta) -> datetime:
     """The placeholder time of an event ``offset`` after the daemon's start."""
     return _EPOCH + offset
 

@@ -13,7 +13,7 @@ import pytest
 from config_fakes import load, write
 
 from risingtide.demand_feeds import FeedError, read_feed, read_feeds
-from risingtide.domain.demand_calendar import Prearm, Tighten, relative
+from risingtide.domain.demand_calendar import Prearm, Tighten, after_start
 
 BASE = """
 sources:
@@ -88,8 +88,8 @@ demand:
     assert (bills.responses, bills.lead) == (("page_surge_staff",), timedelta(hours=2))
     assert demo.relative and demo.lines == ("all",)
     assert (demo.start, demo.end) == (
-        relative(-timedelta(minutes=4)),
-        relative(timedelta(minutes=20)),
+        after_start(-timedelta(minutes=4)),
+        after_start(timedelta(minutes=20)),
     )
 
 

@@ -12,9 +12,9 @@ from risingtide.domain.demand_calendar import (
     Prearm,
     Tighten,
     active_events,
+    after_start,
     expected_demand,
     next_change,
-    relative,
     resolve,
     tightened,
     upcoming,
@@ -95,7 +95,9 @@ def test_expected_demand_multiplies_overlapping_events() -> None:
 
 def test_relative_events_are_placed_after_the_origin() -> None:
     """``start: +2m`` is two minutes after the daemon's start once resolved."""
-    demo = DemandEvent("Demo", (LINE,), relative(2 * MINUTE), relative(20 * MINUTE), relative=True)
+    demo = DemandEvent(
+        "Demo", (LINE,), after_start(2 * MINUTE), after_start(20 * MINUTE), relative=True
+    )
     (placed,) = resolve((demo,), T0)
     assert (placed.start, placed.end, placed.relative) == (t(2), t(20), False)
 
