@@ -146,6 +146,8 @@ def _kind(order: ResponseOrder, tier_from: int | None) -> MessageKind:
         return "escalated"
     if trigger == "stats_stale":
         return "stats_stale"
+    if trigger == "demand_event_due":
+        return "tier_raised"  # a calendar event's lead time: at the current tier, even calm
     if order.tier <= 0:
         return "back_to_calm"
     if trigger == "tier_changed" and tier_from is not None and tier_from > order.tier:

@@ -70,6 +70,8 @@ def headline(f: MessageFacts) -> str:
     came_from = ""
     if f.tier_from is not None and f.tier_from > 0:
         came_from = f" from {tier_label(f.tier_from, f.tier_from_name)}"
+    if f.trigger == "demand_event_due":
+        return f"{f.line_name}: {f.reason}"  # the planner words it: "X starts at 08:00: …"
     if f.kind == "tier_raised" and f.trigger != "tier_changed":
         # A catch-up (a silence ended): nothing rose just now, the line is still there.
         return f"{f.line_name} is at {label}"

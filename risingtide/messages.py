@@ -34,6 +34,9 @@ at tier 2 lapsed at the 14:00 handover; please acknowledge"). The facts are gath
 ``risingtide.message_facts`` and the wording of each kind is in
 ``risingtide.message_wording``; both are re-exported here.
 
+A demand calendar event's lead-time responses (trigger ``demand_event_due``) are
+``tier_raised`` at the line's current tier (calm too), headed with the order's reason.
+
 Whether a tier change went up or down comes from ``context.extra["tier_from"]`` when the
 runtime supplies it, else from the order's idempotency key (whose occurrence part is
 ``{from}-{to}@{time}`` for a tier change, see ``risingtide.domain.responses``).

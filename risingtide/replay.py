@@ -24,17 +24,18 @@ deadlines are visited. Lines are independent, so ``jobs`` > 1 replays them in pa
 processes.
 
 Each line's timeline starts at its first row and runs to the last row of the file (a line
-whose rows stop early goes stale, as it would live). Nobody acknowledges during a replay, so
-reminders and escalation steps fire as they would for a tier nobody picked up. Rows must be
-in time order per line; a row older than the line's last is dropped, as the engine ignores
-older figures.
+whose rows stop early goes stale, as it would live). The demand calendar counts as it
+would live (events written ``+2m``, relative to a daemon's start, only when ``started``
+says when that was). Nobody acknowledges during a replay, so reminders and escalation
+steps fire as they would for a tier nobody picked up. Rows must be in time order per
+line; a row older than the line's last is dropped, as the engine ignores older figures.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,7 +46,11 @@ if TYPE_CHECKING:
     #: Row indices or times: a list, or numpy's int64 array (``replay_rows``).
     Ints = Sequence[int] | NDArray[np.int64]
 
+import structlog
+
 from risingtide.config.model import Config, LineConfig
+from risingtide.demand_feeds import read_feeds
+from risingtide.domain.demand_calendar import for_line, resolve
 from risingtide.domain.model import (
     Action,
     Event,
@@ -58,6 +63,7 @@ from risingtide.domain.model import (
 from risingtide.domain.responses import plan
 from risingtide.domain.tiers import evaluate, initial_state, next_deadline
 
+log = structlog.get_logger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -201,19 +207,32 @@ class ReplayResult:
     unknown_lines: dict[str, int] = field(default_factory=dict)
 
 
-def replay(config: Config, rows: Iterable[QueueStats]) -> ReplayResult:
-    """Run ``rows`` (any order of lines, time order within each) through the tiers."""
+def replay(
+    config: Config, rows: Iterable[QueueStats], *, started: datetime | None = None
+) -> ReplayResult:
+    """Run ``rows`` (any order of lines, time order within each) through the tiers.
+
+    ``started`` stands for the daemon's start, which demand events written relative to it
+    (``start: +2m``, demos and drills) follow; without it they are left out.
+    """
     lines, count = rows_by_line(rows)
-    return replay_lines(config, lines, count)
+    return replay_lines(config, lines, count, started=started)
 
 
 def replay_lines(
-    config: Config, lines: Mapping[str, LineRows], rows_read: int, *, jobs: int = 1
+    config: Config,
+    lines: Mapping[str, LineRows],
+    rows_read: int,
+    *,
+    jobs: int = 1,
+    started: datetime | None = None,
 ) -> ReplayResult:
-    """Replay each configured line's rows; ``jobs`` > 1 spreads lines over processes."""
+    """Replay each configured line's rows; ``jobs`` > 1 spreads lines over processes;
+    ``started`` as for :func:`replay`."""
     result = ReplayResult(rows=rows_read)
     ends = [int(r.times_us()[-1]) for r in lines.values() if len(r)]
     end_us = max(ends) if ends else 0
+    config = with_demand(config, started)
     known = [lid for lid in config.lines if lid in lines and len(lines[lid])]
     if jobs > 1 and len(known) > 1:
         from risingtide.replay_jobs import walk_in_processes  # processes only when asked
@@ -233,6 +252,23 @@ def replay_lines(
     return result
 
 
+def with_demand(config: Config, started: datetime | None) -> Config:
+    """``config`` with its demand calendar fixed for a replay: events relative to the
+    daemon's start (``+2m``) placed after ``started``, or left out without it (they belong
+    to a live demo or drill, not to last month's figures), and the iCalendar feeds read now,
+    as the daemon reads them at its start."""
+    if not config.demand and not config.demand_feeds:
+        return config
+    if started is not None:
+        events = resolve(config.demand, started)
+    else:
+        events = tuple(e for e in config.demand if not e.relative)
+    feed_events, problems = read_feeds(config.demand_feeds)
+    for problem in problems:
+        log.warning("demand feed not read", problem=problem, line="*", tier=None)
+    return replace(config, demand=(*events, *feed_events), demand_feeds=())
+
+
 @dataclass(slots=True)
 class LineTimeline:
     """One line's part of a replay: its events and orders in time order, and its summary."""
@@ -248,6 +284,7 @@ def walk_line(config: Config, lc: LineConfig, rows: LineRows, end_us: int) -> Li
     ``end_us``."""
     framework, calendar = lc.framework, lc.calendar
     times = _ints(rows.times_us())
+    demand = for_line((e for e in config.demand if not e.relative), lc.id)
     stale_us = framework.stale_after // _MICROSECOND
     gaps = _ints(rows.gaps(framework.stale_after))
     visits = sorted({*_ints(rows.marks(framework)), *gaps})
@@ -277,7 +314,7 @@ def walk_line(config: Config, lc: LineConfig, rows: LineRows, end_us: int) -> Li
         now = _at_us(at)
         j = bisect_right(times, at) - 1
         stats = figures[j] if j in figures else rows.stats(j)
-        decision = evaluate(framework, state, stats, now, calendar=calendar)
+        decision = evaluate(framework, state, stats, now, calendar=calendar, demand=demand)
         if decision.events:
             state, orders = plan(framework, config.switches, state, decision)
             out.events.extend(decision.events)
@@ -285,7 +322,9 @@ def walk_line(config: Config, lc: LineConfig, rows: LineRows, end_us: int) -> Li
             tally.count(decision.events, orders, now)
         else:
             state = decision.state
-        nxt = next_deadline(framework, state, now, calendar=calendar, going_stale=False)
+        nxt = next_deadline(
+            framework, state, now, calendar=calendar, going_stale=False, demand=demand
+        )
         deadline = never if nxt is None else _us(nxt)
     tally.close(_at_us(end_us))
     out.summary.first = _at_us(times[0])

@@ -40,8 +40,10 @@ from risingtide.clock import Clock, SystemClock
 from risingtide.config import ConfigErrors, load_config
 from risingtide.config.frameworks import measures_read
 from risingtide.config.model import Config, LineConfig, SourceConfig
+from risingtide.demand_feeds import read_feeds
 from risingtide.dispatch import Delivery, Dispatcher
 from risingtide.domain import commands
+from risingtide.domain.demand_calendar import DemandEvent, for_line, resolve
 from risingtide.domain.model import (
     Action,
     Decision,
@@ -130,6 +132,11 @@ class Runtime:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[object]] = set()
+        #: The demand calendar, resolved (``+2m`` from this start) and with its feeds read:
+        #: every event, and each line's own.
+        self.started_at = self.clock.now()
+        self.demand_events: tuple[DemandEvent, ...] = ()
+        self.demand: dict[str, tuple[DemandEvent, ...]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -140,6 +147,8 @@ class Runtime:
         FakeClock; the dispatcher still runs.
         """
         self.health.started(self.clock.now())
+        self.started_at = self.clock.now()
+        self._use_demand(self.config, await self._read_feeds(self.config))
         self.store = Store(self.config.server.state_file, self.clock, fresh=self.fresh_state)
         stored = self.store.load_states()
         self._build_adapters(self.config, previous=None)
@@ -468,8 +477,9 @@ class Runtime:
             if lc is None:
                 continue
             before = self.states[lid]
+            demand = self.demand.get(lid, ())
             decision = evaluate(
-                lc.framework, before, self.latest.get(lid), now, calendar=lc.calendar
+                lc.framework, before, self.latest.get(lid), now, calendar=lc.calendar, demand=demand
             )
             state, planned = plan(lc.framework, switches, before, decision)
             if state != before:
@@ -480,7 +490,13 @@ class Runtime:
         self._commit(new_states, events, orders)
         for lid in evaluated:
             lc = self.config.lines[lid]
-            due = next_deadline(lc.framework, self.states[lid], now, calendar=lc.calendar)
+            due = next_deadline(
+                lc.framework,
+                self.states[lid],
+                now,
+                calendar=lc.calendar,
+                demand=self.demand.get(lid, ()),
+            )
             self._set_deadline(lid, due)
         self.last_tick = now
         self.metrics.evaluations.inc()
@@ -727,8 +743,10 @@ class Runtime:
             log.error("config reload failed; keeping the running config", errors=messages, by=by)
             return messages
         previous = self.config
+        feed_events = await self._read_feeds(new)
         rebuilt = self._build_adapters(new, previous)
         self.config = new
+        self._use_demand(new, feed_events)
         for lid, lc in new.lines.items():
             old = self.states.get(lid)
             self.states[lid] = _reconcile(lc.framework, old or initial_state(lid, lc.framework))
@@ -758,6 +776,24 @@ class Runtime:
             self.store.append_history([("*", "config_reloaded", self.clock.now(), None, data)])
         log.info("config reloaded", config=str(target), lines=len(new.lines), by=by)
         return []
+
+    async def _read_feeds(self, config: Config) -> tuple[DemandEvent, ...]:
+        """Read the config's iCalendar feeds (off the loop); a failing feed is logged, and
+        the rest of the calendar still counts."""
+        if not config.demand_feeds:
+            return ()
+        events, problems = await asyncio.to_thread(read_feeds, config.demand_feeds)
+        for problem in problems:
+            log.warning("demand feed not read", problem=problem, line="*", tier=None)
+        return events
+
+    def _use_demand(self, config: Config, feed_events: tuple[DemandEvent, ...]) -> None:
+        """The demand calendar in force: ``config.demand`` placed after this daemon's start
+        (relative events, for demos) and the feeds' events, by line."""
+        self.demand_events = (*resolve(config.demand, self.started_at), *feed_events)
+        self.demand = {
+            lid: events for lid in config.lines if (events := for_line(self.demand_events, lid))
+        }
 
     # ------------------------------------------------------------------ links in messages
 

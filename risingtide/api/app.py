@@ -39,6 +39,7 @@ from risingtide.api import access, auth
 from risingtide.api.access import Gate, error
 from risingtide.api.control import command_routes
 from risingtide.api.daemon import DaemonControl, DaemonView
+from risingtide.api.demand import demand_routes, demand_rows
 from risingtide.api.duty import duty_routes, render_board
 from risingtide.api.episodes import episode_routes
 from risingtide.api.headers import SECURITY_HEADERS, SecurityHeaders
@@ -124,7 +125,9 @@ def create_app(daemon: DaemonControl) -> Starlette:
     async def board(request: Request) -> Response:
         if gate.users_configured and isinstance(gate.identify(request), auth.Refusal):
             return RedirectResponse("/login?next=/", status_code=303)
-        return HTMLResponse(render_board(daemon.config, daemon.clock.now()))
+        now = daemon.clock.now()
+        coming = demand_rows(daemon.config, daemon.demand_events, now)
+        return HTMLResponse(render_board(daemon.config, now, demand=coming))
 
     async def session(request: Request) -> Response:
         who = gate.check(request, access.READ)
@@ -183,6 +186,7 @@ def create_app(daemon: DaemonControl) -> Starlette:
             Route("/api/v1/session", session),
             *history_routes(daemon, gate),
             *duty_routes(daemon, gate),
+            *demand_routes(daemon, gate),
             *episode_routes(daemon, gate),
             *command_routes(daemon, gate),
             *outbox_routes(daemon, gate),

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from risingtide.clock import Clock
 from risingtide.config.model import Config
+from risingtide.domain.demand_calendar import DemandEvent
 from risingtide.domain.model import Decision, LineState
 from risingtide.metrics import Metrics
 from risingtide.store import OutboxEntry, Store
@@ -61,6 +62,8 @@ class DaemonControl(DaemonView, Protocol):
     config: Config
     clock: Clock
     states: dict[str, LineState]
+    #: The demand calendar in force (resolved, feeds read): what ``/api/v1/demand`` shows.
+    demand_events: tuple[DemandEvent, ...]
 
     @property
     def public_url(self) -> str:

@@ -14,6 +14,7 @@ response pages, and is hidden when there are none.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +37,6 @@ __all__ = ["GroupOut", "GroupsOut", "PanelRow", "duty_routes", "groups_json", "p
 #: ``at`` is refused outside these years: a week's rota past year 9999 has no dates.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-
 
 
 # ---------------------------------------------------------------------- the JSON's shape
@@ -157,9 +157,10 @@ def panel_rows(config: Config, at: datetime) -> list[PanelRow]:
     return rows
 
 
-def render_board(config: Config, at: datetime) -> str:
-    """The duty board's HTML, its "On duty" panel filled in for ``at``."""
-    return TEMPLATES.get_template("board.html").render(duty=panel_rows(config, at))
+def render_board(config: Config, at: datetime, *, demand: Sequence[object] = ()) -> str:
+    """The duty board's HTML, its "On duty" panel filled in for ``at`` (and its "Coming
+    up" panel with ``demand``, rows from ``risingtide.api.demand.demand_rows``)."""
+    return TEMPLATES.get_template("board.html").render(duty=panel_rows(config, at), demand=demand)
 
 
 # ---------------------------------------------------------------------- the route

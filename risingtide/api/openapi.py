@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from risingtide import __version__
-from risingtide.api import duty, listing, models, wallboard
+from risingtide.api import demand, duty, listing, models, wallboard
 
 _MODELS: list[type[BaseModel]] = [
     models.AckBody,
@@ -35,6 +35,7 @@ _MODELS: list[type[BaseModel]] = [
     models.OutboxOut,
     models.OutboxDone,
     duty.GroupsOut,
+    demand.DemandOut,
 ]
 
 JSON = "application/json"
@@ -730,6 +731,22 @@ def _line_trend() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _demand_paths() -> dict[str, Any]:
+    """The demand calendar's next days (``risingtide.api.demand``)."""
+    days = _query(
+        "days",
+        {"type": "integer", "minimum": 1, "maximum": demand.MOST_DAYS, "default": 7},
+        "How many days ahead to look.",
+    )
+    line = _query("line", {"type": "string"}, "Only this line (its id in the config).")
+    read = _read(
+        "What is coming up on the demand calendar",
+        _json(demand.DemandOut, "Per line, the events under way or beginning within the days."),
+        **{"400": _err("days is not a whole number from 1 to 366."), "404": _err("No such line.")},
+    )
+    return {"/api/v1/demand": {"get": {**read, "parameters": [days, line]}}}
+
+
 def openapi_document() -> dict[str, Any]:
     """The whole document (the same every time; the app caches it)."""
     _, top = models_json_schema(
@@ -745,7 +762,7 @@ def openapi_document() -> dict[str, Any]:
             "the lines and their history; acknowledge, silence and declare tiers; reload the "
             'config. Every refusal is a 4xx with {"error": reason}.',
         },
-        "paths": {**_paths(), **_episode_paths()},
+        "paths": {**_paths(), **_episode_paths(), **_demand_paths()},
         "components": {
             "schemas": schemas,
             "securitySchemes": {

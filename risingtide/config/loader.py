@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from risingtide.config.calendars import CalendarError, bank_holidays, parse_days, week
+from risingtide.config.demand import Known, compile_demand, compile_feeds
 from risingtide.config.document import Document, Path, parse_document
 from risingtide.config.durations import format_duration
 from risingtide.config.envvars import redact
@@ -40,6 +41,7 @@ from risingtide.config.frameworks import (
 )
 from risingtide.config.model import (
     Config,
+    DemandFeed,
     LineConfig,
     ResponseConfig,
     ServerConfig,
@@ -65,6 +67,7 @@ from risingtide.config.schema import (
     TierBlock,
     UserBlock,
 )
+from risingtide.domain.demand_calendar import DemandEvent
 from risingtide.domain.model import ALWAYS_OPEN, Calendar, Framework
 from risingtide.domain.people import Directory, Group, Person, uncovered
 from risingtide.ports import ResponderPlugin, SourcePlugin
@@ -259,7 +262,12 @@ class _Compiler:
         lines = self._lines(self._section(root, "lines", required=True))
         report_section = self._section(root, "reports")
         reports = compile_reports(self.report, report_section, self.responses)
-        self._unused_responses(responses_named(report_section))
+        written = root.get("lines")
+        line_ids = set(written) if isinstance(written, dict) else set()
+        known = Known(line_ids, set(self.responses), lines)
+        demand = compile_demand(self.report, root.get("demand"), known)
+        feeds = compile_feeds(self.report, root.get("demand_feeds"), known, path.parent)
+        self._unused_responses(responses_named(report_section), demand, feeds)
         users = self._users(self._section(root, "users"))
         self._users_need_a_secret(root, users)
         if self.report.errors:
@@ -276,6 +284,8 @@ class _Compiler:
                 groups={k: v for k, v in self.groups.items() if v is not None},
             ),
             reports=reports,
+            demand=demand,
+            demand_feeds=feeds,
         )
 
     def _section(
@@ -730,10 +740,16 @@ class _Compiler:
                     **{**dict(head), "tiers": tiers}
                 )
 
-    def _unused_responses(self, by_reports: set[str]) -> None:
+    def _unused_responses(
+        self,
+        by_reports: set[str],
+        demand: tuple[DemandEvent, ...] = (),
+        feeds: tuple[DemandFeed, ...] = (),
+    ) -> None:
         if any(b is None for b in self.frameworks.values()):
             return  # a broken framework's references are unknown; don't guess
-        used = by_reports | {
+        calendar = {r for e in (*demand, *(f.template for f in feeds)) for r in e.responses}
+        used = by_reports | calendar | {
             rid
             for fid, block in self.frameworks.items()
             if block is not None

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from risingtide.domain.demand_calendar import DemandEvent
 from risingtide.domain.model import Calendar, Framework
 from risingtide.domain.people import Directory
 
@@ -136,6 +137,20 @@ class ReportConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DemandFeed:
+    """One iCalendar feed under ``demand_feeds:``: where it is, and what its events mean.
+
+    Each VEVENT becomes a copy of ``template`` with the VEVENT's summary, start and end
+    (times without a zone in ``timezone``).
+    """
+
+    where: str  # a file path, or an http(s) URL
+    is_url: bool
+    template: DemandEvent
+    timezone: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A whole, valid configuration."""
 
@@ -150,6 +165,10 @@ class Config:
     directory: Directory = field(default_factory=Directory)
     #: ``reports:``: summaries sent on a schedule.
     reports: Mapping[str, ReportConfig] = field(default_factory=dict)
+    #: ``demand:`` — the demand calendar's events (relative ones not yet resolved).
+    demand: tuple[DemandEvent, ...] = ()
+    #: ``demand_feeds:`` — iCalendar files and URLs read at start and reload.
+    demand_feeds: tuple[DemandFeed, ...] = ()
 
     def lines_of(self, source_id: str) -> dict[str, LineConfig]:
         """The lines bound to a source, by line id."""

@@ -441,7 +441,7 @@ class LineBlock(Block):
 #: The top-level sections, in the order the documentation presents them.
 SECTIONS = (
     "server", "defaults", "calendars", "sources", "lines", "frameworks", "responses", "users",
-    "people", "groups", "reports",
+    "people", "groups", "reports", "demand", "demand_feeds",
 )  # fmt: skip
 #: Sections a config must have.
 REQUIRED_SECTIONS = ("sources", "lines", "frameworks")

@@ -469,6 +469,9 @@ class LineState:
     last_reminder_at: datetime | None = None
     escalation_steps_done: int = 0
     live: frozenset[str] = frozenset()
+    #: The demand calendar's actions already taken (``prearm:NAME@START``,
+    #: ``responses:NAME@START``), so each happens once per event; pruned when it ends.
+    calendar_done: frozenset[str] = frozenset()
 
     @property
     def acknowledged(self) -> bool:
@@ -642,6 +645,18 @@ class LineClosed:
     kind: Literal["line_closed"] = field(default="line_closed", init=False)
 
 
+@dataclass(frozen=True, slots=True)
+class DemandEventDue:
+    """A demand calendar event's lead time has come: its own responses are due (once)."""
+
+    line: str
+    at: datetime
+    name: str
+    start: datetime
+    responses: tuple[str, ...]
+    kind: Literal["demand_event_due"] = field(default="demand_event_due", init=False)
+
+
 Event = (
     TierChanged
     | Acknowledged
@@ -656,6 +671,7 @@ Event = (
     | Escalated
     | LineOpened
     | LineClosed
+    | DemandEventDue
 )
 
 

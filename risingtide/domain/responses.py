@@ -30,6 +30,8 @@ Rules, per event:
 * ``Reminder``: APPLY the tier's ``repeat_responses``. ``Escalated``: APPLY the step's
   ``responses``. ``StatsStale``: APPLY ``framework.stale_responses``. ``StatsFresh``: UNDO
   the live stale-response switches that no tier at or below the current one lists.
+* ``DemandEventDue`` (a demand calendar event's lead time): APPLY the event's own
+  ``responses``, keyed by the event's name and start (``n`` = ``{name}@{start}``).
 * One plan applies a response id at most once, whichever events ask for it (a silence
   ending with a reminder due notifies once).
 * While the resulting state is silenced every APPLY is dropped (and a dropped switch does
@@ -54,6 +56,7 @@ from risingtide.domain.model import (
     Action,
     Cause,
     Decision,
+    DemandEventDue,
     Escalated,
     Event,
     Framework,
@@ -209,6 +212,12 @@ class _Planner:
             self._ask_again(event)
         elif isinstance(event, LineClosed):
             self._undo_every(self.state.episode, event.kind, 0, event.at, "out of hours")
+        elif isinstance(event, DemandEventDue):
+            self._apply_all(
+                event.responses, self.state.episode, event.kind, self.state.tier,
+                f"{event.name}@{event.start.isoformat()}", event.at,
+                f"{event.name} starts {event.start:%Y-%m-%d %H:%M} UTC (demand calendar)",
+            )  # fmt: skip
 
     # ------------------------------------------------------------------ events
 

@@ -7,6 +7,11 @@ expensive strings.
 
 Semantics, in the order one evaluation applies them:
 
+0. **Demand calendar** (only when the line has ``demand`` events; see
+   ``demand_calendar.py``). A pre-arm falling due becomes a declaration by the event's name
+   until the event's end (``Declared``), so stages 2 and 6 lift it and hold its floor; an
+   event's lead-time responses give ``DemandEventDue``, once per event; a running event's
+   ``tighten`` replaces tiers' ``for`` for this evaluation.
 1. **Out of hours.** When ``calendar`` says the line is closed: if it was open, a raised
    tier drops to 0 (``TierChanged(cause=CLOSED, reason="out of hours")``), then
    ``LineClosed``; the state becomes a closed calm state (timers, stale flags and the
@@ -61,6 +66,8 @@ from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from functools import partial
 
+from risingtide.domain import demand_calendar
+from risingtide.domain.demand_calendar import DemandEvent
 from risingtide.domain.escalation import advance, next_due
 from risingtide.domain.model import (
     ALWAYS_OPEN,
@@ -92,7 +99,7 @@ __all__ = ["evaluate", "format_duration", "initial_state", "next_deadline", "tie
 _LINE_STATE_FIELDS = (
     "line", "tier", "entered_at", "episode", "when_since", "clear_since", "last_stats_at",
     "stale", "stale_since", "stale_alerted", "open", "ack", "silence", "declaration",
-    "reminders_sent", "last_reminder_at", "escalation_steps_done", "live",
+    "reminders_sent", "last_reminder_at", "escalation_steps_done", "live", "calendar_done",
 )  # fmt: skip
 if tuple(f.name for f in fields(LineState)) != _LINE_STATE_FIELDS:  # pragma: no cover
     raise ImportError("LineState's fields changed: update evaluate() in risingtide.domain.tiers")
@@ -132,14 +139,18 @@ def evaluate(
     now: datetime,
     *,
     calendar: Calendar = ALWAYS_OPEN,
+    demand: tuple[DemandEvent, ...] = (),
 ) -> Decision:
     """Decide the line's tier at ``now`` from its latest ``stats`` (None when there are none).
 
     Returns the new state (``state`` itself when nothing changed), the events in the order
     they happened, and a one-sentence reason. The stages below run in the order of the
     module docstring; each reads and writes one working copy of the state (``_Pass``), which
-    is turned back into a ``LineState`` at most once.
+    is turned back into a ``LineState`` at most once. ``demand`` is the line's demand
+    calendar events (see :func:`_demand_stage`).
     """
+    if demand:
+        return _demand_stage(framework, state, stats, now, calendar, demand)
     if not calendar.always and not calendar.is_open(now):
         return _evaluate_closed(framework, state, now)
     work = _Pass(framework, state, now)
@@ -165,6 +176,27 @@ def evaluate(
     return _finish(work)
 
 
+def _demand_stage(
+    framework: Framework,
+    state: LineState,
+    stats: QueueStats | None,
+    now: datetime,
+    calendar: Calendar,
+    demand: tuple[DemandEvent, ...],
+) -> Decision:
+    """Stage 0, the demand calendar: its due pre-arms become declarations (a floor the
+    declared-floor stage raises the tier to) and its lead-time responses fall due, once per
+    event; while an event runs its ``tighten`` shortens tiers' ``for:``. Then the usual
+    stages run on that state and framework."""
+    state, early = demand_calendar.due_actions(framework, state, now, demand)
+    decision = evaluate(
+        demand_calendar.tightened(framework, demand, now), state, stats, now, calendar=calendar
+    )
+    if not early:
+        return decision
+    return Decision(decision.state, (*early, *decision.events), lambda: decision.reason)
+
+
 def _falls_again(work: _Pass) -> bool:
     """After a fall into a tier whose ``clear_for`` is 0 and whose clear already holds, the
     next step down is due at this very instant: take it now (one event per step), rather
@@ -187,21 +219,32 @@ def next_deadline(
     *,
     calendar: Calendar = ALWAYS_OPEN,
     going_stale: bool = True,
+    demand: tuple[DemandEvent, ...] = (),
 ) -> datetime | None:
     """When the line must next be evaluated if no new figures arrive; None if never.
 
     The engine's own deadlines after ``now`` (``escalation.next_due``: a ``for`` or
     ``clear_for`` elapsing, the figures going stale and the stale alert, reminders and
-    escalation steps, a silence or declaration running out) and the line's next opening or
-    closing. ``state`` must be the result of evaluating at ``now``. Both drivers — the
-    daemon and replay — evaluate at these instants and whenever figures arrive, which is
-    what makes replay tell the daemon's story to the second.
+    escalation steps, a silence or declaration running out), the line's next opening or
+    closing, and the demand calendar's next change (``demand``: the line's events, whose
+    running ``tighten`` also shortens ``for``). ``state`` must be the result of evaluating
+    at ``now``. Both drivers — the daemon and replay — evaluate at these instants and
+    whenever figures arrive, which is what makes replay tell the daemon's story to the
+    second.
     """
+    if demand:
+        framework = demand_calendar.tightened(framework, demand, now)
     due = next_due(framework, state, now, going_stale=going_stale)
-    change = calendar.next_change(now)
-    if change is None:
-        return due
-    return change if due is None or change < due else due
+    if demand:
+        due = _sooner(due, demand_calendar.next_change(demand, state.line, now))
+    return _sooner(due, calendar.next_change(now))
+
+
+def _sooner(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The earlier of two optional instants."""
+    if a is None:
+        return b
+    return a if b is None or a <= b else b
 
 
 class _Pass:
@@ -483,6 +526,7 @@ def _finish(work: _Pass) -> Decision:
             work.clear_since, work.last_stats_at, work.stale, work.stale_since,
             work.stale_alerted, True, work.ack, work.silence, work.declaration,
             work.reminders_sent, work.last_reminder_at, work.steps_done, state.live,
+            state.calendar_done,
         )  # fmt: skip
     events, now, new_tier = work.events, work.now, work.new_tier
     since = work.stale_since
@@ -561,6 +605,7 @@ def _evaluate_closed(framework: Framework, state: LineState, now: datetime) -> D
         silence=silence,
         declaration=declaration,
         live=state.live,
+        calendar_done=state.calendar_done,
     )
     return Decision(state=closed, events=(*closing, *events), reason=reason)
 

@@ -3,7 +3,9 @@
 Hypothesis generates a config (``stale_after`` below and above the row step, ``for`` and
 ``clear_for`` from 0 to minutes, step-down on or off, reminders and an escalation step,
 opening hours in short spells with bank holidays) and a stream of rows (gaps long and
-short, flat runs, floods, flapping around the thresholds). The same stream goes to:
+short, flat runs, floods, flapping around the thresholds), and perhaps a demand calendar
+event (a pre-arm, a tightened ``for``, lead-time responses) relative to the start. The
+same stream goes to:
 
 * the daemon's real ``Runtime`` on a ``FakeClock`` — rows pushed into its ``scripted``
   source and polled at their instants, the clock moved to each row or to the runtime's own
@@ -32,6 +34,7 @@ from hypothesis import strategies as st
 from risingtide.clock import FakeClock
 from risingtide.config import load_config
 from risingtide.config.model import Config
+from risingtide.domain.demand_calendar import for_line, resolve
 from risingtide.domain.model import QueueStats
 from risingtide.domain.responses import plan
 from risingtide.domain.tiers import evaluate, initial_state
@@ -101,6 +104,20 @@ responses:
     type: http_action
     apply: {{ method: POST, url: "http://127.0.0.1:9/ivr/on" }}
     undo: {{ method: POST, url: "http://127.0.0.1:9/ivr/off" }}
+{demand}"""
+
+# A demand calendar event relative to the start: a pre-armed tier 2, a tightened tier 1
+# and its own responses at a lead time (issue 11).
+DEMAND = """demand:
+  - name: Council Tax reminders
+    lines: [{lines}]
+    start: +{start}s
+    for: {length}s
+    multiply: 3
+    prearm: {{ level: 2, lead: {prearm}s }}
+    tighten: {{ level: 1, for: 0s }}
+    responses: [notify_head_of_service]
+    lead: {lead}s
 """
 
 # A Monday morning, a Saturday, and Christmas Day (a bank holiday: closed all day).
@@ -133,6 +150,13 @@ def cases(draw: st.DrawFn) -> Case:
         "clear1": draw(seconds), "clear2": draw(seconds), "clear3": draw(seconds),
         "escalate": draw(st.sampled_from([120, 600])),
         "repeat": draw(st.sampled_from(["", REMINDERS])),
+        "demand": draw(st.sampled_from(["", DEMAND])).format(
+            lines=draw(st.sampled_from(["council_tax", "council_tax, waste"])),
+            start=draw(st.sampled_from([0, 300, 1200])),
+            length=draw(st.sampled_from([60, 900, 2400])),
+            prearm=draw(st.sampled_from([0, 120, 600])),
+            lead=draw(st.sampled_from([0, 300, 2000])),
+        ),
     }  # fmt: skip
     start = draw(st.sampled_from(STARTS))
     count = draw(st.integers(min_value=20, max_value=150))
@@ -187,7 +211,7 @@ def _plain(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def by_replay(config: Config, rows: list[QueueStats]) -> list[tuple[Any, ...]]:
-    result = replay(config, rows)
+    result = replay(config, rows, started=rows[0].at)  # the daemon starts at the first row
     return record(result.events, result.orders)
 
 
@@ -203,13 +227,14 @@ def by_columns(
             figures = ",".join("" if v is None else str(v) for v in cells)
             out.write(f"{r.at:%Y-%m-%dT%H:%M:%SZ},{r.line},{figures}\n")
     lines, count = read_line_rows(path)
-    result = replay_lines(config, lines, count, jobs=jobs)
+    result = replay_lines(config, lines, count, jobs=jobs, started=rows[0].at)
     return record(result.events, result.orders)
 
 
 def by_every_second(config: Config, rows: list[QueueStats]) -> list[tuple[Any, ...]]:
     """The reference: every line evaluated at every second with its latest row."""
     states = {lid: initial_state(lid, lc.framework) for lid, lc in config.lines.items()}
+    demand = {lid: for_line(resolve(config.demand, rows[0].at), lid) for lid in config.lines}
     latest: dict[str, QueueStats] = {}
     events: list[Any] = []
     orders: list[Any] = []
@@ -223,7 +248,14 @@ def by_every_second(config: Config, rows: list[QueueStats]) -> list[tuple[Any, .
         for lid, lc in config.lines.items():
             if lid not in latest:
                 continue
-            decision = evaluate(lc.framework, states[lid], latest[lid], now, calendar=lc.calendar)
+            decision = evaluate(
+                lc.framework,
+                states[lid],
+                latest[lid],
+                now,
+                calendar=lc.calendar,
+                demand=demand[lid],
+            )
             states[lid], planned = plan(lc.framework, config.switches, states[lid], decision)
             events.extend(decision.events)
             orders.extend(planned)
@@ -326,5 +358,22 @@ def _fixed_case() -> Case:
     rows.sort(key=lambda r: (r.at, LINES.index(r.line)))
     conf = {"hours": "always", "stale_after": 90, "stale_alert_after": 240, "step_down": True,
             "for1": 60, "for2": 60, "for3": 30, "clear1": 60, "clear2": 60, "clear3": 60,
-            "escalate": 120, "repeat": ""}  # fmt: skip
+            "escalate": 120, "repeat": "", "demand": ""}  # fmt: skip
     return Case(conf, rows)
+
+
+def test_a_demand_event_tells_the_same_story_everywhere() -> None:
+    """A pre-arm, a lead-time response and a tightened ``for`` from the demand calendar come
+    at the same instants from the daemon, replay and the reference."""
+    case = _fixed_case()
+    demand = DEMAND.format(lines="council_tax", start=1200, length=600, prearm=300, lead=600)
+    case = Case({**case.settings, "demand": demand}, case.rows)
+    with tempfile.TemporaryDirectory() as folder:
+        config = load(case, Path(folder))
+        reference = by_every_second(config, case.rows)
+        kinds = {dict(r[3])["kind"] for r in reference if r[2] == "event"}
+        assert {"'declared'", "'demand_event_due'"} <= kinds
+        triggers = {dict(r[3])["trigger"] for r in reference if r[2] == "order"}
+        assert "'demand_event_due'" in triggers
+        assert by_replay(config, case.rows) == reference
+        assert by_daemon(config, case.rows) == reference

@@ -154,6 +154,7 @@ def test_line_state_encoding_is_pinned() -> None:
         "last_reminder_at": None,
         "escalation_steps_done": 0,
         "live": ["callback_on", "ivr_deflection"],
+        "calendar_done": [],
     }
 
 

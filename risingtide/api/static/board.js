@@ -3,7 +3,8 @@
 // updates each line's row in place, so keyboard focus and open forms survive an update.
 // With more than COLLAPSE_AT lines the calm ones fold away under a "N calm lines" summary. Changes (acknowledge, silence, declare)
 // call the JSON API with the session's CSRF value from GET /api/v1/session. The "On duty"
-// panel comes rendered by the daemon and is refreshed from /api/v1/groups at the same pace.
+// panel comes rendered by the daemon and is refreshed from /api/v1/groups at the same pace;
+// the "Coming up" panel (the demand calendar) from /api/v1/demand once a minute.
 "use strict";
 (function () {
   const POLL_MS = 5000;
@@ -310,6 +311,60 @@
     }
   }
 
+  // ------------------------------------------------------------------ coming up
+  // Worded as the daemon words it (risingtide/api/demand.py, demand_rows): UK times, with
+  // the day when not today; each event once, with the names of its lines.
+  function ukWhen(iso, now) {
+    const fmt = (options) => new Intl.DateTimeFormat("en-GB", { timeZone: UK, ...options });
+    const day = fmt({ year: "numeric", month: "2-digit", day: "2-digit" });
+    const t = new Date(iso), hm = fmt({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(t);
+    if (day.format(t) === day.format(now)) return hm;
+    return fmt({ weekday: "short" }).format(t) + " " + fmt({ day: "2-digit" }).format(t) + " " +
+      fmt({ month: "short" }).format(t) + " " + hm;
+  }
+
+  function demandDoes(e, now) {
+    const parts = [];
+    if (e.multiply !== null) parts.push(e.multiply + "× the usual calls");
+    else if (e.calls_per_hour !== null) parts.push(e.calls_per_hour + " calls an hour expected");
+    if (e.prearm_level !== null) parts.push("tier " + e.prearm_level + " pre-armed from " + ukWhen(e.prearm_from, now));
+    if (e.responses.length) parts.push(e.responses.join(", ") + " at " + ukWhen(e.responses_at, now));
+    return parts.join("; ");
+  }
+
+  let demandPolls = 0;
+  async function refreshDemand() {
+    const panel = $("coming-up"), list = $("coming-up-list");
+    if (!panel || !list || demandPolls++ % 12 !== 11) return;  // once a minute
+    try {
+      const r = await fetch("/api/v1/demand?days=7", { credentials: "same-origin" });
+      if (!r.ok) return;
+      const body = await r.json(), now = new Date(body.at), found = new Map();
+      for (const line of body.lines) {
+        for (const e of line.events) {
+          const key = e.name + "|" + e.start;
+          if (!found.has(key)) found.set(key, { e, lines: [] });
+          found.get(key).lines.push(line.name);
+        }
+      }
+      const rows = Array.from(found.values()).sort((a, b) => new Date(a.e.start) - new Date(b.e.start));
+      const items = rows.map(({ e, lines }) => {
+        const when = e.running ? "under way until " + ukWhen(e.end, now)
+          : ukWhen(e.start, now) + " to " + ukWhen(e.end, now);
+        const does = demandDoes(e, now);
+        const li = el("li", {});
+        li.append(el("span", { class: "group-name" }, e.name),
+          " (" + lines.join(", ") + "): " + when + (does ? "; " + does : ""));
+        return li;
+      });
+      const text = (nodes) => nodes.map((n) => n.textContent).join("\n");
+      if (text(items) !== text(Array.from(list.children))) list.replaceChildren(...items);
+      panel.hidden = items.length === 0;
+    } catch (e) {
+      /* keep what is shown */
+    }
+  }
+
   // ------------------------------------------------------------------ polling
   async function refresh() {
     const problem = $("problem");
@@ -367,7 +422,7 @@
 
   function schedule() {
     clearTimeout(pollTimer);
-    pollTimer = setTimeout(async () => { await Promise.all([refresh(), refreshDuty()]); schedule(); }, POLL_MS);
+    pollTimer = setTimeout(async () => { await Promise.all([refresh(), refreshDuty(), refreshDemand()]); schedule(); }, POLL_MS);
   }
 
   // ------------------------------------------------------------------ changes
