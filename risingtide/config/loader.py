@@ -188,6 +188,12 @@ def _too_large(file: str, size: int) -> ConfigError:
     )  # fmt: skip
 
 
+def _handle_time(block: LineBlock, defaults: DefaultsBlock) -> float | None:
+    """The line's ``handle_time:`` (or the defaults'), in seconds, or None."""
+    handle = block.handle_time or defaults.handle_time
+    return None if handle is None else handle.total_seconds()
+
+
 def _text(value: Any) -> str | None:
     """``value`` if it is non-empty text, else None."""
     return value if isinstance(value, str) and value else None
@@ -839,6 +845,7 @@ class _Compiler:
                 calendar=calendar,
                 source=sid,
                 source_params=params,
+                handle_time=_handle_time(block, self.defaults),
             )
         return lines
 

@@ -30,6 +30,8 @@ class LineConfig:
     calendar: Calendar
     source: str
     source_params: BaseModel
+    #: Seconds of handle time to plan with where the platform gives none (``handle_time:``).
+    handle_time: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
