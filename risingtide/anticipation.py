@@ -13,7 +13,11 @@ from risingtide.domain.model import QueueStats
 
 def inputs_of(line: LineConfig) -> CapacityInputs:
     """The capacity model's inputs for a configured line."""
-    return CapacityInputs(target_wait=line.target_wait, handle_time=line.handle_time)
+    return CapacityInputs(
+        target_wait=line.target_wait,
+        handle_time=line.handle_time,
+        forecast_within=line.forecast_within,
+    )
 
 
 def enrich_polled(

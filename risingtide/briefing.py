@@ -59,6 +59,7 @@ _MEASURE_WORDS: dict[Measure, str] = {
     "capacity_gap": "agents short",
     "capacity_gap_ratio": "capacity gap",
     "predicted_wait": "predicted wait",
+    "forecast_wait": "forecast wait",
 }
 _OP_WORDS = {Op.ABOVE: "over", Op.BELOW: "under", Op.AT_LEAST: "at least", Op.AT_MOST: "at most"}
 #: How many notifications the board lists for one line (newest first).

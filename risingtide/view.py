@@ -123,6 +123,7 @@ class LineView:
             "capacity_gap": self.capacity_gap,
             "capacity_gap_ratio": self.capacity_gap_ratio,
             "predicted_wait": self.predicted_wait,
+            "forecast_wait": None if stats is None else stats.forecast_wait,
             "last_error": self.last_error,
             "stats": None
             if stats is None

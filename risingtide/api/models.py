@@ -338,6 +338,11 @@ class LineOut(BaseModel):
         default=None,
         description="Erlang C's mean wait with the agents staffed, seconds (capped at 3600).",
     )
+    forecast_wait: float | None = Field(
+        default=None,
+        description="The worst wait the forecast sees within the line's forecast_wait horizon "
+        "(only for lines whose conditions read it), seconds.",
+    )
     last_error: str | None
     stats: StatsOut | None
 

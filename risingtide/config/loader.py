@@ -31,6 +31,7 @@ from risingtide.config.document import Document, Path, parse_document
 from risingtide.config.durations import format_duration
 from risingtide.config.envvars import redact
 from risingtide.config.errors import ConfigError, ConfigErrors, show, sort_errors
+from risingtide.config.forecasts import check_forecasts, forecast_within
 from risingtide.config.frameworks import (
     check_framework,
     check_hysteresis,
@@ -723,6 +724,7 @@ class _Compiler:
                 for i, t in enumerate(raw_tiers if isinstance(raw_tiers, list) else [])
             ]
             check_framework(self.report, head, tiers, path)
+            check_forecasts(self.report, tiers, path)
             stale_responses = head.stale_responses if head is not None else []
             for ref_path, rid in response_refs(stale_responses, tiers, path):
                 if rid not in self.responses:
@@ -846,6 +848,7 @@ class _Compiler:
                 source=sid,
                 source_params=params,
                 handle_time=_handle_time(block, self.defaults),
+                forecast_within=forecast_within(framework_block) if framework_block else None,
             )
         return lines
 

@@ -330,6 +330,12 @@ class TimeComparison(_Comparison):
     at_most: TimeThreshold | None = None
 
 
+class ForecastComparison(TimeComparison):
+    """``forecast_wait``: a time threshold, and how far ahead to look (``within``)."""
+
+    within: PositiveDuration
+
+
 class CountComparison(_Comparison):
     """Comparisons for ``calls_waiting`` and ``agents_available`` (counts)."""
 
@@ -362,6 +368,7 @@ class ConditionBlock(Block):
     capacity_gap: CountComparison | None = None
     capacity_gap_ratio: RatioComparison | None = None
     predicted_wait: TimeComparison | None = None
+    forecast_wait: ForecastComparison | None = None
     any_: list[ConditionBlock] | None = Field(default=None, alias="any", min_length=1)
     all_: list[ConditionBlock] | None = Field(default=None, alias="all", min_length=1)
 
@@ -372,7 +379,7 @@ class ConditionBlock(Block):
             raise config_error(
                 "needs at least one measure (avg_wait, longest_wait, calls_waiting, "
                 "agents_available, abandon_rate, answered_rate, offered, agents_needed, "
-                "capacity_gap, capacity_gap_ratio, predicted_wait), any: or all:"
+                "capacity_gap, capacity_gap_ratio, predicted_wait, forecast_wait), any: or all:"
             )
         return self
 

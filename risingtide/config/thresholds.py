@@ -116,7 +116,7 @@ def parse_threshold(value: object, unit: Unit) -> Threshold:
         if unit != "seconds":
             raise ThresholdError(
                 f"{show(value)} cannot be used here: target (the line's target wait) "
-                "applies only to avg_wait, longest_wait and predicted_wait"
+                "applies only to avg_wait, longest_wait, predicted_wait and forecast_wait"
             )
         return _target(text, value)
     if unit == "seconds":

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from risingtide.domain.capacity import agents_needed, predicted_wait, traffic
+from risingtide.domain.forecast import FAST, forecast_wait, trend
 from risingtide.domain.model import QueueStats
 
 #: The smoothing time constant τ (see the module's docstring for why 15 minutes).
@@ -35,16 +36,18 @@ MAX_TRAFFIC = 10_000.0
 
 #: The measures this module adds to a line's figures (see ``enrich``).
 CAPACITY_MEASURES: frozenset[str] = frozenset(
-    ("agents_needed", "capacity_gap", "capacity_gap_ratio", "predicted_wait")
+    ("agents_needed", "capacity_gap", "capacity_gap_ratio", "predicted_wait", "forecast_wait")
 )
 
 
 @dataclass(frozen=True, slots=True)
 class CapacityInputs:
-    """What the model needs from a line's config: its target wait and fallback handle time."""
+    """What the model needs from a line's config: its target wait, fallback handle time and
+    the horizon of its ``forecast_wait`` conditions (seconds; None: no forecast)."""
 
     target_wait: float
     handle_time: float | None = None
+    forecast_within: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,8 @@ class CapacityEstimate:
     arrivals_at: datetime | None = None
     handle_time: float | None = None
     handle_at: datetime | None = None
+    #: The same arrivals under a 5-minute mean: against the slow one, the trend.
+    fast_arrivals_per_hour: float | None = None
 
 
 def observed_arrivals(stats: QueueStats) -> float | None:
@@ -93,14 +98,19 @@ def update(
     """The estimate after ``stats``: each known figure folded in by the time it covers."""
     prev = previous or CapacityEstimate()
     handle = stats.avg_handle_time if stats.avg_handle_time and stats.avg_handle_time > 0 else None
-    rate, rate_at = _smooth(
-        prev.arrivals_per_hour, prev.arrivals_at, observed_arrivals(stats), stats.at, horizon
-    )
+    observed = observed_arrivals(stats)
+    rate, rate_at = _smooth(prev.arrivals_per_hour, prev.arrivals_at, observed, stats.at, horizon)
+    fast, _ = _smooth(prev.fast_arrivals_per_hour, prev.arrivals_at, observed, stats.at, FAST)
     aht, aht_at = _smooth(prev.handle_time, prev.handle_at, handle, stats.at, horizon)
-    return CapacityEstimate(rate, rate_at, aht, aht_at)
+    return CapacityEstimate(rate, rate_at, aht, aht_at, fast)
 
 
-def enrich(estimate: CapacityEstimate, stats: QueueStats, inputs: CapacityInputs) -> QueueStats:
+def enrich(
+    estimate: CapacityEstimate,
+    stats: QueueStats,
+    inputs: CapacityInputs,
+    horizon: timedelta = SMOOTHING,
+) -> QueueStats:
     """``stats`` with the capacity figures filled in from ``estimate``.
 
     The handle time is the platform's (smoothed) where it gives one, else the line's
@@ -124,9 +134,29 @@ def enrich(estimate: CapacityEstimate, stats: QueueStats, inputs: CapacityInputs
         capacity_gap=gap,
         capacity_gap_ratio=gap / needed if needed > 0 else None,
         predicted_wait=min(predicted_wait(rate, handle, staffed), PREDICTED_WAIT_CAP),
+        forecast_wait=_forecast(estimate, stats, inputs, handle, horizon),
         arrivals_per_hour=rate,
         handle_time=handle,
     )
+
+
+def _forecast(
+    estimate: CapacityEstimate,
+    stats: QueueStats,
+    inputs: CapacityInputs,
+    handle: float,
+    horizon: timedelta,
+) -> float | None:
+    """The worst wait within the line's forecast horizon, when it has one (see forecast)."""
+    slow, fast = estimate.arrivals_per_hour, estimate.fast_arrivals_per_hour
+    staffed, waiting = stats.agents_staffed, stats.calls_waiting
+    if inputs.forecast_within is None or slow is None or fast is None or staffed is None:
+        return None
+    now, slope = trend(slow, fast, horizon)
+    return forecast_wait(
+        now, slope, handle, staffed, waiting or 0, inputs.forecast_within,
+        PREDICTED_WAIT_CAP,
+    )  # fmt: skip
 
 
 class CapacityTracker:
@@ -145,7 +175,7 @@ class CapacityTracker:
         """Fold ``stats`` into its line's estimate and return them enriched."""
         estimate = update(self.estimates.get(stats.line), stats, self.horizon)
         self.estimates[stats.line] = estimate
-        return enrich(estimate, stats, inputs)
+        return enrich(estimate, stats, inputs, self.horizon)
 
     def forget(self, line: str) -> None:
         """Drop a line's estimate (a removed line starts afresh if it comes back)."""

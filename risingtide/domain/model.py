@@ -31,6 +31,7 @@ Measure = Literal[
     "capacity_gap",
     "capacity_gap_ratio",
     "predicted_wait",
+    "forecast_wait",
 ]
 
 MEASURES: tuple[Measure, ...] = (
@@ -45,6 +46,7 @@ MEASURES: tuple[Measure, ...] = (
     "capacity_gap",
     "capacity_gap_ratio",
     "predicted_wait",
+    "forecast_wait",
 )
 
 #: How each measure is written in messages: seconds, a count or a ratio.
@@ -60,6 +62,7 @@ MEASURE_UNITS: Mapping[Measure, Literal["seconds", "count", "ratio"]] = {
     "capacity_gap": "count",
     "capacity_gap_ratio": "ratio",
     "predicted_wait": "seconds",
+    "forecast_wait": "seconds",
 }
 
 
@@ -76,7 +79,8 @@ class QueueStats:
     capacity model (``risingtide.domain.demand``) fills them in from the line's smoothed
     demand before the tiers see the figures. ``capacity_gap`` is agents needed − staffed
     (negative: spare agents), ``capacity_gap_ratio`` that gap over agents needed,
-    ``predicted_wait`` Erlang C's mean wait with the agents staffed (seconds, capped).
+    ``predicted_wait`` Erlang C's mean wait with the agents staffed (seconds, capped),
+    ``forecast_wait`` the worst wait the forecast sees within the line's horizon.
     """
 
     line: str
@@ -95,6 +99,7 @@ class QueueStats:
     capacity_gap: int | None = None
     capacity_gap_ratio: float | None = None
     predicted_wait: float | None = None
+    forecast_wait: float | None = None
     arrivals_per_hour: float | None = None
     handle_time: float | None = None
 
