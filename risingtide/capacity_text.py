@@ -56,16 +56,25 @@ def capacity_line(
     return f"Enough agents for {target} ({needed} needed, {staffed} staffed{tail})"
 
 
+def forecast_line(forecast: float | None, target_wait: float) -> str | None:
+    """ "Forecast to pass 3m: up to 6m 40s" when the forecast is over the target, else None."""
+    if forecast is None or forecast <= target_wait:
+        return None
+    return f"Forecast to pass {_duration(target_wait)}: up to {predicted_wait_text(forecast)}"
+
+
 def capacity_variables(
     needed: int | None,
     gap: int | None,
     ratio: float | None,
     target_wait: float,
     predicted: float | None,
+    forecast: float | None = None,
 ) -> dict[str, Any]:
     """The template variables derived from the capacity figures."""
     return {
         "capacity_gap_percent": gap_percent(ratio),
         "predicted_wait_text": predicted_wait_text(predicted),
+        "forecast_wait_text": predicted_wait_text(forecast),
         "capacity_line": capacity_line(needed, gap, target_wait, predicted),
     }

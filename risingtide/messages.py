@@ -85,7 +85,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.exceptions import TemplateError as JinjaError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from risingtide.capacity_text import capacity_line, capacity_variables
+from risingtide.capacity_text import capacity_line, capacity_variables, forecast_line
 from risingtide.domain.model import ResponseOrder
 from risingtide.ports import ResponseContext
 
@@ -187,6 +187,7 @@ class MessageFacts:
     capacity_gap: int | None = None
     capacity_gap_ratio: float | None = None
     predicted_wait: float | None = None
+    forecast_wait: float | None = None
     entered_at: datetime | None = None
     live_switches: tuple[str, ...] = ()
     ack_url: str | None = None
@@ -236,6 +237,7 @@ def facts_from(order: ResponseOrder, context: ResponseContext) -> MessageFacts:
         capacity_gap=None if stats is None else stats.capacity_gap,
         capacity_gap_ratio=None if stats is None else stats.capacity_gap_ratio,
         predicted_wait=None if stats is None else stats.predicted_wait,
+        forecast_wait=None if stats is None else stats.forecast_wait,
         entered_at=_aware(extra.get("entered_at")),
         live_switches=_names(extra.get("live_switches")),
         ack_url=_url(extra.get("ack_url")),
@@ -424,6 +426,7 @@ def _figures(f: MessageFacts) -> list[str]:
         _longest_line(f),
         _waiting_line(f),
         _abandon_line(f),
+        None if f.kind == "stats_stale" else forecast_line(f.forecast_wait, f.target_wait),
         _capacity_line(f),
         _since_line(f),
         _on_line(f),
@@ -751,6 +754,7 @@ def variables(facts: MessageFacts) -> dict[str, Any]:
             facts.capacity_gap_ratio,
             facts.target_wait,
             facts.predicted_wait,
+            facts.forecast_wait,
         ),
     )
     values["body"] = _compile(_TEXT, "text").render(values).strip()
@@ -1004,6 +1008,8 @@ TEMPLATE_VARIABLES: Final[Mapping[str, str]] = {
     "predicted_wait": "Erlang C's mean wait with the agents staffed, seconds, or none",
     "predicted_wait_text": 'e.g. "6m 40s" ("over 1h" past the cap), or none',
     "capacity_line": 'e.g. "Needs 4 more agents to get back under 3m (…)", or none',
+    "forecast_wait": "the worst wait the forecast sees within its horizon, seconds, or none",
+    "forecast_wait_text": 'e.g. "6m 40s", or none',
     "stats_at": "when the figures were true (datetime), or none",
     "entered_at": "when the line entered its tier (datetime), or none",
     "entered_at_text": "that time as HH:MM, UK time",
@@ -1050,6 +1056,7 @@ def _samples() -> tuple[MessageFacts, ...]:
         capacity_gap=4,
         capacity_gap_ratio=4 / 12,
         predicted_wait=400.0,
+        forecast_wait=520.0,
         entered_at=at - timedelta(minutes=25),
         live_switches=("callback_on",),
         ack_url="https://risingtide.example/ack/council_tax",
@@ -1059,7 +1066,8 @@ def _samples() -> tuple[MessageFacts, ...]:
         base, kind="stats_stale", trigger="stats_stale", tier_from=None, tier_from_name=None,
         tier_count=None, stats_at=None, avg_wait=None, longest_wait=None, calls_waiting=None,
         agents_available=None, abandon_rate=None, window=None, agents_needed=None,
-        capacity_gap=None, capacity_gap_ratio=None, predicted_wait=None, entered_at=None,
+        capacity_gap=None, capacity_gap_ratio=None, predicted_wait=None, forecast_wait=None,
+        entered_at=None,
         live_switches=(), ack_url=None, board_url=None,
     )  # fmt: skip
     plain = replace(base, tier_from=None, tier_from_name=None)

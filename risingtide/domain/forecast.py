@@ -5,8 +5,9 @@ Not a straight line through the recent waits. A queueing model over what drives 
 * **arrivals and their trend** — two time-aware exponentially weighted means of the arrival
   rate, a fast one (τ 5 min) and the capacity model's slow one (τ 15 min). For a rate
   changing linearly, a mean with time constant τ lags it by τ, so the slope is
-  ``(fast − slow) ÷ (τ_slow − τ_fast)`` and the rate now is ``slow + slope × τ_slow`` —
-  counting only the part of the difference that Poisson noise does not explain;
+  ``(fast − slow) ÷ (τ_slow − τ_fast)`` and the rate now is ``fast + slope × τ_fast`` —
+  counting only the part of the difference that Poisson noise does not explain (with no
+  trend beyond noise, the rate is the steadier slow mean);
 * **staffing** — the agents staffed now, each answering a call per handle time;
 * **the calls already waiting** — beyond the queue Erlang C expects at this load, they are
   a backlog the agents must clear first.
@@ -54,8 +55,10 @@ def trend(
     per_second = max(slow, 0.0) / 3600.0
     spread = math.sqrt(per_second * (1 / (2 * tf) + 1 / (2 * ts) - 2 / (tf + ts))) * 3600.0
     excess = max(0.0, abs(fast - slow) - NOISE * spread)
+    if excess == 0.0:  # no trend beyond noise: the steadier slow mean is the level
+        return max(0.0, slow), 0.0
     slope = math.copysign(excess, fast - slow) / (ts - tf)
-    return max(0.0, slow + slope * ts), slope
+    return max(0.0, fast + slope * tf), slope  # a real trend: the fast mean, lagging less
 
 
 def forecast_wait(

@@ -134,3 +134,17 @@ def test_replay_raises_the_watch_tier_before_the_wait_breaches(tmp_path: Path) -
     assert watch, "the forecast never rose"
     assert watch[0].at > T0 + timedelta(minutes=20)
     assert "forecast_wait" in watch[0].reason  # type: ignore[attr-defined]
+
+
+def test_a_message_tells_the_forecast_only_when_it_passes_the_target() -> None:
+    """The default text says "Forecast to pass 3m: up to 8m 40s" over target, nothing under."""
+    from dataclasses import replace
+
+    from risingtide.messages import _samples, variables
+
+    base = _samples()[0]
+    over = variables(replace(base, forecast_wait=520.0))
+    assert "Forecast to pass 3m: up to 8m 40s" in over["body"]
+    assert over["forecast_wait_text"] == "8m 40s"
+    under = variables(replace(base, forecast_wait=120.0))
+    assert "Forecast to pass" not in under["body"]
