@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from risingtide.capacity_text import capacity_line, gap_percent, predicted_wait_text
 from risingtide.config.model import Config, LineConfig, humanise
 from risingtide.domain.escalation import timers_blocked
 from risingtide.domain.model import (
@@ -54,6 +55,11 @@ _MEASURE_WORDS: dict[Measure, str] = {
     "abandon_rate": "abandonment",
     "answered_rate": "answered",
     "offered": "calls offered",
+    "agents_needed": "agents needed",
+    "capacity_gap": "agents short",
+    "capacity_gap_ratio": "capacity gap",
+    "predicted_wait": "predicted wait",
+    "forecast_wait": "forecast wait",
 }
 _OP_WORDS = {Op.ABOVE: "over", Op.BELOW: "under", Op.AT_LEAST: "at least", Op.AT_MOST: "at most"}
 #: How many notifications the board lists for one line (newest first).
@@ -245,18 +251,28 @@ def switched_on(config: Config, view: LineView) -> list[dict[str, str]]:
     return out
 
 
+def capacity(view: LineView) -> dict[str, Any]:
+    """Agents needed, staffed, the gap (and as a % of needed), the predicted wait, and the
+    sentence the messages use ("Needs 4 more agents to get back under 3m …")."""
+    staffed = view.stats.agents_staffed if view.stats is not None else None
+    needed = view.agents_needed
+    gap = needed - staffed if needed is not None and staffed is not None else None
+    return {
+        "agents_needed": needed,
+        "agents_staffed": staffed,
+        "agents_gap": gap,
+        "agents_gap_percent": gap_percent(gap / needed) if gap is not None and needed else None,
+        "predicted_wait": view.predicted_wait,
+        "predicted_wait_text": predicted_wait_text(view.predicted_wait),
+        "capacity_text": capacity_line(needed, gap, view.target_wait, view.predicted_wait),
+    }
+
+
 def briefing(config: Config, view: LineView, records: Sequence[Any] = ()) -> dict[str, Any]:
     """The line's answers for the board (see the module docstring), JSON-able."""
     line = config.lines[view.id]
     state, now = view.state, view.now
-    staffed = view.stats.agents_staffed if view.stats is not None else None
-    needed = view.agents_needed
-    out: dict[str, Any] = {
-        "switched_on": switched_on(config, view),
-        "agents_needed": needed,
-        "agents_staffed": staffed,
-        "agents_gap": needed - staffed if needed is not None and staffed is not None else None,
-    }
+    out: dict[str, Any] = {"switched_on": switched_on(config, view), **capacity(view)}
     if state.tier <= 0:
         return out
     ack = state.ack if state.acknowledged else None

@@ -1,12 +1,13 @@
 """The per-line series of ``/metrics``, and the few aggregates a board counts instead.
 
-Twelve series a line at most (DESIGN.md's budget): ``line_info{line,name}`` (the display
-name, always 1), ``line_tier``, three flags a rule or a board acts on, the line's target,
-and seven figures. A scrape writes them as text straight from the line views (the client
-library's generic path costs ~30 µs a sample, too slow at 100,000 samples); the same
-families are also offered as client ``Metric`` objects, so a registry read
-(``get_sample_value``) sees what a scrape sees. Erlang C's agents-needed figure is kept per
-line until its figures change (once a poll), not worked out again on every scrape.
+Twelve series a line at most (DESIGN.md's budget): ``line_tier``, three flags a rule or a
+board acts on, the line's target (labelled with the line's display name: the two static
+facts of a line share one series), six figures and the capacity gap. A scrape writes them as
+text straight from the line views (the client library's generic path costs ~30 µs a sample,
+too slow at 100,000 samples); the same families are also offered as client ``Metric``
+objects, so a registry read (``get_sample_value``) sees what a scrape sees. Agents needed is
+the capacity model's smoothed figure (``risingtide.domain.demand``) where the line has one,
+else Erlang C over the latest window, kept per line until its figures change.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
 from risingtide.config.model import Config
@@ -25,8 +26,8 @@ from risingtide.domain.model import QueueStats
 from risingtide.view import LineView
 
 PREFIX = "risingtide_"
-INFO = "line_info"
-INFO_HELP = "The line's display name (always 1)."
+#: The family whose series also carries the line's display name (for legends).
+NAMED = "line_target_wait_seconds"
 
 
 class NeededCache:
@@ -45,7 +46,9 @@ class NeededCache:
             hit = self._known.get(view.id)
         if hit is not None and hit[0] is stats and hit[1] == view.target_wait:
             return hit[2]
-        value = agents_needed_from_stats(stats, view.target_wait)
+        value = stats.agents_needed
+        if value is None:
+            value = agents_needed_from_stats(stats, view.target_wait)
         with self._lock:
             self._known[view.id] = (stats, view.target_wait, value)
         return value
@@ -74,7 +77,7 @@ def _figure(measure: str) -> Callable[[LineView, NeededCache], float | None]:
     return value
 
 
-#: Every per-line family after the info series, in exposition order (11 + info = 12).
+#: Every per-line family, in exposition order (12).
 FAMILIES: tuple[Family, ...] = (
     Family("line_tier", "Current tier of the line (0 calm .. highest).",
            lambda v, _: v.state.tier),
@@ -84,7 +87,7 @@ FAMILIES: tuple[Family, ...] = (
            lambda v, _: 1.0 if v.silenced else 0.0),
     Family("line_stale", "1 while the line's stats are stale (tier held).",
            lambda v, _: 1.0 if v.state.stale else 0.0),
-    Family("line_target_wait_seconds", "The line's target average wait.",
+    Family(NAMED, "The line's target average wait; the name label is its display name.",
            lambda v, _: v.target_wait),
     Family("line_avg_wait_seconds", "Average wait before answer over the window.",
            _figure("avg_wait")),
@@ -96,6 +99,8 @@ FAMILIES: tuple[Family, ...] = (
            _figure("abandon_rate")),
     Family("line_agents_needed", "Agents Erlang C says the line needs to meet its target.",
            lambda v, needed: needed(v)),
+    Family("line_capacity_gap", "Agents needed minus agents staffed (negative: spare).",
+           _figure("capacity_gap")),
 )  # fmt: skip
 
 
@@ -121,19 +126,18 @@ def line_text(views: Sequence[LineView], needed: NeededCache) -> str:
     names = [PREFIX + f.name for f in FAMILIES]
     rows: list[list[str]] = [[] for _ in FAMILIES]
     (tier, acked, silenced, stale, target, avg, longest, waiting, available, abandon,
-     need) = rows  # fmt: skip
-    n_tier, n_acked, n_sil, n_stale, n_target, n_avg, n_long, n_wait, n_avail, n_ab, n_need = names
-    info_rows: list[str] = []
-    info = PREFIX + INFO
+     need, gap) = rows  # fmt: skip
+    (n_tier, n_acked, n_sil, n_stale, n_target, n_avg, n_long, n_wait, n_avail, n_ab, n_need,
+     n_gap) = names  # fmt: skip
     for v in views:
         lab = f'{{line="{_escape(v.id)}"}} '
         st = v.state
-        info_rows.append(f'{info}{{line="{_escape(v.id)}",name="{_escape(v.name)}"}} 1.0\n')
         tier.append(f"{n_tier}{lab}{st.tier}.0\n")
         acked.append(f"{n_acked}{lab}{_FLAG[st.acknowledged]}\n")
         silenced.append(f"{n_sil}{lab}{_FLAG[v.silenced]}\n")
         stale.append(f"{n_stale}{lab}{_FLAG[st.stale]}\n")
-        target.append(f"{n_target}{lab}{_number(float(v.target_wait))}\n")
+        named = f'{{line="{_escape(v.id)}",name="{_escape(v.name)}"}} '
+        target.append(f"{n_target}{named}{_number(float(v.target_wait))}\n")
         x = v.stats
         if x is None:
             continue
@@ -144,11 +148,12 @@ def line_text(views: Sequence[LineView], needed: NeededCache) -> str:
             (available, n_avail, x.agents_available),
             (abandon, n_ab, x.abandon_rate),
             (need, n_need, needed(v)),
+            (gap, n_gap, x.capacity_gap),
         ):
             if value is not None and value == value:  # NaN != NaN: no sample
                 shown = f"{value}.0" if type(value) is int else _number(float(value))
                 rows_of.append(f"{name}{lab}{shown}\n")
-    out = [f"# HELP {info} {INFO_HELP}\n# TYPE {info} gauge\n", *info_rows]
+    out: list[str] = []
     for fam, name, fam_rows in zip(FAMILIES, names, rows, strict=True):
         out.append(f"# HELP {name} {fam.doc}\n# TYPE {name} gauge\n")
         out.extend(fam_rows)
@@ -160,16 +165,15 @@ _FLAG = ("0.0", "1.0")
 
 def line_families(views: Sequence[LineView], needed: NeededCache) -> Iterator[Metric]:
     """The same families as client objects (for registry reads; slower than the text)."""
-    info = InfoMetricFamily(PREFIX + "line", INFO_HELP, labels=["line"])
-    for v in views:
-        info.add_metric([v.id], {"name": v.name})
-    yield info
     for fam in FAMILIES:
-        gauge = GaugeMetricFamily(PREFIX + fam.name, fam.doc, labels=["line"])
+        named = fam.name == NAMED
+        gauge = GaugeMetricFamily(
+            PREFIX + fam.name, fam.doc, labels=["line", "name"] if named else ["line"]
+        )
         for v in views:
             x = fam.value(v, needed)
             if x is not None:
-                gauge.add_metric([v.id], float(x))
+                gauge.add_metric([v.id, v.name] if named else [v.id], float(x))
         yield gauge
 
 

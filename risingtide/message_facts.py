@@ -84,6 +84,11 @@ class MessageFacts:
     agents_available: int | None = None
     abandon_rate: float | None = None
     window: float | None = None
+    agents_needed: int | None = None
+    capacity_gap: int | None = None
+    capacity_gap_ratio: float | None = None
+    predicted_wait: float | None = None
+    forecast_wait: float | None = None
     entered_at: datetime | None = None
     live_switches: tuple[str, ...] = ()
     ack_url: str | None = None
@@ -129,6 +134,11 @@ def facts_from(order: ResponseOrder, context: ResponseContext) -> MessageFacts:
         agents_available=None if stats is None else stats.agents_available,
         abandon_rate=None if stats is None else stats.abandon_rate,
         window=None if stats is None else stats.window,
+        agents_needed=None if stats is None else stats.agents_needed,
+        capacity_gap=None if stats is None else stats.capacity_gap,
+        capacity_gap_ratio=None if stats is None else stats.capacity_gap_ratio,
+        predicted_wait=None if stats is None else stats.predicted_wait,
+        forecast_wait=None if stats is None else stats.forecast_wait,
         entered_at=_aware(extra.get("entered_at")),
         live_switches=_names(extra.get("live_switches")),
         ack_url=_url(extra.get("ack_url")),

@@ -95,6 +95,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.exceptions import TemplateError as JinjaError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from risingtide.capacity_text import capacity_line, capacity_variables, forecast_line
 from risingtide.message_facts import (
     EXTRA_KEYS,
     KINDS,
@@ -204,6 +205,12 @@ def _on_line(f: MessageFacts) -> str | None:
     return f"Already on: {', '.join(f.live_switches)}" if f.live_switches else None
 
 
+def _capacity_line(f: MessageFacts) -> str | None:
+    if f.kind == "stats_stale":  # old figures: no advice on staffing
+        return None
+    return capacity_line(f.agents_needed, f.capacity_gap, f.target_wait, f.predicted_wait)
+
+
 def _figures(f: MessageFacts) -> list[str]:
     if f.kind == "report":
         return report_lines(f.reason)
@@ -213,6 +220,8 @@ def _figures(f: MessageFacts) -> list[str]:
         _longest_line(f),
         _waiting_line(f),
         _abandon_line(f),
+        None if f.kind == "stats_stale" else forecast_line(f.forecast_wait, f.target_wait),
+        _capacity_line(f),
         _since_line(f),
         _on_line(f),
     )
@@ -338,6 +347,7 @@ def _sms(f: MessageFacts) -> str:
             _Part(_longest_line(f) or "", 6),
             _Part(_waiting_line(f) or "", 2),
             _Part(_abandon_line(f) or "", 3),
+            _Part(_capacity_line(f) or "", 9),
             _Part(_since_line(f) or "", 5),
             _Part(_on_line(f) or "", 8),
             _Part(f"Why: {f.reason}" if f.reason else "", 7, shrink=True),
@@ -532,6 +542,14 @@ def variables(facts: MessageFacts) -> dict[str, Any]:
         headline=_headline(facts),
         figures=_figures(facts),
         colour=_colour(facts),
+        **capacity_variables(
+            facts.agents_needed,
+            facts.capacity_gap,
+            facts.capacity_gap_ratio,
+            facts.target_wait,
+            facts.predicted_wait,
+            facts.forecast_wait,
+        ),
     )
     values["body"] = _compile(_TEXT, "text").render(values).strip()
     values["sms"] = _sms(facts)
@@ -794,6 +812,15 @@ TEMPLATE_VARIABLES: Final[Mapping[str, str]] = {
     "abandon_rate": "abandoned share of offered calls, 0-1, or none",
     "abandon_text": 'e.g. "12.5%"',
     "window": "the window of abandon_rate, seconds, or none",
+    "agents_needed": "agents Erlang C says meet the target (smoothed demand), or none",
+    "capacity_gap": "agents needed minus staffed (negative: spare), or none",
+    "capacity_gap_ratio": "the gap over agents needed, e.g. 0.08, or none",
+    "capacity_gap_percent": 'e.g. "8%", or none',
+    "predicted_wait": "Erlang C's mean wait with the agents staffed, seconds, or none",
+    "predicted_wait_text": 'e.g. "6m 40s" ("over 1h" past the cap), or none',
+    "capacity_line": 'e.g. "Needs 4 more agents to get back under 3m (…)", or none',
+    "forecast_wait": "the worst wait the forecast sees within its horizon, seconds, or none",
+    "forecast_wait_text": 'e.g. "6m 40s", or none',
     "stats_at": "when the figures were true (datetime), or none",
     "entered_at": "when the line entered its tier (datetime), or none",
     "entered_at_text": "that time as HH:MM, UK time",
@@ -836,6 +863,11 @@ def _samples() -> tuple[MessageFacts, ...]:
         agents_available=2,
         abandon_rate=0.125,
         window=900.0,
+        agents_needed=12,
+        capacity_gap=4,
+        capacity_gap_ratio=4 / 12,
+        predicted_wait=400.0,
+        forecast_wait=520.0,
         entered_at=at - timedelta(minutes=25),
         live_switches=("callback_on",),
         ack_url="https://risingtide.example/ack/council_tax",
@@ -844,7 +876,9 @@ def _samples() -> tuple[MessageFacts, ...]:
     sparse = replace(
         base, kind="stats_stale", trigger="stats_stale", tier_from=None, tier_from_name=None,
         tier_count=None, stats_at=None, avg_wait=None, longest_wait=None, calls_waiting=None,
-        agents_available=None, abandon_rate=None, window=None, entered_at=None,
+        agents_available=None, abandon_rate=None, window=None, agents_needed=None,
+        capacity_gap=None, capacity_gap_ratio=None, predicted_wait=None, forecast_wait=None,
+        entered_at=None,
         live_switches=(), ack_url=None, board_url=None,
     )  # fmt: skip
     plain = replace(base, tier_from=None, tier_from_name=None)

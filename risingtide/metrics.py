@@ -3,12 +3,13 @@
 Per-line series are a budget: at most 12 a line (DESIGN.md), rendered at scrape time straight
 from the runtime's line views (``risingtide.line_metrics``) — no labelled child object per
 line, and a line removed by a reload disappears from ``/metrics`` instead of freezing. Each line
-has ``line_info{line,name}`` (its display name, always 1), ``line_tier``, the three flags a
-rule or a board acts on (``line_tier_acknowledged``, ``line_silenced``, ``line_stale``) and
-the figures a board draws (waits, calls waiting, agents available and needed, abandon ratio,
-target wait). What a board can count or read elsewhere is aggregated instead: lines at each
-tier, lines open, live switches by response, the oldest figures by source. A line's own
-story (its episodes, runs, switches) is in the API and the history.
+has ``line_tier``, the three flags a rule or a board acts on (``line_tier_acknowledged``,
+``line_silenced``, ``line_stale``), ``line_target_wait_seconds{line,name}`` (the target,
+labelled with the display name) and the figures a board draws (waits, calls waiting, agents
+available and needed, abandon ratio, the capacity gap). What a board can count or read
+elsewhere is aggregated instead: lines at each tier, lines open, live switches by response,
+the oldest figures by source. A line's own story (its episodes, runs, switches) is in the API
+and the history.
 
 Counters count by tier, response and channel, not by line: ``server.per_line_counters``
 adds a ``line`` label to the tier-transition and response-run counters for a small centre.

@@ -48,8 +48,10 @@ if TYPE_CHECKING:
 
 import structlog
 
+from risingtide.anticipation import inputs_of
 from risingtide.config.model import Config, LineConfig
 from risingtide.demand_feeds import read_feeds
+from risingtide.domain.demand import CapacityTracker
 from risingtide.domain.demand_calendar import for_line, resolve
 from risingtide.domain.model import (
     Action,
@@ -137,6 +139,11 @@ class StatsRows:
                 previous = truth
         return out
 
+    def peak_capacity_gap(self) -> int | None:
+        """The largest capacity gap (agents needed − staffed) over the rows, if any known."""
+        gaps = [r.capacity_gap for r in self._rows if r.capacity_gap is not None]
+        return max(gaps) if gaps else None
+
     def gaps(self, longer_than: timedelta) -> list[int]:
         """Rows more than ``longer_than`` after their predecessor."""
         limit = longer_than // _MICROSECOND
@@ -144,16 +151,25 @@ class StatsRows:
         return [i for i in range(1, len(times)) if times[i] - times[i - 1] > limit]
 
 
-def rows_by_line(rows: Iterable[QueueStats]) -> tuple[dict[str, StatsRows], int]:
-    """Group rows by line in order, dropping a row older than its line's latest."""
+def rows_by_line(
+    rows: Iterable[QueueStats], config: Config | None = None
+) -> tuple[dict[str, StatsRows], int]:
+    """Group rows by line in order, dropping a row older than its line's latest.
+
+    With ``config``, each configured line's rows get the capacity figures (agents needed,
+    the gap, the predicted wait) as the daemon gives them on arrival.
+    """
     grouped: dict[str, list[QueueStats]] = {}
+    inputs = {lid: inputs_of(lc) for lid, lc in config.lines.items()} if config else {}
+    tracker = CapacityTracker()
     count = 0
     for row in rows:
         count += 1
         kept = grouped.setdefault(row.line, [])
         if kept and row.at < kept[-1].at:
             continue
-        kept.append(row)
+        given = inputs.get(row.line)
+        kept.append(row if given is None else tracker.observe(row, given))
     return {line: StatsRows(line, kept) for line, kept in grouped.items()}, count
 
 
@@ -174,6 +190,8 @@ class LineSummary:
     switches_applied: int = 0
     switches_undone: int = 0
     stale_alerts: int = 0
+    #: The largest capacity gap seen (rows enriched by ``rows_by_line`` only), or None.
+    peak_capacity_gap: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON-able values (durations in seconds)."""
@@ -193,6 +211,7 @@ class LineSummary:
             "switches_applied": self.switches_applied,
             "switches_undone": self.switches_undone,
             "stale_alerts": self.stale_alerts,
+            "peak_capacity_gap": self.peak_capacity_gap,
         }
 
 
@@ -210,12 +229,13 @@ class ReplayResult:
 def replay(
     config: Config, rows: Iterable[QueueStats], *, started: datetime | None = None
 ) -> ReplayResult:
-    """Run ``rows`` (any order of lines, time order within each) through the tiers.
+    """Run ``rows`` (any order of lines, time order within each) through the tiers, each
+    row with the capacity figures the daemon would have worked out as it arrived.
 
     ``started`` stands for the daemon's start, which demand events written relative to it
     (``start: +2m``, demos and drills) follow; without it they are left out.
     """
-    lines, count = rows_by_line(rows)
+    lines, count = rows_by_line(rows, config)
     return replay_lines(config, lines, count, started=started)
 
 
@@ -247,6 +267,8 @@ def replay_lines(
     for line, r in lines.items():
         if line not in config.lines:
             result.unknown_lines[line] = len(r)
+        elif isinstance(r, StatsRows):
+            result.summaries[line].peak_capacity_gap = r.peak_capacity_gap()
     result.events = sorted((e for w in walked for e in w.events), key=_at)
     result.orders = sorted((o for w in walked for o in w.orders), key=_at)
     return result

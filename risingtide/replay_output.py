@@ -4,10 +4,12 @@ JSON or an HTML page."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
+from risingtide.anticipation import uses_capacity_measures
 from risingtide.config.model import Config
-from risingtide.replay import replay_lines, timeline_json, timeline_text
+from risingtide.replay import LineRows, replay_lines, rows_by_line, timeline_json, timeline_text
 from risingtide.replay_rows import read_line_rows
 
 FORMATS = ("text", "json", "html")
@@ -21,11 +23,21 @@ def render(
     ``CsvStatsError`` or ``OSError`` when the file cannot be read."""
     if fmt == "html" or proposed is not None:
         return _scored(config, stats, fmt, proposed)
-    lines, count = read_line_rows(stats)  # columns: only rows that can change anything
-    result = replay_lines(config, lines, count, jobs=jobs)
+    result = replay_lines(config, *_rows(config, stats), jobs=jobs)
     if fmt == "json":
         return json.dumps(timeline_json(result, config), indent=2) + "\n"
     return timeline_text(config, result)
+
+
+def _rows(config: Config, stats: Path) -> tuple[Mapping[str, LineRows], int]:
+    """The file's rows by line: as columns, whose marks let replay visit only the rows that
+    can change anything; row by row, with the capacity figures worked out as the daemon
+    works them out, when a condition reads one (the columns carry the file's figures only)."""
+    if uses_capacity_measures(config):
+        from risingtide.sources.csv_file import read_rows
+
+        return rows_by_line(read_rows(stats), config)
+    return read_line_rows(stats)
 
 
 def _scored(config: Config, stats: Path, fmt: str, proposed: Config | None) -> str:

@@ -35,6 +35,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
+from risingtide.anticipation import enrich_polled
 from risingtide.api.links import make_ack_link, with_personal_links
 from risingtide.clock import Clock, SystemClock
 from risingtide.config import ConfigErrors, load_config
@@ -43,6 +44,7 @@ from risingtide.config.model import Config, LineConfig, SourceConfig
 from risingtide.demand_feeds import read_feeds
 from risingtide.dispatch import Delivery, Dispatcher
 from risingtide.domain import commands
+from risingtide.domain.demand import CapacityTracker
 from risingtide.domain.demand_calendar import DemandEvent, for_line, resolve
 from risingtide.domain.model import (
     Action,
@@ -111,6 +113,8 @@ class Runtime:
         self.port = config.server.port if port is None else port
         self.states: dict[str, LineState] = {}
         self.latest: dict[str, QueueStats] = {}
+        #: Each line's smoothed demand; polled figures are enriched with capacity figures.
+        self.capacity = CapacityTracker()
         self.last_error: dict[str, str] = {}
         self.samples = SampleRecorder()  # figures over time: the board's trend, episodes
         self.sources: dict[str, StatsSource] = {}
@@ -390,6 +394,7 @@ class Runtime:
     ) -> None:
         """Keep each line's latest good stats and evaluate those lines at once; a failure
         keeps the last good ones (the line goes stale at its deadline)."""
+        stats = enrich_polled(self.capacity, self.config, stats)  # the same step as replay's
         self.samples.observe(self, stats)
         arrived: list[str] = []
         for line, s in stats.items():
@@ -757,6 +762,7 @@ class Runtime:
         self._reassert_switches(lid for sid in rebuilt for lid in new.lines_of(sid))
         for lid in set(self.latest) - set(new.lines):
             del self.latest[lid]
+            self.capacity.forget(lid)
         now = self.clock.now()
         for lid in set(self._deadlines) - set(new.lines):
             del self._deadlines[lid]

@@ -81,7 +81,11 @@ class Sample:
             answered=stats.answered,
             abandoned=stats.abandoned,
             agents_staffed=stats.agents_staffed,
-            agents_needed=agents_needed_from_stats(stats, target_wait),
+            agents_needed=(
+                stats.agents_needed  # the capacity model's smoothed figure, where it has one
+                if stats.agents_needed is not None
+                else agents_needed_from_stats(stats, target_wait)
+            ),
             window=stats.window,
         )
 

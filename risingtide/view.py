@@ -57,10 +57,28 @@ class LineView:
 
     @property
     def agents_needed(self) -> int | None:
-        """Agents Erlang C says the line needs to meet its target, when the stats allow."""
+        """Agents Erlang C says the line needs to meet its target, when the stats allow:
+        the capacity model's smoothed figure, else the latest window's own."""
         if self.stats is None:
             return None
+        if self.stats.agents_needed is not None:
+            return self.stats.agents_needed
         return agents_needed_from_stats(self.stats, self.target_wait)
+
+    @property
+    def capacity_gap(self) -> int | None:
+        """Agents needed − staffed (negative: spare agents), or None when unknown."""
+        return None if self.stats is None else self.stats.capacity_gap
+
+    @property
+    def capacity_gap_ratio(self) -> float | None:
+        """The gap as a share of agents needed, or None when unknown."""
+        return None if self.stats is None else self.stats.capacity_gap_ratio
+
+    @property
+    def predicted_wait(self) -> float | None:
+        """Erlang C's mean wait (s) with the agents staffed, or None when unknown."""
+        return None if self.stats is None else self.stats.predicted_wait
 
     def to_json(self) -> dict[str, Any]:
         """The line as the JSON API returns it."""
@@ -102,6 +120,10 @@ class LineView:
             "target_wait": self.target_wait,
             "stats_age": self.stats_age,
             "agents_needed": self.agents_needed,
+            "capacity_gap": self.capacity_gap,
+            "capacity_gap_ratio": self.capacity_gap_ratio,
+            "predicted_wait": self.predicted_wait,
+            "forecast_wait": None if stats is None else stats.forecast_wait,
             "last_error": self.last_error,
             "stats": None
             if stats is None
@@ -119,6 +141,8 @@ class LineView:
                 "answered_rate": stats.answered_rate,
                 "window": stats.window,
                 "avg_handle_time": stats.avg_handle_time,
+                "arrivals_per_hour": stats.arrivals_per_hour,
+                "handle_time": stats.handle_time,
             },
         }
 

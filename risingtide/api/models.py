@@ -60,6 +60,7 @@ Until = Annotated[
     ),
 ]
 
+
 def _whole(value: Any) -> Any:
     # JSON Schema calls 2.0 an integer, so the document's readers may send it.
     return int(value) if isinstance(value, float) and value.is_integer() else value
@@ -292,6 +293,13 @@ class StatsOut(BaseModel):
     answered_rate: float | None
     window: float | None
     avg_handle_time: float | None
+    arrivals_per_hour: float | None = Field(
+        default=None, description="Smoothed arrivals the capacity model plans for (calls/hour)."
+    )
+    handle_time: float | None = Field(
+        default=None,
+        description="Handle time the capacity model uses (s): the platform's, else the config's.",
+    )
 
 
 class LineOut(BaseModel):
@@ -317,7 +325,24 @@ class LineOut(BaseModel):
     )
     target_wait: float
     stats_age: float | None
-    agents_needed: int | None
+    agents_needed: int | None = Field(
+        description="Agents Erlang C says the line needs to meet its target wait."
+    )
+    capacity_gap: int | None = Field(
+        default=None, description="Agents needed − agents staffed (negative: spare agents)."
+    )
+    capacity_gap_ratio: float | None = Field(
+        default=None, description="The gap as a share of agents needed (0.08 is 8 %)."
+    )
+    predicted_wait: float | None = Field(
+        default=None,
+        description="Erlang C's mean wait with the agents staffed, seconds (capped at 3600).",
+    )
+    forecast_wait: float | None = Field(
+        default=None,
+        description="The worst wait the forecast sees within the line's forecast_wait horizon "
+        "(only for lines whose conditions read it), seconds.",
+    )
     last_error: str | None
     stats: StatsOut | None
 

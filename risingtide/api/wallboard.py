@@ -92,6 +92,16 @@ class BriefingOut(_Strict):
     agents_needed: int | None
     agents_staffed: int | None
     agents_gap: int | None = Field(description="Needed less staffed; positive means short.")
+    agents_gap_percent: str | None = Field(
+        None, description='The gap as a share of agents needed, e.g. "8%".'
+    )
+    predicted_wait: float | None = Field(
+        None, description="Erlang C's mean wait with the agents staffed, seconds (capped)."
+    )
+    predicted_wait_text: str | None = Field(None, description='e.g. "6m 40s", "over 1h".')
+    capacity_text: str | None = Field(
+        None, description='e.g. "Needs 4 more agents to get back under 3m (…)".'
+    )
     cause: str | None = Field(None, description="Why the line is at its tier, in words.")
     since: datetime | None = None
     since_text: str | None = None

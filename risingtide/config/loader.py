@@ -32,6 +32,7 @@ from risingtide.config.document import Document, Path, parse_document
 from risingtide.config.durations import format_duration
 from risingtide.config.envvars import redact
 from risingtide.config.errors import ConfigError, ConfigErrors, show, sort_errors
+from risingtide.config.forecasts import check_forecasts, forecast_within
 from risingtide.config.frameworks import (
     check_framework,
     check_hysteresis,
@@ -190,6 +191,12 @@ def _too_large(file: str, size: int) -> ConfigError:
         file, 1, 1,
         f"the config is {mib:.1f} MiB, more than the {MAX_CONFIG_BYTES // MIB} MiB allowed",
     )  # fmt: skip
+
+
+def _handle_time(block: LineBlock, defaults: DefaultsBlock) -> float | None:
+    """The line's ``handle_time:`` (or the defaults'), in seconds, or None."""
+    handle = block.handle_time or defaults.handle_time
+    return None if handle is None else handle.total_seconds()
 
 
 def _text(value: Any) -> str | None:
@@ -731,6 +738,7 @@ class _Compiler:
                 for i, t in enumerate(raw_tiers if isinstance(raw_tiers, list) else [])
             ]
             check_framework(self.report, head, tiers, path)
+            check_forecasts(self.report, tiers, path)
             stale_responses = head.stale_responses if head is not None else []
             for ref_path, rid in response_refs(stale_responses, tiers, path):
                 if rid not in self.responses:
@@ -859,6 +867,8 @@ class _Compiler:
                 calendar=calendar,
                 source=sid,
                 source_params=params,
+                handle_time=_handle_time(block, self.defaults),
+                forecast_within=forecast_within(framework_block) if framework_block else None,
             )
         return lines
 

@@ -32,6 +32,10 @@ class LineConfig:
     calendar: Calendar
     source: str
     source_params: BaseModel
+    #: Seconds of handle time to plan with where the platform gives none (``handle_time:``).
+    handle_time: float | None = None
+    #: How far ahead its ``forecast_wait`` conditions look, seconds (None: none does).
+    forecast_within: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,6 +195,8 @@ class DefaultsBlock(Block):
     """``defaults:`` — applied to every line that does not say otherwise."""
 
     target_wait: PositiveDuration | None = None
+    #: The average handle time to plan with where the platform gives none (capacity model).
+    handle_time: PositiveDuration | None = None
     hours: str | None = None
     framework: str | None = None
     source: Any = None  # an id or {use: id, …}; the loader splits it
@@ -320,12 +322,18 @@ class _Comparison(Block):
 
 
 class TimeComparison(_Comparison):
-    """Comparisons for ``avg_wait`` and ``longest_wait`` (seconds; ``target`` allowed)."""
+    """Comparisons for ``avg_wait``, ``longest_wait``, ``predicted_wait`` (seconds; ``target``)."""
 
     above: TimeThreshold | None = None
     below: TimeThreshold | None = None
     at_least: TimeThreshold | None = None
     at_most: TimeThreshold | None = None
+
+
+class ForecastComparison(TimeComparison):
+    """``forecast_wait``: a time threshold, and how far ahead to look (``within``)."""
+
+    within: PositiveDuration
 
 
 class CountComparison(_Comparison):
@@ -356,6 +364,11 @@ class ConditionBlock(Block):
     abandon_rate: RatioComparison | None = None
     answered_rate: RatioComparison | None = None
     offered: CountComparison | None = None
+    agents_needed: CountComparison | None = None
+    capacity_gap: CountComparison | None = None
+    capacity_gap_ratio: RatioComparison | None = None
+    predicted_wait: TimeComparison | None = None
+    forecast_wait: ForecastComparison | None = None
     any_: list[ConditionBlock] | None = Field(default=None, alias="any", min_length=1)
     all_: list[ConditionBlock] | None = Field(default=None, alias="all", min_length=1)
 
@@ -365,7 +378,8 @@ class ConditionBlock(Block):
         if all(getattr(self, name) is None for name in type(self).model_fields):
             raise config_error(
                 "needs at least one measure (avg_wait, longest_wait, calls_waiting, "
-                "agents_available, abandon_rate, answered_rate, offered), any: or all:"
+                "agents_available, abandon_rate, answered_rate, offered, agents_needed, "
+                "capacity_gap, capacity_gap_ratio, predicted_wait, forecast_wait), any: or all:"
             )
         return self
 
@@ -433,6 +447,8 @@ class LineBlock(Block):
 
     name: Text
     target_wait: PositiveDuration | None = None
+    #: The average handle time to plan with where the platform gives none (capacity model).
+    handle_time: PositiveDuration | None = None
     hours: str | None = None
     framework: str | None = None
     source: Any = None

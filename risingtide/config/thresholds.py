@@ -9,8 +9,9 @@ A tiny hand-written grammar (never ``eval``)::
                                              target + 60s, 2 * target - 30s
 
 ``target`` is the line's target wait, so it is allowed only for the time measures
-(``avg_wait``, ``longest_wait``). A threshold stays symbolic (``factor * target + offset``)
-until a line is compiled and ``Threshold.resolve`` is given that line's target.
+(``avg_wait``, ``longest_wait``, ``predicted_wait``). A threshold stays symbolic
+(``factor * target + offset``) until a line is compiled and ``Threshold.resolve`` is given
+that line's target.
 
 Every failure is a ``ThresholdError`` (a ``ValueError``) whose message can be shown as is.
 """
@@ -115,7 +116,7 @@ def parse_threshold(value: object, unit: Unit) -> Threshold:
         if unit != "seconds":
             raise ThresholdError(
                 f"{show(value)} cannot be used here: target (the line's target wait) "
-                "applies only to avg_wait and longest_wait"
+                "applies only to avg_wait, longest_wait, predicted_wait and forecast_wait"
             )
         return _target(text, value)
     if unit == "seconds":

@@ -27,6 +27,11 @@ Measure = Literal[
     "abandon_rate",
     "answered_rate",
     "offered",
+    "agents_needed",
+    "capacity_gap",
+    "capacity_gap_ratio",
+    "predicted_wait",
+    "forecast_wait",
 ]
 
 MEASURES: tuple[Measure, ...] = (
@@ -37,6 +42,11 @@ MEASURES: tuple[Measure, ...] = (
     "abandon_rate",
     "answered_rate",
     "offered",
+    "agents_needed",
+    "capacity_gap",
+    "capacity_gap_ratio",
+    "predicted_wait",
+    "forecast_wait",
 )
 
 #: How each measure is written in messages: seconds, a count or a ratio.
@@ -48,6 +58,11 @@ MEASURE_UNITS: Mapping[Measure, Literal["seconds", "count", "ratio"]] = {
     "abandon_rate": "ratio",
     "answered_rate": "ratio",
     "offered": "count",
+    "agents_needed": "count",
+    "capacity_gap": "count",
+    "capacity_gap_ratio": "ratio",
+    "predicted_wait": "seconds",
+    "forecast_wait": "seconds",
 }
 
 
@@ -59,6 +74,13 @@ class QueueStats:
     Any figure a source cannot provide is ``None`` ("unknown"); a condition on an unknown
     measure is never met. ``offered``, ``answered`` and ``abandoned`` count calls over the
     trailing ``window`` (seconds); the other figures are "now".
+
+    The capacity figures (``agents_needed`` … ``handle_time``) are not a source's: the
+    capacity model (``risingtide.domain.demand``) fills them in from the line's smoothed
+    demand before the tiers see the figures. ``capacity_gap`` is agents needed − staffed
+    (negative: spare agents), ``capacity_gap_ratio`` that gap over agents needed,
+    ``predicted_wait`` Erlang C's mean wait with the agents staffed (seconds, capped),
+    ``forecast_wait`` the worst wait the forecast sees within the line's horizon.
     """
 
     line: str
@@ -73,6 +95,13 @@ class QueueStats:
     abandoned: int | None = None
     window: float | None = None
     avg_handle_time: float | None = None
+    agents_needed: int | None = None
+    capacity_gap: int | None = None
+    capacity_gap_ratio: float | None = None
+    predicted_wait: float | None = None
+    forecast_wait: float | None = None
+    arrivals_per_hour: float | None = None
+    handle_time: float | None = None
 
     @property
     def abandon_rate(self) -> float | None:

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from risingtide.clock import FakeClock
 from risingtide.config import load_config
 from risingtide.dispatch import RetryPolicy
+from risingtide.domain.capacity import agents_needed
 from risingtide.domain.model import QueueStats
 from risingtide.metrics import reason_label
 from risingtide.runtime import Runtime
@@ -56,7 +57,6 @@ responses:
 
 #: The per-line families and nothing else: the budget is 12 series a line.
 PER_LINE = {
-    "risingtide_line_info",
     "risingtide_line_tier",
     "risingtide_line_tier_acknowledged",
     "risingtide_line_silenced",
@@ -68,6 +68,7 @@ PER_LINE = {
     "risingtide_line_agents_available",
     "risingtide_line_abandon_ratio",
     "risingtide_line_agents_needed",
+    "risingtide_line_capacity_gap",
 }
 
 
@@ -132,8 +133,8 @@ def _samples(text: str) -> list[tuple[str, str]]:
 async def test_a_scrape_has_at_most_twelve_series_a_line_and_no_created(
     tmp_path: Path, hook: str
 ) -> None:
-    """Over real HTTP, each line has ≤ 12 series (every per-line family once), the info
-    series carries the display name, and no ``_created`` series is exported."""
+    """Over real HTTP, each line has ≤ 12 series (every per-line family once, the capacity
+    gap among them), the target series carries the display name, and no ``_created``."""
     rt = await _runtime(tmp_path, hook)
     try:
         await _feed(rt, revenues=400.0)
@@ -149,7 +150,9 @@ async def test_a_scrape_has_at_most_twelve_series_a_line_and_no_created(
     assert max(per_line.values()) <= 12
     names = {name for name, labels in samples if 'line="' in labels}
     assert names == PER_LINE
-    assert 'risingtide_line_info{line="revenues",name="Revenues & Benefits"} 1.0' in text
+    assert (
+        'risingtide_line_target_wait_seconds{line="revenues",name="Revenues & Benefits"} ' in text
+    )
     assert not [name for name, _ in samples if name.endswith("_created")]
     assert 'risingtide_lines_at_tier{tier="2"} 1.0' in text
     assert 'risingtide_lines_at_tier{tier="0"} 2.0' in text
@@ -248,6 +251,9 @@ async def test_the_scrape_text_and_registry_reads_agree(tmp_path: Path, hook: st
         await rt.shutdown()
     assert 'risingtide_line_tier_acknowledged{line="revenues"} 1.0' in text
     assert 'risingtide_line_agents_needed{line="revenues"} ' in text
+    # 90 calls in 15 min (360 an hour) at 300 s handle time, 10 agents staffed.
+    gap = agents_needed(360, 300, rt.config.lines["revenues"].target_wait) - 10
+    assert f'risingtide_line_capacity_gap{{line="revenues"}} {gap}.0' in text
 
 
 def test_a_label_value_is_escaped_as_the_text_format_says() -> None:

@@ -82,8 +82,9 @@ async def test_a_raised_line_says_why_since_when_what_next_and_who_was_told(
     )
     needed, gap = brief["agents_needed"], brief["agents_gap"]
     assert needed > 0 and gap == needed - api["stats"]["agents_staffed"]
+    short = f"Needed: {needed} ({gap} short, {brief['agents_gap_percent']})"
     await expect(row.locator(".col-agents .needed")).to_have_text(
-        f"Needed: {needed} ({gap} short)" if gap > 0 else f"Needed: {needed} (enough staffed)"
+        short if gap > 0 else f"Needed: {needed} (enough staffed)"
     )
     await expect(row.locator(".col-status .switched")).to_have_text(
         "Switched on: Call-back offered, IVR message: use the website, Surge staff paged"

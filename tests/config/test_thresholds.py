@@ -55,7 +55,7 @@ def test_thresholds_stay_symbolic_until_resolved() -> None:
     ("value", "unit", "message"),
     [
         ("target", "ratio", "target (the line's target wait) applies only to avg_wait"),
-        ("2 * target", "count", "applies only to avg_wait and longest_wait"),
+        ("2 * target", "count", "applies only to avg_wait, longest_wait, predicted_wait and "),
         ("10%", "seconds", "a percentage applies only to abandon_rate and answered_rate"),
         ("10%", "count", "a percentage applies only to abandon_rate and answered_rate"),
         ("5m", "count", "this measure is a count, not a time"),

@@ -247,8 +247,12 @@
     c.agents.replaceChildren(el("span", { class: "free" }, "Free: " + (s.agents_available ?? "not known")));
     if (brief.agents_needed !== undefined && brief.agents_needed !== null) {
       const gap = brief.agents_gap;
+      const pct = brief.agents_gap_percent ? ", " + brief.agents_gap_percent : "";
       c.agents.append(el("br"), el("span", { class: "needed" + (gap > 0 ? " over" : "") }, "Needed: " + brief.agents_needed +
-        (gap === null || gap === undefined ? "" : gap > 0 ? " (" + gap + " short)" : " (enough staffed)")));
+        (gap === null || gap === undefined ? "" : gap > 0 ? " (" + gap + " short" + pct + ")" : " (enough staffed)")));
+      if (brief.predicted_wait_text) {
+        c.agents.append(el("br"), el("span", { class: "predicted" }, "Predicted wait: " + brief.predicted_wait_text));
+      }
     }
     c.abandoned.textContent = s.abandon_rate == null ? "not known" : (s.abandon_rate * 100).toFixed(1) + "%";
     c.trend.replaceChildren(sparkline(l.line, now));
