@@ -177,6 +177,22 @@ def line_families(views: Sequence[LineView], needed: NeededCache) -> Iterator[Me
         yield gauge
 
 
+def window_count_families(views: Sequence[LineView]) -> Iterator[Metric]:
+    """Calls offered and answered over each line's stats window: two more series a line, so
+    only with ``server.per_line_counters`` (a small centre's choice; the budget of 12 a line
+    holds without it, and the API and episode pages carry the counts either way)."""
+    for measure, doc in (
+        ("offered", "Calls offered over the line's stats window."),
+        ("answered", "Calls answered over the line's stats window."),
+    ):
+        gauge = GaugeMetricFamily(PREFIX + f"line_{measure}", doc, labels=["line"])
+        for v in views:
+            x = None if v.stats is None else getattr(v.stats, measure)
+            if x is not None:
+                gauge.add_metric([v.id], float(x))
+        yield gauge
+
+
 def aggregate_families(views: Sequence[LineView], config: Config | None) -> Iterator[Metric]:
     """What a board counts rather than reads per line: a handful of series in all."""
     at_tier = GaugeMetricFamily(

@@ -38,7 +38,13 @@ from prometheus_client.registry import Collector
 from risingtide import __version__
 from risingtide.config.model import Config
 from risingtide.domain.model import Framework
-from risingtide.line_metrics import NeededCache, aggregate_families, line_families, line_text
+from risingtide.line_metrics import (
+    NeededCache,
+    aggregate_families,
+    line_families,
+    line_text,
+    window_count_families,
+)
 from risingtide.view import LineView
 
 PREFIX = "risingtide_"
@@ -80,7 +86,10 @@ class _LineCollector(Collector):
         views = self.pinned if self.pinned is not None else list(self._views())
         if not self.as_text:
             yield from line_families(views, self.needed)
-        yield from aggregate_families(views, self._config())
+        config = self._config()
+        yield from aggregate_families(views, config)
+        if config is not None and config.server.per_line_counters:
+            yield from window_count_families(views)
 
 
 class Metrics:

@@ -205,6 +205,29 @@ async def test_per_line_counters_add_the_line_label(tmp_path: Path, hook: str) -
         await rt.shutdown()
 
 
+async def test_per_line_counters_add_offered_and_answered_per_line(
+    tmp_path: Path, hook: str
+) -> None:
+    """With ``per_line_counters`` a scrape carries each line's offered and answered calls
+    over its window (issue 13 item 17); without it, neither (the 12-a-line budget)."""
+    for per_line, expected in ((True, (90.0, 80.0)), (False, (None, None))):
+        folder = tmp_path / str(per_line)
+        folder.mkdir()
+        rt = await _runtime(folder, hook, per_line=per_line)
+        try:
+            await _feed(rt)
+            get = rt.registry.get_sample_value
+            got = (
+                get("risingtide_line_offered", {"line": "waste"}),
+                get("risingtide_line_answered", {"line": "waste"}),
+            )
+            assert got == expected
+            text = rt.metrics.render().decode()
+            assert ('risingtide_line_offered{line="waste"} 90.0' in text) is per_line
+        finally:
+            await rt.shutdown()
+
+
 def test_a_reason_label_is_a_short_class_never_free_text() -> None:
     """ok has no reason; a failure keeps its class; anything else a plugin says is "other"."""
     assert reason_label("ok", "sent to 3 people") == ""
