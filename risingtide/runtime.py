@@ -57,6 +57,7 @@ from risingtide.domain.tiers import evaluate, initial_state, next_deadline
 from risingtide.handover import ack_expiry
 from risingtide.health import Health
 from risingtide.metrics import Metrics
+from risingtide.persistence import Persistence, restored
 from risingtide.polling import Poller
 from risingtide.ports import (
     AdapterError,
@@ -107,6 +108,7 @@ class Runtime:
         self.host = host or config.server.host
         self.port = config.server.port if port is None else port
         self.states: dict[str, LineState] = {}
+        self.persistence = Persistence()  # what the store holds: write changes, not figures
         self.latest: dict[str, QueueStats] = {}
         self.last_error: dict[str, str] = {}
         self.samples = SampleRecorder()  # figures over time: the board's trend, episodes
@@ -141,11 +143,9 @@ class Runtime:
         self.health.started(self.clock.now())
         self.store = Store(self.config.server.state_file, self.clock, fresh=self.fresh_state)
         stored = self.store.load_states()
+        self.persistence.written(stored.values())
         self._build_adapters(self.config, previous=None)
-        self.states = {
-            lid: _reconcile(lc.framework, stored.get(lid) or initial_state(lid, lc.framework))
-            for lid, lc in self.config.lines.items()
-        }
+        self._restore(stored)
         self._retire_lines(
             {lid: st for lid, st in stored.items() if lid not in self.config.lines},
             why="not in the config at start",
@@ -182,6 +182,24 @@ class Runtime:
             listen=f"{self.host}:{self.port}",
             state_file=str(self.config.server.state_file),
         )
+
+    def _restore(self, stored: Mapping[str, LineState]) -> None:
+        """Take up the stored states (fitted to the config and to a restart), writing back
+        those a restart changed so a second restart dates them the same."""
+        assert self.store is not None
+        observed_at = self.store.observed_at()
+        now = self.clock.now()
+        self.states = {}
+        changed: dict[str, LineState] = {}
+        for lid, lc in self.config.lines.items():
+            state = _reconcile(lc.framework, stored.get(lid) or initial_state(lid, lc.framework))
+            state = restored(lc.framework, state, observed_at, now)
+            self.states[lid] = state
+            if lid in stored and state != stored[lid]:
+                changed[lid] = state
+        if changed:
+            self.store.commit(list(changed.values()), [], [])
+            self.persistence.written(changed.values())
 
     async def _start_http(self) -> None:
         from risingtide.api.app import create_app  # the HTTP side imports the runtime's types
@@ -238,12 +256,25 @@ class Runtime:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(task, 10)
         self._tasks.clear()
+        self._keep_last_figures()
         for source in self.sources.values():
             with contextlib.suppress(Exception):
                 await source.aclose()
         if self.store is not None:
             self.store.close()
         log.info("rising tide stopped")
+
+    def _keep_last_figures(self) -> None:
+        """Write the states whose ``last_stats_at`` ran ahead of the store (a clean stop)."""
+        if self.store is None:
+            return
+        behind = self.persistence.behind(self.states)
+        try:
+            self.store.commit(behind, [], [])
+        except StoreError as exc:
+            log.warning("could not keep the last figures' times at shutdown", error=str(exc))
+            return
+        self.persistence.written(behind)
 
     # ------------------------------------------------------------------ adapters
 
@@ -325,6 +356,7 @@ class Runtime:
                 continue
             for held in (self.states, self.latest, self.last_error):
                 held.pop(lid, None)
+            self.persistence.forget(lid)
             queued = queued or bool(orders)
             log.warning(
                 "line removed; its live switches are undone and its episode closed",
@@ -457,6 +489,7 @@ class Runtime:
         dispatcher is woken and each line's next deadline set."""
         assert self.store is not None
         new_states: dict[str, LineState] = {}
+        durable: dict[str, LineState] = {}  # what the store must hold (see persistence)
         events: list[Event] = []
         orders: list[ResponseOrder] = []
         switches = self.config.switches
@@ -472,10 +505,14 @@ class Runtime:
             state, planned = plan(lc.framework, switches, before, decision)
             if state != before:
                 new_states[lid] = state
+                if self.persistence.wants(before, state):
+                    durable[lid] = state
             events.extend(decision.events)
             orders.extend(planned)
             evaluated.append(lid)
-        self._commit(new_states, events, orders)
+        busy = bool(durable or events or orders)
+        observed = now if busy or self.persistence.mark_due(now) else None
+        self._commit(new_states, events, orders, durable=durable, observed_at=observed)
         for lid in evaluated:
             lc = self.config.lines[lid]
             due = next_deadline(lc.framework, self.states[lid], now, calendar=lc.calendar)
@@ -502,13 +539,24 @@ class Runtime:
         new_states: Mapping[str, LineState],
         events: Iterable[Event],
         orders: Iterable[ResponseOrder],
+        *,
+        durable: Mapping[str, LineState] | None = None,
+        observed_at: datetime | None = None,
     ) -> None:
-        """Make a decision durable, then visible: store first, memory and logs after."""
+        """Make a decision durable, then visible: store first, memory and logs after.
+
+        ``durable``: the states the store must hold (default: all of ``new_states``); the
+        others differ only in their figures' time (see ``risingtide.persistence``).
+        """
         assert self.store is not None
         events = list(events)
         orders = list(orders)
-        if new_states or events or orders:
-            self.store.commit(list(new_states.values()), events, orders)
+        stored = new_states if durable is None else durable
+        if stored or events or orders or observed_at is not None:
+            self.store.commit(list(stored.values()), events, orders, observed_at=observed_at)
+            self.persistence.written(stored.values())
+            if observed_at is not None:
+                self.persistence.marked(observed_at)
         self.states.update(new_states)
         for event in events:
             self._log_event(event)

@@ -184,6 +184,10 @@ _upsert_state = _upsert_state.on_conflict_do_update(
     },
 )
 _insert_history = insert(history)
+_upsert_meta = sqlite_insert(meta)
+_upsert_meta = _upsert_meta.on_conflict_do_update(
+    index_elements=[meta.c.key], set_={"value": _upsert_meta.excluded.value}
+)
 # A minute's sample written twice (a restart, a repeated flush) is kept once.
 _INSERT_SAMPLE = "INSERT INTO samples (line, at, figures) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
 
@@ -379,12 +383,15 @@ class Store:
         states: Sequence[LineState],
         events: Sequence[Event],
         orders: Sequence[ResponseOrder],
+        *,
+        observed_at: datetime | None = None,
     ) -> None:
         """Save one evaluation in ONE transaction: all of it, or (on any error) none of it.
 
         Upserts each line state, appends each event to the history, and adds each order to
         the outbox as pending (attempts 0, first run at ``order.at``). An order whose key is
         already in the outbox is ignored, so planning it twice runs it once.
+        ``observed_at``: the time the lines were last seen (``observed_at()``), kept too.
         """
         now = self._clock.now()
         # Encode everything before the transaction opens: a bad value fails here, without
@@ -411,6 +418,17 @@ class Store:
                 conn.execute(_insert_history, history_rows)
             if order_rows:
                 conn.execute(_insert_order, order_rows)
+            if observed_at is not None:
+                seen = {"key": "observed_at", "value": _sample_time(observed_at)}
+                conn.execute(_upsert_meta, seen)
+
+    def observed_at(self) -> datetime | None:
+        """When the daemon last saw its lines (a line stored fresh was fresh then), if noted."""
+        with self._transaction(write=False) as conn:
+            value = conn.execute(
+                select(meta.c.value).where(meta.c.key == "observed_at")
+            ).scalar_one_or_none()
+        return None if value is None else datetime.fromisoformat(value)
 
     def retire_line(
         self, line: str, orders: Sequence[ResponseOrder], record: Mapping[str, Any], now: datetime
