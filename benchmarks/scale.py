@@ -10,7 +10,14 @@ every 15 s. Measured per N:
 * ``/api/v1/lines``: the first page, and the whole list following ``next`` (an older
   daemon without pages answers everything on its first page);
 * the daemon's RSS after a warm-up, and its peak (``VmHWM``) at the end;
+* polls on time: for ``ON_TIME`` seconds after ready, the polls made against those due
+  (one every 15 s), the evaluation passes, and the slowest ``/healthz`` of one every
+  0.25 s (the event loop never stalls when it stays small);
 * the machine's load average while it ran.
+
+And once per run, with no feed: the demo config (``config/rising-tide.yaml``, its
+simulator) from start to ``/readyz`` and its RSS, and ``risingtide check`` of it
+(min / median / max of ``CHECKS`` runs).
 
 Each run is kept under a label in ``benchmarks/scale.json`` (``before`` for the code
 before a change, ``after`` for now; more can be added, e.g. Prometheus side by side), and
@@ -52,6 +59,10 @@ from results import machine, write_section
 FIGURES = Path(__file__).resolve().parent / "scale.json"
 SCRAPES = 5
 WARMUP = 20.0  # seconds after ready: a second poll and a few evaluations
+ON_TIME = 61.0  # seconds watched for polls on time (four polls due at 15 s)
+CHECKS = 5
+DEMO_KEY = "demo"  # scale.json: the demo's figures by label, beside the labels' sizes
+DEMO = Path(__file__).resolve().parents[1] / "config" / "rising-tide.yaml"
 START_LIMIT = 300.0  # a daemon not ready by then ends the run
 
 
@@ -233,6 +244,76 @@ def _api(base: str, n: int) -> dict[str, Any]:
     }
 
 
+def _counter(text: str, name: str) -> float:
+    """The sum of every sample of ``name`` in an exposition."""
+    total = 0.0
+    for row in text.splitlines():
+        if row.startswith(name + "{") or row.startswith(name + " "):
+            total += float(row.rsplit(" ", 1)[1])
+    return total
+
+
+def _on_time(base: str) -> dict[str, Any]:
+    """Watch the daemon for ``ON_TIME`` seconds: polls made against due, passes, /healthz."""
+    poll_count = "risingtide_poll_duration_seconds_count"
+    before = httpx.get(base + "/metrics", timeout=120).text
+    started = time.perf_counter()
+    health: list[float] = []
+    while time.perf_counter() - started < ON_TIME:  # bounded by the clock
+        asked = time.perf_counter()
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(base + "/healthz", timeout=30)
+        health.append(time.perf_counter() - asked)
+        time.sleep(0.25)
+    after = httpx.get(base + "/metrics", timeout=120).text
+    return {
+        "seconds": ON_TIME,
+        "polls": _counter(after, poll_count) - _counter(before, poll_count),
+        "polls_due": ON_TIME // 15,
+        "passes": _counter(after, "risingtide_evaluations_total")
+        - _counter(before, "risingtide_evaluations_total"),
+        "healthz_s": _stats(health),
+    }
+
+
+def measure_demo() -> dict[str, Any]:
+    """The demo config: start → /readyz and RSS, and ``risingtide check`` of it."""
+    checks: list[float] = []
+    for _ in range(CHECKS):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "risingtide", "check", "-c", str(DEMO)],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        checks.append(time.perf_counter() - started)
+    with tempfile.TemporaryDirectory() as tmp:
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "risingtide", "run", "-c", str(DEMO),
+             "--listen", f"127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp,
+        )  # fmt: skip
+        try:
+            ready_s = _wait_ready(base, proc, started)
+            time.sleep(WARMUP)
+            rss, peak = _rss(proc.pid)
+        finally:
+            _stop(proc)
+    return {"check_s": _stats(checks), "ready_s": ready_s, "rss_mb": rss, "peak_rss_mb": peak,
+            "load": os.getloadavg()[0]}  # fmt: skip
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def measure(n: int) -> dict[str, Any]:
     """Start a daemon over N lines, warm it up, and take every figure."""
     with tempfile.TemporaryDirectory() as tmp, _feed(n) as feed:
@@ -249,21 +330,17 @@ def measure(n: int) -> dict[str, Any]:
         )
         try:
             ready_s = _wait_ready(base, proc, started)
-            time.sleep(WARMUP)
+            on_time = _on_time(base)  # the warm-up too
             rss, _ = _rss(proc.pid)
             figures: dict[str, Any] = {"lines": n, "ready_s": ready_s, "rss_mb": rss}
+            figures["on_time"] = on_time
             figures |= _scrapes(base, n)
             figures["api"] = _api(base, n)
             figures["peak_rss_mb"] = _rss(proc.pid)[1]
             figures["load"] = os.getloadavg()[0]
             return figures
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc)
 
 
 def _row(label: str, f: dict[str, Any]) -> str:
@@ -275,13 +352,39 @@ def _row(label: str, f: dict[str, Any]) -> str:
         f"| {a['first_page_s'] * 1000:.0f} ms ({a['first_page_lines']:,} lines, "
         f"{a['first_page_mb']:.1f} MB) | {a['walk_s'] * 1000:.0f} ms ({a['pages']} pages) "
         f"| {f['rss_mb']:.0f} MB ({f['peak_rss_mb']:.0f} MB) | {f['ready_s']:.1f} s "
-        f"| {f['load']:.1f} |"
+        f"| {_on_time_cell(f.get('on_time'))} | {f['load']:.1f} |"
     )
+
+
+def _on_time_cell(o: dict[str, Any] | None) -> str:
+    if o is None:
+        return "—"
+    h = o["healthz_s"]
+    return (
+        f"{o['polls']:.0f} of {o['polls_due']:.0f} polls, {o['passes']:.0f} passes; "
+        f"`/healthz` {h['median'] * 1000:.0f} / {h['max'] * 1000:.0f} ms"
+    )
+
+
+def _demo_rows(demo: dict[str, dict[str, Any]]) -> str:
+    rows = []
+    for label, d in sorted(demo.items()):
+        c = d["check_s"]
+        rows.append(
+            f"| {label} | {c['min']:.2f} / {c['median']:.2f} / {c['max']:.2f} s "
+            f"| {d['ready_s']:.1f} s | {d['rss_mb']:.0f} MB ({d['peak_rss_mb']:.0f} MB) "
+            f"| {d['load']:.1f} |"
+        )
+    return "\n".join(rows)
 
 
 def write(figures: dict[str, dict[str, dict[str, Any]]]) -> None:
     """The "Scale" section of RESULTS.md, one row per label and size."""
-    order = sorted(figures, key=lambda label: (label != "before", label))
+    demo = figures.get(DEMO_KEY, {})
+    order = sorted(
+        (label for label in figures if label != DEMO_KEY),
+        key=lambda label: (label != "before", label),
+    )
     rows = [
         _row(label, f)
         for label in order
@@ -301,8 +404,14 @@ def write(figures: dict[str, dict[str, dict[str, Any]]]) -> None:
         "`/api/v1/lines` in pages of 500. Series are counted from the last scrape; a line "
         "with every figure has 12.\n\n"
         "| code | lines | `/metrics` series | size | scrape min / median / max "
-        "| `/api/v1/lines` first page | all pages | RSS (peak) | start → ready | load |\n"
-        "|---|---:|---|---:|---|---|---|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
+        "| `/api/v1/lines` first page | all pages | RSS (peak) | start → ready "
+        f"| on time ({ON_TIME:.0f} s after ready; `/healthz` median / max) | load |\n"
+        "|---|---:|---|---:|---|---|---|---:|---:|---|---:|\n" + "\n".join(rows) + "\n\n"
+        "The demo (`config/rising-tide.yaml`, six lines on its simulator): `risingtide "
+        f"check` ({CHECKS} runs, min / median / max), start → `/readyz`, RSS after "
+        f"{WARMUP:.0f} s (peak).\n\n"
+        "| code | `check` | start → ready | RSS (peak) | load |\n"
+        "|---|---|---:|---:|---:|\n" + _demo_rows(demo) + "\n\n"
         "Reading: the minimum scrape is the exposition's own cost, and grows with lines "
         "(series are 12 a line). The maximum, and the time to walk every page, include "
         "waiting for the event loop: the evaluation tick and its store commit run on it and "
@@ -321,10 +430,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--lines", type=int, nargs="+", default=[1000, 10_000])
     parser.add_argument("--label", default="after")
+    parser.add_argument("--demo", action="store_true", help="also the demo and check")
     args = parser.parse_args()
     figures: dict[str, dict[str, dict[str, Any]]] = (
         json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
     )
+    if args.demo:
+        d = measure_demo()
+        print(json.dumps(d))
+        figures.setdefault(DEMO_KEY, {})[args.label] = d
+        FIGURES.write_text(json.dumps(figures, indent=1) + "\n")
     for n in args.lines:
         f = measure(n)
         print(json.dumps(f))

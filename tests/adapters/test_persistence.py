@@ -5,6 +5,7 @@ A real SQLite store on a FakeClock, the shipped ``scripted`` source, driven by h
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -108,3 +109,30 @@ async def test_a_restart_after_a_crash_raises_no_false_stale_alert_and_keeps_tie
         assert again.states["revenues"].tier == 1
     finally:
         await again.shutdown()
+
+
+async def test_a_hanging_source_delays_no_other_sources_evaluation(tmp_path: Path) -> None:
+    """With the real scheduler and one source stuck, the other's lines are still evaluated
+    as their figures arrive: their state takes each poll's time and the passes go on."""
+    rt = Runtime(load_config(write_config(tmp_path)))
+    hung = asyncio.Event()
+
+    async def hang() -> dict[str, QueueStats]:
+        hung.set()
+        await asyncio.sleep(3600)
+        return {}
+
+    await rt.start(serve_http=False)
+    try:
+        scripted_slow = scripted(rt, "slow")
+        scripted_slow.poll = hang  # type: ignore[method-assign]
+        await asyncio.wait_for(hung.wait(), 5)
+        seen = rt.states["revenues"].last_stats_at
+        passes = rt.registry.get_sample_value("risingtide_evaluations_total") or 0
+        await asyncio.sleep(2.5)
+        later = rt.states["revenues"].last_stats_at
+        assert seen is not None and later is not None and later > seen
+        assert (rt.registry.get_sample_value("risingtide_evaluations_total") or 0) >= passes + 2
+        assert not rt.states["revenues"].stale
+    finally:
+        await rt.shutdown()
