@@ -10,6 +10,7 @@ from starting a stale spell (and a false "stats stale" alert) before the daemon 
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
@@ -17,7 +18,8 @@ from datetime import datetime, timedelta
 from risingtide.domain.model import Framework, LineState
 
 #: How far a line's ``last_stats_at`` may run ahead of the stored one with nothing else
-#: changing before it is written anyway.
+#: changing before it is written anyway: this, plus up to as much again by line (a spread
+#: fixed by the line's name), so lines polled together are not all written at one poll.
 STATS_KEPT_EVERY = timedelta(minutes=5)
 
 #: How often, at most, a pass that writes nothing else notes the time it saw the lines
@@ -40,6 +42,7 @@ class Persistence:
     def __init__(self) -> None:
         """Start knowing nothing stored (every state is then written once)."""
         self._stored: dict[str, datetime | None] = {}
+        self._every: dict[str, timedelta] = {}
         self._marked_at: datetime | None = None
 
     def written(self, states: Iterable[LineState]) -> None:
@@ -62,7 +65,14 @@ class Persistence:
         if after.line not in self._stored:
             return True
         old = self._stored[after.line]
-        return old is None or new - old >= STATS_KEPT_EVERY
+        return old is None or new - old >= self._kept_every(after.line)
+
+    def _kept_every(self, line: str) -> timedelta:
+        every = self._every.get(line)
+        if every is None:
+            spread = zlib.crc32(line.encode()) % int(STATS_KEPT_EVERY.total_seconds())
+            every = self._every[line] = STATS_KEPT_EVERY + timedelta(seconds=spread)
+        return every
 
     def behind(self, states: Mapping[str, LineState]) -> list[LineState]:
         """The states whose ``last_stats_at`` the store does not hold yet (for a shutdown)."""

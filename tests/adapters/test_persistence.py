@@ -14,6 +14,7 @@ from typing import Any
 from risingtide.clock import FakeClock
 from risingtide.config import load_config
 from risingtide.domain.model import QueueStats
+from risingtide.persistence import STATS_KEPT_EVERY
 from risingtide.runtime import Runtime
 from risingtide.store import Store
 from tests.adapters.test_runtime import T0, raise_revenues, scripted, write_config
@@ -44,7 +45,8 @@ def count_state_writes(store: Store) -> list[int]:
 
 
 async def test_a_poll_that_changes_nothing_durable_writes_no_line_state(tmp_path: Path) -> None:
-    """Polls moving only the figures' time write no state rows until five minutes have run."""
+    """Polls moving only the figures' time write no state rows until five minutes (and the
+    line's spread) have run."""
     clock = FakeClock(T0)
     rt = Runtime(load_config(write_config(tmp_path)), clock=clock)
     await rt.start(serve_http=False, schedule=False)
@@ -59,7 +61,11 @@ async def test_a_poll_that_changes_nothing_durable_writes_no_line_state(tmp_path
         assert sum(written) == 0, written
         assert rt.states["revenues"].last_stats_at == clock.now()
         assert rt.states["revenues"].tier == 1
-        for _ in range(16):  # past STATS_KEPT_EVERY: each line's time is written once
+        every = [rt.persistence._kept_every(line) for line in ("revenues", "waste")]
+        assert all(STATS_KEPT_EVERY <= e < 2 * STATS_KEPT_EVERY for e in every)
+        polls = int(max(every) / timedelta(seconds=15)) + 1 - 8
+        assert (polls + 8) * timedelta(seconds=15) < 2 * min(every)  # so one write a line
+        for _ in range(polls):  # past each line's spread: its figures' time is written once
             clock.advance(15)
             await poll_both(rt, clock)
         assert sum(written) == 2, written
