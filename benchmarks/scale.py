@@ -54,6 +54,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scale_reference
 from results import machine, write_section
 
 FIGURES = Path(__file__).resolve().parent / "scale.json"
@@ -62,6 +63,7 @@ WARMUP = 20.0  # seconds after ready: a second poll and a few evaluations
 ON_TIME = 61.0  # seconds watched for polls on time (four polls due at 15 s)
 CHECKS = 5
 DEMO_KEY = "demo"  # scale.json: the demo's figures by label, beside the labels' sizes
+REFERENCE_KEY = "prometheus+alertmanager"  # scale.json: the reference's figures by size
 DEMO = Path(__file__).resolve().parents[1] / "config" / "rising-tide.yaml"
 START_LIMIT = 300.0  # a daemon not ready by then ends the run
 
@@ -96,12 +98,16 @@ def _document(n: int) -> bytes:
 def _feed(n: int) -> Iterator[str]:
     """Serve the wallboard on loopback from a thread; yield its URL."""
     body = _document(n)
+    text = scale_reference.exposition(body)
 
     async def wallboard(_: Request) -> Response:
         return Response(body, media_type="application/json")
 
+    async def metrics(_: Request) -> Response:  # the same figures, for the reference
+        return Response(text, media_type="text/plain; version=0.0.4")
+
     port = _free_port()
-    app = Starlette(routes=[Route("/wallboard", wallboard)])
+    app = Starlette(routes=[Route("/wallboard", wallboard), Route("/metrics", metrics)])
     server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                                     access_log=False, lifespan="off"))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)
@@ -305,6 +311,30 @@ def measure_demo() -> dict[str, Any]:
             "load": os.getloadavg()[0]}  # fmt: skip
 
 
+def measure_reference(n: int) -> dict[str, Any]:
+    """Prometheus + Alertmanager on the same feed's figures (``scale_reference``)."""
+    with _feed(n) as feed:
+        target = feed.removeprefix("http://").split("/", 1)[0]
+        ports = {"prom": _free_port(), "am": _free_port()}
+        return scale_reference.measure(n, target, ports, WARMUP, SCRAPES)
+
+
+def _reference_rows(figures: dict[str, Any], ours: dict[str, Any]) -> str:
+    rows = []
+    for size, r in sorted(figures.items(), key=lambda kv: int(kv[0])):
+        q = r["query_s"]
+        mine = ours.get(size)
+        total = r["prometheus_mb"] + r["alertmanager_mb"]
+        ratio = f"{mine['rss_mb'] / total:.2f}×" if mine else "—"
+        rows.append(
+            f"| {r['lines']:,} | {r['series']:,} | {q['min'] * 1000:.0f} / "
+            f"{q['median'] * 1000:.0f} / {q['max'] * 1000:.0f} ms "
+            f"| {r['prometheus_mb']:.0f} MB ({r['prometheus_peak_mb']:.0f} MB) "
+            f"| {r['alertmanager_mb']:.0f} MB | {ratio} | {r['ready_s']:.1f} s | {r['load']:.1f} |"
+        )
+    return "\n".join(rows)
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -381,8 +411,9 @@ def _demo_rows(demo: dict[str, dict[str, Any]]) -> str:
 def write(figures: dict[str, dict[str, dict[str, Any]]]) -> None:
     """The "Scale" section of RESULTS.md, one row per label and size."""
     demo = figures.get(DEMO_KEY, {})
+    reference = figures.get(REFERENCE_KEY, {})
     order = sorted(
-        (label for label in figures if label != DEMO_KEY),
+        (label for label in figures if label not in (DEMO_KEY, REFERENCE_KEY)),
         key=lambda label: (label != "before", label),
     )
     rows = [
@@ -412,6 +443,15 @@ def write(figures: dict[str, dict[str, dict[str, Any]]]) -> None:
         f"{WARMUP:.0f} s (peak).\n\n"
         "| code | `check` | start → ready | RSS (peak) | load |\n"
         "|---|---|---:|---:|---:|\n" + _demo_rows(demo) + "\n\n"
+        "Beside it, Prometheus + Alertmanager (Debian's) on the same feed's figures as a "
+        "Prometheus exposition (nine series a queue), scraped every 15 s with the two tiers "
+        f"as alert rules: after {WARMUP:.0f} s, a query for every series ({SCRAPES} times), "
+        "their RSS, and Rising Tide's RSS (row `scale`) over both of theirs.\n\n"
+        "| lines | series held | query for all min / median / max | Prometheus RSS (peak) "
+        "| Alertmanager RSS | Rising Tide ÷ both | start → ready | load |\n"
+        "|---:|---:|---|---:|---:|---:|---:|---:|\n"
+        + _reference_rows(reference, figures.get("scale", {}))
+        + "\n\n"
         "Reading: the minimum scrape is the exposition's own cost, and grows with lines "
         "(series are 12 a line). The maximum, and the time to walk every page, include "
         "waiting for the event loop: the evaluation tick and its store commit run on it and "
@@ -431,6 +471,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, nargs="+", default=[1000, 10_000])
     parser.add_argument("--label", default="after")
     parser.add_argument("--demo", action="store_true", help="also the demo and check")
+    parser.add_argument(
+        "--reference", action="store_true", help="Prometheus + Alertmanager, not Rising Tide"
+    )
     args = parser.parse_args()
     figures: dict[str, dict[str, dict[str, Any]]] = (
         json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
@@ -440,7 +483,12 @@ def main() -> None:
         print(json.dumps(d))
         figures.setdefault(DEMO_KEY, {})[args.label] = d
         FIGURES.write_text(json.dumps(figures, indent=1) + "\n")
-    for n in args.lines:
+    for n in args.lines if args.reference else ():
+        r = measure_reference(n)
+        print(json.dumps(r))
+        figures.setdefault(REFERENCE_KEY, {})[str(n)] = r
+        FIGURES.write_text(json.dumps(figures, indent=1) + "\n")
+    for n in () if args.reference else args.lines:
         f = measure(n)
         print(json.dumps(f))
         figures.setdefault(args.label, {})[str(n)] = f
