@@ -335,6 +335,29 @@ def _reference_rows(figures: dict[str, Any], ours: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _growth(ours: dict[str, Any], reference: dict[str, Any]) -> str:
+    """How each figure grows from the fewest to the most lines measured, as a sentence."""
+    sizes = sorted(set(ours) & set(reference), key=int)
+    if len(sizes) < 2:
+        return ""
+    lo, hi = sizes[0], sizes[-1]
+    a, b, ra, rb = ours[lo], ours[hi], reference[lo], reference[hi]
+
+    def x(new: float, old: float) -> str:
+        return f"×{new / old:.1f}"
+
+    return (
+        f"Growth from {int(lo):,} to {int(hi):,} lines (×{int(hi) // int(lo)}): Rising Tide's "
+        f"RSS {x(b['rss_mb'], a['rss_mb'])}, peak {x(b['peak_rss_mb'], a['peak_rss_mb'])}, "
+        f"median scrape {x(b['scrape_s']['median'], a['scrape_s']['median'])}, start → ready "
+        f"{x(b['ready_s'], a['ready_s'])}; Prometheus' RSS "
+        f"{x(rb['prometheus_mb'], ra['prometheus_mb'])}, its median query for all "
+        f"{x(rb['query_s']['median'], ra['query_s']['median'])}. Their start → ready is "
+        "`/-/ready` before any scrape, not comparable with Rising Tide's first poll "
+        "evaluated.\n\n"
+    )
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -457,7 +480,8 @@ def write(figures: dict[str, dict[str, dict[str, Any]]]) -> None:
         "|---:|---:|---|---:|---:|---:|---:|---:|\n"
         + _reference_rows(reference, figures.get("scale", {}))
         + "\n\n"
-        "Reading: the minimum scrape is the exposition's own cost, and grows with lines "
+        + _growth(figures.get("scale", {}), reference)
+        + "Reading: the minimum scrape is the exposition's own cost, and grows with lines "
         "(series are 12 a line). The maximum, the time to walk every page and the slowest "
         "`/healthz` include waiting for the event loop: a poll's evaluation pass runs on it "
         "and holds Python's GIL for a time that grows with lines (once every 15 s). Polls "
