@@ -22,8 +22,7 @@ from risingtide.domain.model import Framework, LineState
 #: fixed by the line's name), so lines polled together are not all written at one poll.
 STATS_KEPT_EVERY = timedelta(minutes=5)
 
-#: How often, at most, a pass that writes nothing else notes the time it saw the lines
-#: (``Store.observed_at``): the bound on how early a stale spell may be dated after a crash.
+#: How often, at most, a pass notes the time it saw the lines (``Store.note_observed``).
 MARK_EVERY = timedelta(seconds=15)
 
 _DURABLE = tuple(f.name for f in fields(LineState) if f.name != "last_stats_at")
@@ -80,15 +79,11 @@ class Persistence:
         return [s for lid, s in states.items() if stored.get(lid, None) != s.last_stats_at]
 
     def mark_due(self, now: datetime) -> bool:
-        """True (and noted) when a pass that writes nothing should note ``now`` anyway."""
+        """True (and noted) when a pass should note ``now`` as when the lines were seen."""
         if self._marked_at is not None and now - self._marked_at < MARK_EVERY:
             return False
         self._marked_at = now
         return True
-
-    def marked(self, now: datetime) -> None:
-        """A commit noted ``now`` as the time the lines were seen."""
-        self._marked_at = now
 
 
 def restored(
@@ -98,12 +93,14 @@ def restored(
 
     The daemon has no figures until its first poll, so the line starts stale, as the
     engine would date it (``last_stats_at + stale_after``, or now if sooner). A line stored
-    fresh may have had figures up to when the lines were last seen (``observed_at``) that
-    the store did not keep: date the spell from the later of the two, so a lagging stored
-    time never brings a "stats stale" alert forward (at worst it comes ``stale_after``
-    late, and only after a crash: a clean stop writes the exact times).
+    fresh may have had figures up to when the lines were last seen (``observed_at``, noted
+    every ``MARK_EVERY``) that the store did not keep: date the spell from the later of the
+    two, so a lagging stored time never brings a "stats stale" alert forward (at worst it
+    comes ``stale_after`` and ``MARK_EVERY`` late, and only after a crash: a clean stop
+    writes the exact times).
     """
     if not state.open or state.stale or state.last_stats_at is None or observed_at is None:
         return state
-    since = max(state.last_stats_at, observed_at) + framework.stale_after
+    # Figures may have come in passes after the last note, at most MARK_EVERY later.
+    since = max(state.last_stats_at, observed_at + MARK_EVERY) + framework.stale_after
     return replace(state, stale=True, stale_alerted=False, stale_since=min(since, now))

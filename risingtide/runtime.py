@@ -510,8 +510,7 @@ class Runtime:
             events.extend(decision.events)
             orders.extend(planned)
             evaluated.append(lid)
-        busy = bool(durable or events or orders)
-        observed = now if busy or self.persistence.mark_due(now) else None
+        observed = now if self.persistence.mark_due(now) else None
         self._commit(new_states, events, orders, durable=durable, observed_at=observed)
         for lid in evaluated:
             lc = self.config.lines[lid]
@@ -552,11 +551,11 @@ class Runtime:
         events = list(events)
         orders = list(orders)
         stored = new_states if durable is None else durable
-        if stored or events or orders or observed_at is not None:
-            self.store.commit(list(stored.values()), events, orders, observed_at=observed_at)
+        if stored or events or orders:
+            self.store.commit(list(stored.values()), events, orders)
             self.persistence.written(stored.values())
-            if observed_at is not None:
-                self.persistence.marked(observed_at)
+        if observed_at is not None:  # after the commit: what it holds was true then
+            self.store.note_observed(observed_at)
         self.states.update(new_states)
         for event in events:
             self._log_event(event)

@@ -387,15 +387,12 @@ class Store:
         states: Sequence[LineState],
         events: Sequence[Event],
         orders: Sequence[ResponseOrder],
-        *,
-        observed_at: datetime | None = None,
     ) -> None:
         """Save one evaluation in ONE transaction: all of it, or (on any error) none of it.
 
         Upserts each line state, appends each event to the history, and adds each order to
         the outbox as pending (attempts 0, first run at ``order.at``). An order whose key is
         already in the outbox is ignored, so planning it twice runs it once.
-        ``observed_at``: the time the lines were last seen (``observed_at()``), kept too.
         """
         now = self._clock.now()
         # Encode everything before the transaction opens: a bad value fails here, without
@@ -421,9 +418,11 @@ class Store:
                 conn.execute(_insert_history, history_rows)
             if order_rows:
                 conn.execute(_insert_order, order_rows)
-            if observed_at is not None:
-                seen = {"key": "observed_at", "value": _sample_time(observed_at)}
-                conn.execute(_upsert_meta, seen)
+
+    def note_observed(self, at: datetime) -> None:
+        """Note ``at`` as when the daemon last saw its lines (read by ``observed_at``)."""
+        with self._transaction(write=True) as conn:
+            conn.execute(_upsert_meta, {"key": "observed_at", "value": _sample_time(at)})
 
     def observed_at(self) -> datetime | None:
         """When the daemon last saw its lines (a line stored fresh was fresh then), if noted."""
