@@ -554,14 +554,22 @@ class Runtime:
         if stored or events or orders:
             self.store.commit(list(stored.values()), events, orders)
             self.persistence.written(stored.values())
-        if observed_at is not None:  # after the commit: what it holds was true then
-            self.store.note_observed(observed_at)
         self.states.update(new_states)
         for event in events:
             self._log_event(event)
         if orders and self.dispatcher is not None:
             self.dispatcher.wake()
         self._update_outbox_metrics()
+        if observed_at is not None:  # after the commit: what it holds was true then
+            self._note_observed(observed_at)
+
+    def _note_observed(self, at: datetime) -> None:
+        """Note when the lines were seen; a failure only weakens a restart's dating."""
+        assert self.store is not None
+        try:
+            self.store.note_observed(at)
+        except StoreError as exc:
+            log.warning("could not note when the lines were seen", error=str(exc))
 
     def _log_event(self, event: Event) -> None:
         state = self.states.get(event.line)
