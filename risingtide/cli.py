@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from risingtide import __version__
-from risingtide.remote import Remote, RemoteError
 
 if TYPE_CHECKING:
     from risingtide.config.model import Config
+    from risingtide.remote import Remote
 
 DEFAULT_CONFIG = Path("config/rising-tide.yaml")
 DEFAULT_LISTEN = "127.0.0.1:9470"
@@ -111,9 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file")
-    run.add_argument(
-        "--listen", type=_listen_arg, help="HOST:PORT for the API, board and /metrics"
-    )
+    run.add_argument("--listen", type=_listen_arg, help="HOST:PORT for the API, board and /metrics")
     run.add_argument(
         "--fresh-state",
         action="store_true",
@@ -242,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         return _check(args.config_opt or args.config or DEFAULT_CONFIG)
     if args.command == "status":
+        from risingtide.remote import Remote  # httpx: only the commands that talk to a daemon
+
         return _status(Remote(args.url, args.token))
     if args.command == "probe":
         return _probe(args.config, args.line)
@@ -265,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             fmt=args.format, output=args.output, now=datetime.now().astimezone(),
         )  # fmt: skip
     if args.command in _COMMANDS:
+        from risingtide.remote import Remote, RemoteError
+
         try:
             print(_COMMANDS[args.command](Remote(args.url, args.token), args))
         except RemoteError as exc:
@@ -401,6 +403,8 @@ def _every_line(remote: Remote, page_size: int = 5000) -> list[dict[str, Any]]:
 
 
 def _status(remote: Remote) -> int:
+    from risingtide.remote import RemoteError
+
     try:
         lines = _every_line(remote)
     except RemoteError as exc:

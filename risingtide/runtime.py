@@ -61,6 +61,7 @@ from risingtide.domain.tiers import evaluate, initial_state, next_deadline
 from risingtide.handover import ack_expiry
 from risingtide.health import Health
 from risingtide.metrics import Metrics
+from risingtide.persistence import Persistence, restored
 from risingtide.polling import Poller
 from risingtide.ports import (
     AdapterError,
@@ -112,6 +113,7 @@ class Runtime:
         self.host = host or config.server.host
         self.port = config.server.port if port is None else port
         self.states: dict[str, LineState] = {}
+        self.persistence = Persistence()  # what the store holds: write changes, not figures
         self.latest: dict[str, QueueStats] = {}
         #: Each line's smoothed demand; polled figures are enriched with capacity figures.
         self.capacity = CapacityTracker()
@@ -155,11 +157,9 @@ class Runtime:
         self._use_demand(self.config, await self._read_feeds(self.config))
         self.store = Store(self.config.server.state_file, self.clock, fresh=self.fresh_state)
         stored = self.store.load_states()
+        self.persistence.written(stored.values())
         self._build_adapters(self.config, previous=None)
-        self.states = {
-            lid: _reconcile(lc.framework, stored.get(lid) or initial_state(lid, lc.framework))
-            for lid, lc in self.config.lines.items()
-        }
+        self._restore(stored)
         self._retire_lines(
             {lid: st for lid, st in stored.items() if lid not in self.config.lines},
             why="not in the config at start",
@@ -197,6 +197,24 @@ class Runtime:
             listen=f"{self.host}:{self.port}",
             state_file=str(self.config.server.state_file),
         )
+
+    def _restore(self, stored: Mapping[str, LineState]) -> None:
+        """Take up the stored states (fitted to the config and to a restart), writing back
+        those a restart changed so a second restart dates them the same."""
+        assert self.store is not None
+        observed_at = self.store.observed_at()
+        now = self.clock.now()
+        self.states = {}
+        changed: dict[str, LineState] = {}
+        for lid, lc in self.config.lines.items():
+            state = _reconcile(lc.framework, stored.get(lid) or initial_state(lid, lc.framework))
+            state = restored(lc.framework, state, observed_at, now)
+            self.states[lid] = state
+            if lid in stored and state != stored[lid]:
+                changed[lid] = state
+        if changed:
+            self.store.commit(list(changed.values()), [], [])
+            self.persistence.written(changed.values())
 
     async def _start_http(self) -> None:
         from risingtide.api.app import create_app  # the HTTP side imports the runtime's types
@@ -253,12 +271,25 @@ class Runtime:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(task, 10)
         self._tasks.clear()
+        self._keep_last_figures()
         for source in self.sources.values():
             with contextlib.suppress(Exception):
                 await source.aclose()
         if self.store is not None:
             self.store.close()
         log.info("rising tide stopped")
+
+    def _keep_last_figures(self) -> None:
+        """Write the states whose ``last_stats_at`` ran ahead of the store (a clean stop)."""
+        if self.store is None:
+            return
+        behind = self.persistence.behind(self.states)
+        try:
+            self.store.commit(behind, [], [])
+        except StoreError as exc:
+            log.warning("could not keep the last figures' times at shutdown", error=str(exc))
+            return
+        self.persistence.written(behind)
 
     # ------------------------------------------------------------------ adapters
 
@@ -340,6 +371,7 @@ class Runtime:
                 continue
             for held in (self.states, self.latest, self.last_error):
                 held.pop(lid, None)
+            self.persistence.forget(lid)
             queued = queued or bool(orders)
             log.warning(
                 "line removed; its live switches are undone and its episode closed",
@@ -473,6 +505,7 @@ class Runtime:
         dispatcher is woken and each line's next deadline set."""
         assert self.store is not None
         new_states: dict[str, LineState] = {}
+        durable: dict[str, LineState] = {}  # what the store must hold (see persistence)
         events: list[Event] = []
         orders: list[ResponseOrder] = []
         switches = self.config.switches
@@ -489,10 +522,13 @@ class Runtime:
             state, planned = plan(lc.framework, switches, before, decision)
             if state != before:
                 new_states[lid] = state
+                if self.persistence.wants(before, state):
+                    durable[lid] = state
             events.extend(decision.events)
             orders.extend(planned)
             evaluated.append(lid)
-        self._commit(new_states, events, orders)
+        observed = now if self.persistence.mark_due(now) else None
+        self._commit(new_states, events, orders, durable=durable, observed_at=observed)
         for lid in evaluated:
             lc = self.config.lines[lid]
             due = next_deadline(
@@ -525,19 +561,38 @@ class Runtime:
         new_states: Mapping[str, LineState],
         events: Iterable[Event],
         orders: Iterable[ResponseOrder],
+        *,
+        durable: Mapping[str, LineState] | None = None,
+        observed_at: datetime | None = None,
     ) -> None:
-        """Make a decision durable, then visible: store first, memory and logs after."""
+        """Make a decision durable, then visible: store first, memory and logs after.
+
+        ``durable``: the states the store must hold (default: all of ``new_states``); the
+        others differ only in their figures' time (see ``risingtide.persistence``).
+        """
         assert self.store is not None
         events = list(events)
         orders = list(orders)
-        if new_states or events or orders:
-            self.store.commit(list(new_states.values()), events, orders)
+        stored = new_states if durable is None else durable
+        if stored or events or orders:
+            self.store.commit(list(stored.values()), events, orders)
+            self.persistence.written(stored.values())
         self.states.update(new_states)
         for event in events:
             self._log_event(event)
         if orders and self.dispatcher is not None:
             self.dispatcher.wake()
         self._update_outbox_metrics()
+        if observed_at is not None:  # after the commit: what it holds was true then
+            self._note_observed(observed_at)
+
+    def _note_observed(self, at: datetime) -> None:
+        """Note when the lines were seen; a failure only weakens a restart's dating."""
+        assert self.store is not None
+        try:
+            self.store.note_observed(at)
+        except StoreError as exc:
+            log.warning("could not note when the lines were seen", error=str(exc))
 
     def _log_event(self, event: Event) -> None:
         state = self.states.get(event.line)

@@ -36,8 +36,9 @@ _YAML_TAG = "tag:yaml.org,2002:"
 _STR_TAG = _YAML_TAG + "str"
 _MERGE_TAG = _YAML_TAG + "merge"
 #: Values (keys, scalars, lists, mappings) a file may hold once its aliases are expanded.
-#: A council's config has a few thousand; a file with more is a mistake or an attack.
-MAX_VALUES = 200_000
+#: A council's config has a few thousand; a shared service's 50,000 lines take 300,000 to
+#: 500,000 (six to ten a line); a file with more is a mistake or an attack.
+MAX_VALUES = 1_000_000
 #: Of those, values that aliases may add: aliases can make a small file expand enormously
 #: ("billion laughs"), so the expansion is counted while parsing and stopped here.
 MAX_ALIAS_VALUES = 100_000

@@ -77,6 +77,10 @@ _NAME = re.compile(r"[^.\[\]\s'\"]+")
 _INDEX = re.compile(r"-?[0-9]+")
 
 
+#: From how many lines one document is mapped in a worker thread rather than on the loop.
+MAP_IN_THREAD_FROM = 1000
+
+
 class PathError(Exception):
     """A JSON path that does not resolve in a payload; the message says where it stopped."""
 
@@ -714,6 +718,14 @@ class HttpJsonSource:
         if self.settings.per_line:
             return await self._poll_per_line(now)
         payload = await self._fetch(self.settings.url, self.settings.body)
+        if len(self._plans) >= MAP_IN_THREAD_FROM:
+            # Thousands of lines take a second or more to map: in a worker thread the event
+            # loop still answers /healthz and runs other sources' polls meanwhile.
+            return await asyncio.to_thread(self._map, payload, now)
+        return self._map(payload, now)
+
+    def _map(self, payload: Any, now: datetime) -> PollResult:
+        """Every line's figures from one document (pure: safe in a worker thread)."""
         records = self._index(payload)
         if isinstance(records, SourceError):
             raise records  # the feed's shape is wrong for every line alike

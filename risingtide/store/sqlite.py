@@ -175,17 +175,25 @@ class OutboxEntry:
 
 
 # Statements built once; SQLAlchemy caches their compiled form.
-_upsert_state = sqlite_insert(line_state)
-_upsert_state = _upsert_state.on_conflict_do_update(
-    index_elements=[line_state.c.line],
-    set_={
-        "state": _upsert_state.excluded.state,
-        "updated_at": _upsert_state.excluded.updated_at,
-    },
+# Line states go through the driver's executemany, encoded as the schema's column types
+# would (compact JSON, fixed-width UTC text): SQLAlchemy's per-row type processing was
+# most of a 10,000-line commit.
+_UPSERT_STATE = (
+    "INSERT INTO line_state (line, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (line) "
+    "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
 )
 _insert_history = insert(history)
+_upsert_meta = sqlite_insert(meta)
+_upsert_meta = _upsert_meta.on_conflict_do_update(
+    index_elements=[meta.c.key], set_={"value": _upsert_meta.excluded.value}
+)
 # A minute's sample written twice (a restart, a repeated flush) is kept once.
 _INSERT_SAMPLE = "INSERT INTO samples (line, at, figures) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+
+
+def _json(value: Any) -> str:
+    """``value`` as ``schema.JSONText`` keeps it (compact, non-ASCII kept as is)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _sample_time(at: datetime) -> str:
@@ -389,9 +397,8 @@ class Store:
         now = self._clock.now()
         # Encode everything before the transaction opens: a bad value fails here, without
         # holding the write lock.
-        state_rows = [
-            {"line": s.line, "state": codec.encode_state(s), "updated_at": now} for s in states
-        ]
+        stamp = _sample_time(now)
+        state_rows = [(s.line, _json(codec.encode_state(s)), stamp) for s in states]
         history_rows = [
             {
                 "at": e.at,
@@ -406,11 +413,24 @@ class Store:
         with self._transaction(write=True) as conn:
             # executemany: one prepared statement per table, however many lines.
             if state_rows:
-                conn.execute(_upsert_state, state_rows)
+                conn.exec_driver_sql(_UPSERT_STATE, state_rows)
             if history_rows:
                 conn.execute(_insert_history, history_rows)
             if order_rows:
                 conn.execute(_insert_order, order_rows)
+
+    def note_observed(self, at: datetime) -> None:
+        """Note ``at`` as when the daemon last saw its lines (read by ``observed_at``)."""
+        with self._transaction(write=True) as conn:
+            conn.execute(_upsert_meta, {"key": "observed_at", "value": _sample_time(at)})
+
+    def observed_at(self) -> datetime | None:
+        """When the daemon last saw its lines (a line stored fresh was fresh then), if noted."""
+        with self._transaction(write=False) as conn:
+            value = conn.execute(
+                select(meta.c.value).where(meta.c.key == "observed_at")
+            ).scalar_one_or_none()
+        return None if value is None else datetime.fromisoformat(value)
 
     def retire_line(
         self, line: str, orders: Sequence[ResponseOrder], record: Mapping[str, Any], now: datetime

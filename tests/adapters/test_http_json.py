@@ -575,3 +575,37 @@ def test_the_example_config_loads():
     assert config.sources["wallboard"].type == "http_json"
     assert config.warnings == ()
     assert timedelta(0) < config.sources["wallboard"].timeout
+
+
+async def test_a_big_feed_is_mapped_in_a_worker_thread_with_the_same_answers(board, monkeypatch):
+    """From MAP_IN_THREAD_FROM lines the mapping runs off the loop: same figures, and a
+    feed of the wrong shape still fails the whole poll."""
+    import threading
+
+    from risingtide.sources import http_json
+
+    b, url = board
+    inline = source(shared(url), LINES)
+    try:
+        expected = await stats_of(inline)
+    finally:
+        await inline.aclose()
+    monkeypatch.setattr(http_json, "MAP_IN_THREAD_FROM", 1)
+    threads: list[str] = []
+    mapper = http_json.HttpJsonSource._map
+
+    def spy(self: HttpJsonSource, payload: Any, now: datetime) -> Any:
+        threads.append(threading.current_thread().name)
+        return mapper(self, payload, now)
+
+    monkeypatch.setattr(http_json.HttpJsonSource, "_map", spy)
+    threaded = source(shared(url), LINES)
+    try:
+        assert await stats_of(threaded) == expected
+        b.feed = {"data": {"queue_list": []}}
+        with pytest.raises(SourceError) as caught:
+            await threaded.poll()
+    finally:
+        await threaded.aclose()
+    assert caught.value.reason == "parse"
+    assert threads and threading.main_thread().name not in threads
