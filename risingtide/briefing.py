@@ -30,6 +30,7 @@ from risingtide.domain.model import (
     Op,
     QueueStats,
 )
+from risingtide.message_wording import format_duration
 from risingtide.view import LineView
 
 __all__ = [
@@ -70,15 +71,8 @@ MOST_NOTIFIED = 8
 
 
 def duration_text(seconds: float) -> str:
-    """``45s``, ``5m``, ``5m 20s``, ``1h 5m``."""
-    s = round(seconds)
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    if h:
-        return f"{h}h {m}m" if m else f"{h}h"
-    if m:
-        return f"{m}m {s}s" if s else f"{m}m"
-    return f"{s}s"
+    """``45s``, ``5m``, ``5m 20s``, ``1h 5m``: as the messages say it."""
+    return format_duration(seconds)
 
 
 def clock_text(t: datetime, now: datetime) -> str:

@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from risingtide.domain.demand import PREDICTED_WAIT_CAP
+from risingtide.message_wording import format_duration
 
 
 def _duration(seconds: float) -> str:
-    from risingtide.messages import format_duration  # messages imports this module
-
     return format_duration(seconds)
 
 
