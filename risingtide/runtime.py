@@ -990,7 +990,7 @@ class Runtime:
                     exc_info=exc,
                 )
             return
-        log.error("evaluation tick failed; state kept, will retry next tick", exc_info=exc)
+        log.error("evaluation failed; state kept, will retry shortly", exc_info=exc)
 
 
 class _BrokenSource:
