@@ -183,7 +183,7 @@ class Runtime:
         self._schedule_maintenance()
         if schedule:
             self._first_polls = set(self.config.sources)
-            self._evaluate_safely(list(self.config.lines), self.clock.now())
+            await self.tick()
             self.scheduler.start()
             self._tasks.append(asyncio.create_task(self._run_timeline()))
         self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(self._stop)))
