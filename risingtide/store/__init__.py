@@ -5,6 +5,7 @@ into JSON and back; ``schema`` holds the tables.
 """
 
 from risingtide.store.sqlite import (
+    Fenced,
     HistoryEntry,
     NotDeadError,
     OutboxEntry,
@@ -17,6 +18,7 @@ from risingtide.store.sqlite import (
 )
 
 __all__ = [
+    "Fenced",
     "HistoryEntry",
     "NotDeadError",
     "OutboxEntry",

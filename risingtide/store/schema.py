@@ -18,8 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
+    DateTime,
     Dialect,
     Index,
     Integer,
@@ -199,4 +201,57 @@ meta = Table(
     metadata,
     Column("key", String, primary_key=True),
     Column("value", String, nullable=False),
+)
+
+# --------------------------------------------------------------------------- replicas
+# The tables below serve replicas sharing one PostgreSQL database (``server.database``):
+# who leads which partition of the lines, who is alive, and the commands one replica
+# relays to the leader of a line. A daemon on a SQLite file leads everything alone and
+# leaves them empty. Lease times are the database's own clock (``timestamptz``), never a
+# replica's, so replicas with skewed clocks still agree on when a lease has run out.
+
+#: One row per partition of the lines (``risingtide.partitions``). ``token`` is the fencing
+#: token: it goes up by one every time the partition changes hands, and every write that
+#: can cause an effect checks it (``risingtide.store.fence``).
+lease = Table(
+    "lease",
+    metadata,
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("holder", String, nullable=True),
+    Column("token", BigInteger, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("token >= 0", name="ck_lease_token"),
+)
+
+#: One row per running replica, renewed with its leases: how many are alive decides each
+#: one's fair share of the partitions.
+replica = Table(
+    "replica",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+)
+
+#: A duty manager's command (acknowledge, silence, declare…) taken by a replica that does
+#: not lead the line, for the leader of its partition to run; ``result`` is what the
+#: command answered (its reason, or why it was refused), read back by the replica that took
+#: it. ``args`` holds the command's arguments as JSON.
+command = Table(
+    "command",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("line", String, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("name", String, nullable=False),
+    Column("args", JSONText, nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("status", String, nullable=False),
+    Column("result", JSONText, nullable=True),
+    Column("done_at", UTCDateTime, nullable=True),
+    CheckConstraint(
+        "status IN ('pending', 'done', 'rejected', 'failed')", name="ck_command_status"
+    ),
+    Index("ix_command_status_partition", "status", "partition"),
+    sqlite_autoincrement=True,
 )

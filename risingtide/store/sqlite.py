@@ -32,7 +32,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +63,7 @@ from risingtide.clock import Clock
 from risingtide.domain.model import Event, LineState, ResponseOrder
 from risingtide.store import codec
 from risingtide.store.codec import CodecError
+from risingtide.store.fence import Fence
 from risingtide.store.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -128,6 +129,15 @@ class NotDeadError(StoreError):
 
 class UnknownEntryError(NotDeadError):
     """The outbox has no entry with that key."""
+
+
+class Fenced(StoreError):  # noqa: N818 - the name is part of the store's API
+    """A write refused by the database: another replica now leads a line it touches."""
+
+    def __init__(self, message: str, *, partitions: Collection[int]) -> None:
+        """``partitions``: those whose lease no longer carries this replica's token."""
+        super().__init__(message)
+        self.partitions = frozenset(partitions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +233,9 @@ class Store:
         self.path = Path(path)
         self._clock = clock
         self._closed = False
+        #: Checks each effect-causing write against the partition leases (replicas on a
+        #: shared database, ``risingtide.store.fence``); None: this daemon is the only one.
+        self.fence: Fence | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Lock the real file, not the name as written: two daemons given two names for one
         # file (a symlink, a relative path) must still meet at the same lock.
@@ -253,6 +266,7 @@ class Store:
         store._clock = clock
         store._closed = False
         store._lock_fd = None
+        store.fence = None
         store._engine = None
         if not store.path.is_file():
             raise StoreError(f"no state file at {store.path}")
@@ -352,6 +366,11 @@ class Store:
         if rows != ["ok"]:
             raise StoreError(_corrupt(self.path, "; ".join(str(r) for r in rows[:3])))
 
+    def transaction(self, *, write: bool) -> AbstractContextManager[Connection]:
+        """A transaction on the store's database, for the store's companions (leases,
+        commands relayed between replicas); ``StoreError`` on any database error."""
+        return self._transaction(write=write)
+
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
         """A transaction; a write one opens with BEGIN IMMEDIATE (takes the write lock)."""
@@ -411,6 +430,8 @@ class Store:
         ]
         order_rows = [_order_row(o, now) for o in orders]
         with self._transaction(write=True) as conn:
+            if self.fence is not None and (states or orders):
+                self.fence.check(conn, {s.line for s in states} | {o.line for o in orders})
             # executemany: one prepared statement per table, however many lines.
             if state_rows:
                 conn.exec_driver_sql(_UPSERT_STATE, state_rows)
@@ -444,6 +465,8 @@ class Store:
             "data": dict(record),
         }  # fmt: skip
         with self._transaction(write=True) as conn:
+            if self.fence is not None:
+                self.fence.check(conn, (line,))
             if order_rows:
                 conn.execute(_insert_order, order_rows)
             conn.execute(_insert_history, history_row)
@@ -652,9 +675,25 @@ class Store:
         restart sends the same message with the same key, never a regrouped one.
         """
         with self._transaction(write=True) as conn:
-            for key in keys:
-                row = self._pending_row(conn, key)
+            rows = [self._pending_row(conn, key) for key in keys]
+            self._check_fence(conn, rows)
+            for row in rows:
                 conn.execute(update(outbox).where(outbox.c.id == row.id).values(batch=batch))
+
+    def claim(self, keys: Sequence[str]) -> None:
+        """Take pending entries to run them now; refused (``Fenced``) once another replica
+        leads their lines, so a replica that lost its lead sends nothing more.
+
+        Writes nothing of its own: the claim is the fence's check in a write transaction,
+        which holds the leases' rows until it ends. With no fence, only checks that every
+        key is still pending (``StoreError`` otherwise).
+        """
+        with self._transaction(write=True) as conn:
+            self._check_fence(conn, [self._pending_row(conn, key) for key in keys])
+
+    def _check_fence(self, conn: Connection, rows: Sequence[_PendingRow]) -> None:
+        if self.fence is not None and rows:
+            self.fence.check(conn, {row.order["line"] for row in rows})
 
     def record_success(self, key: str | Sequence[str], detail: str, now: datetime) -> None:
         """Mark pending entries done, each with a ``response`` history entry, in one transaction.
@@ -663,8 +702,9 @@ class Store:
         the responder's short outcome. Raises ``StoreError`` if a key has no pending entry.
         """
         with self._transaction(write=True) as conn:
-            for one in _keys(key):
-                row = self._pending_row(conn, one)
+            rows = [self._pending_row(conn, one) for one in _keys(key)]
+            self._check_fence(conn, rows)
+            for row in rows:
                 attempts = row.attempts + 1
                 conn.execute(
                     update(outbox)
@@ -697,10 +737,11 @@ class Store:
         """
         order_rows = [_order_row(o, now) for o in enqueue]
         with self._transaction(write=True) as conn:
+            rows = [self._pending_row(conn, one) for one in _keys(key)]
+            self._check_fence(conn, rows)
             if order_rows:
                 conn.execute(_insert_order, order_rows)
-            for one in _keys(key):
-                row = self._pending_row(conn, one)
+            for row in rows:
                 attempts = row.attempts + 1
                 values: dict[str, Any] = {"attempts": attempts, "last_error": error}
                 extra: dict[str, Any] = {"reason": reason}
