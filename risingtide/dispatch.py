@@ -52,7 +52,7 @@ from risingtide.domain.model import Action, ResponseOrder
 from risingtide.domain.people import Directory
 from risingtide.message_facts import REPORT_TRIGGER
 from risingtide.ports import Notice, Notifier, Responder, ResponseContext, ResponseError
-from risingtide.store import OutboxEntry, Store
+from risingtide.store import Fenced, OutboxEntry, Store, StoreError
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -193,6 +193,7 @@ class Dispatcher:
         timeout: timedelta = timedelta(seconds=30),
         deliveries: Mapping[str, Delivery] | None = None,
         directory: Directory | None = None,
+        leads: Callable[[str], bool] | None = None,
     ) -> None:
         """Dispatch ``store``'s outbox to ``responders`` (by response id).
 
@@ -201,9 +202,11 @@ class Dispatcher:
         outcome, for metrics. ``rng`` makes the back-off jitter repeatable in tests.
         ``timeout`` bounds each responder call. ``deliveries`` (by response id; missing:
         at once, no limit, nobody paged) and ``directory`` (who is on duty) shape how
-        notifications go out.
+        notifications go out. ``leads(line)``: whether this replica leads the line now
+        (``risingtide.leadership``); only those lines' entries run (default: all).
         """
         self._store = store
+        self._leads = leads or (lambda _line: True)
         self._responders: Mapping[str, Responder] = dict(responders)
         self._context_for = context_for
         self._clock = clock
@@ -281,7 +284,8 @@ class Dispatcher:
         held = self._held()
         lanes: dict[str, list[OutboxEntry]] = {}
         for entry in self._store.pending():
-            lanes.setdefault(_lane(entry.order), []).append(entry)
+            if self._leads(entry.order.line):  # another replica runs the rest
+                lanes.setdefault(_lane(entry.order), []).append(entry)
         units: list[tuple[set[str], str, Callable[[], _Run]]] = []
         heads: dict[str, list[OutboxEntry]] = {}  # notifier response -> lane heads
         for lane, entries in lanes.items():
@@ -420,6 +424,8 @@ class Dispatcher:
                 return 0, False
         key = batch or keys[0]
         attempts = max(m.attempts for m in members) + 1
+        if not self._claim(keys, orders[0]):
+            return 0, False
         try:
             items = tuple((o, self._context_for(o)) for o in orders)
             page = self._deliveries.get(response, _IMMEDIATE).page
@@ -490,6 +496,8 @@ class Dispatcher:
                 retryable=False,
             )
             return self._fail(entry, failure, now)
+        if not self._claim([order.key], order):
+            return None
         # Outcomes are stamped, and back-off timed, from the END of the attempt: after a
         # 10 s timeout the next try waits its full 2 s from then, not from when it began.
         try:
@@ -557,6 +565,12 @@ class Dispatcher:
         """
         try:
             write()
+        except Fenced:
+            # Another replica leads the line now and runs what is still pending: it may
+            # send this once more (at-least-once, the same key), never this replica again.
+            log.warning(f"{what}, but this replica no longer leads the line; its new leader "
+                        "may run it once more", **_fields(order, key))  # fmt: skip
+            return False
         except Exception:
             if not self._unrecorded:
                 log.exception(
@@ -579,6 +593,24 @@ class Dispatcher:
             written += 1
         if written:
             log.info("held outcomes recorded", count=written, left=len(self._unrecorded))
+
+    def _claim(self, keys: Sequence[str], order: ResponseOrder) -> bool:
+        """Take ``keys`` to run them now: only while this replica leads their line by its
+        own clock, and (among replicas) with the database's word (``Store.claim``)."""
+        if not self._leads(order.line):
+            return False
+        if self._store.fence is None:
+            return True  # the only daemon on its store: nothing to ask
+        try:
+            self._store.claim(keys)
+        except Fenced:
+            log.warning("not sent: another replica leads the line now", **_fields(order))
+            return False
+        except StoreError as exc:
+            log.warning("could not claim a response; will try again", error=str(exc),
+                        **_fields(order))  # fmt: skip
+            return False
+        return True
 
     def _held(self) -> set[str]:
         """Keys whose outcome is held in memory (not to be run again)."""

@@ -60,6 +60,7 @@ from risingtide.domain.responses import plan, reassert
 from risingtide.domain.tiers import evaluate, initial_state, next_deadline
 from risingtide.handover import ack_expiry
 from risingtide.health import Health
+from risingtide.leadership import SharedLeadership, SoleLeadership
 from risingtide.metrics import Metrics
 from risingtide.persistence import Persistence, restored
 from risingtide.polling import Poller
@@ -71,11 +72,16 @@ from risingtide.ports import (
     SourceError,
     StatsSource,
 )
+from risingtide.relay import COMMANDS, relay
+from risingtide.replica import apply as apply_change
+from risingtide.replica import leadership_for, refresh_line, run_replica
 from risingtide.responders import RESPONDER_TYPES
 from risingtide.retire import removal_orders, removal_record
 from risingtide.samples import SampleRecorder
 from risingtide.sources import SOURCE_TYPES
-from risingtide.store import OutboxEntry, Store, StoreError
+from risingtide.store import Fenced, OutboxEntry, Store, StoreError
+from risingtide.store.leases import partition_of
+from risingtide.store.relay import RelayTable
 from risingtide.view import LineView, build_view
 from risingtide.weekly import run_reports
 
@@ -122,6 +128,8 @@ class Runtime:
         self.sources: dict[str, StatsSource] = {}
         self.responders: dict[str, Responder] = {}
         self.store: Store | None = None
+        #: Which lines this daemon leads: all, alone on its store; a share among replicas.
+        self.leadership: SoleLeadership | SharedLeadership = SoleLeadership()
         self.dispatcher: Dispatcher | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.poller: Poller | None = None
@@ -156,6 +164,8 @@ class Runtime:
         self.started_at = self.clock.now()
         self._use_demand(self.config, await self._read_feeds(self.config))
         self.store = Store(self.config.server.state_file, self.clock, fresh=self.fresh_state)
+        self.leadership = leadership_for(self.config.server, self.store)
+        await self.leadership.start()
         stored = self.store.load_states()
         self.persistence.written(stored.values())
         self._build_adapters(self.config, previous=None)
@@ -176,6 +186,7 @@ class Runtime:
             on_outcome=self._on_outcome,
             deliveries=_deliveries(self.config),
             directory=self.config.directory,
+            leads=self.leadership.leads,
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.poller = Poller(self.scheduler, self.metrics, self._on_poll)
@@ -188,6 +199,8 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._run_timeline()))
         self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(self._stop)))
         self._tasks.append(asyncio.create_task(run_reports(self, self._stop)))
+        if self.leadership.shared:
+            self._tasks.append(asyncio.create_task(run_replica(self, self._stop)))
         if serve_http:
             await self._start_http()
         log.info(
@@ -199,18 +212,24 @@ class Runtime:
         )
 
     def _restore(self, stored: Mapping[str, LineState]) -> None:
-        """Take up the stored states (fitted to the config and to a restart), writing back
-        those a restart changed so a second restart dates them the same."""
+        """Take up the stored states at start (see ``restore_lines``)."""
+        self.states = {}
+        self.restore_lines(stored, self.config.lines)
+
+    def restore_lines(self, stored: Mapping[str, LineState], lines: Iterable[str]) -> None:
+        """Take up ``lines``' stored states (fitted to the config and to a restart or a
+        takeover), writing back those this changed, of the lines this daemon leads, so a
+        second restart dates them the same."""
         assert self.store is not None
         observed_at = self.store.observed_at()
         now = self.clock.now()
-        self.states = {}
         changed: dict[str, LineState] = {}
-        for lid, lc in self.config.lines.items():
+        for lid in lines:
+            lc = self.config.lines[lid]
             state = _reconcile(lc.framework, stored.get(lid) or initial_state(lid, lc.framework))
             state = restored(lc.framework, state, observed_at, now)
             self.states[lid] = state
-            if lid in stored and state != stored[lid]:
+            if lid in stored and state != stored[lid] and self.leadership.leads(lid):
                 changed[lid] = state
         if changed:
             self.store.commit(list(changed.values()), [], [])
@@ -283,7 +302,7 @@ class Runtime:
         """Write the states whose ``last_stats_at`` ran ahead of the store (a clean stop)."""
         if self.store is None:
             return
-        behind = self.persistence.behind(self.states)
+        behind = [s for s in self.persistence.behind(self.states) if self.leadership.leads(s.line)]
         try:
             self.store.commit(behind, [], [])
         except StoreError as exc:
@@ -344,7 +363,10 @@ class Runtime:
         assert self.store is not None
         now = self.clock.now()
         orders = [
-            o for line in lines if line in self.states for o in reassert(self.states[line], now)
+            o
+            for line in lines
+            if line in self.states and self.leadership.leads(line)
+            for o in reassert(self.states[line], now)
         ]
         if orders:
             self.store.commit([], [], orders)
@@ -360,6 +382,8 @@ class Runtime:
         now = self.clock.now()
         queued = False
         for lid, state in sorted(removed.items()):
+            if not self.leadership.leads(lid):
+                continue  # its partition's leader retires it
             orders = removal_orders(state, now, why)
             try:
                 self.store.retire_line(lid, orders, removal_record(state, why, by), now)
@@ -490,6 +514,8 @@ class Runtime:
     def _evaluate_safely(self, lines: list[str], now: datetime) -> None:
         try:
             self.evaluate_lines(lines, now)
+        except Fenced as exc:
+            self.lost_lead(exc)
         except Exception as exc:
             self._evaluation_failed(self.clock.now(), exc)
             for line in lines:  # try again shortly rather than at the next figures only
@@ -510,10 +536,11 @@ class Runtime:
         orders: list[ResponseOrder] = []
         switches = self.config.switches
         evaluated: list[str] = []
+        leads = self.leadership.leads
         for lid in lines:
             lc = self.config.lines.get(lid)
-            if lc is None:
-                continue
+            if lc is None or not leads(lid):
+                continue  # gone, or another replica's to evaluate
             before = self.states[lid]
             demand = self.demand.get(lid, ())
             decision = evaluate(
@@ -731,6 +758,56 @@ class Runtime:
         # floor takes effect now, not at the line's next figures.
         self._set_deadline(line, now)
         return decision
+
+    # ------------------------------------------------------------------ replicas
+
+    async def command(self, line: str, name: str, **args: Any) -> str:
+        """Run the duty manager's command ``name`` (``relay.COMMANDS``) on ``line``; its
+        reason. Runs here when this daemon leads the line, else is relayed to its leader
+        (``risingtide.relay``). Raises ``KeyError``, ``CommandRejected`` or ``NoLeader``.
+        """
+        self._line(line)
+        if self.leadership.leads(line):
+            try:
+                return self.run_named(line, name, args).reason
+            except Fenced as exc:  # lost the lead just now: its new leader runs it
+                self.lost_lead(exc)
+        assert self.store is not None
+        partition = partition_of(line, self.leadership.partitions)
+        table = RelayTable(self.store.transaction)
+        reason = await relay(table, self.clock, line, partition, name, args)
+        await refresh_line(self, line)
+        return reason
+
+    def run_named(self, line: str, name: str, args: Mapping[str, Any]) -> Decision:
+        """Run command ``name`` here (``acknowledge``, ``silence``…) with ``args``."""
+        if name not in COMMANDS:
+            raise ValueError(f"no command {name!r}")
+        method: Callable[..., Decision] = getattr(self, name)
+        return method(line, **args)
+
+    def lost_lead(self, refused: Fenced) -> None:
+        """The database refused a write: another replica leads those partitions now."""
+        log.warning("a write was refused: another replica leads these lines now",
+                    partitions=sorted(refused.partitions))  # fmt: skip
+        self.leadership.lost(refused.partitions)
+        apply_change(self, self.leadership.settle())
+
+    def forget_deadlines(self, lines: Iterable[str]) -> None:
+        """Drop ``lines``' deadlines: another replica evaluates them now."""
+        for line in lines:
+            self._deadlines.pop(line, None)
+
+    def show_stored(self, states: Mapping[str, LineState]) -> int:
+        """Show the stored states of lines another replica leads; how many changed."""
+        changed = 0
+        for line, state in states.items():
+            if line in self.config.lines and not self.leadership.leads(line):
+                if self.states.get(line) != state:
+                    self.states[line] = state
+                    changed += 1
+                self.persistence.written((state,))
+        return changed
 
     # ------------------------------------------------------------------ dead letters
 

@@ -20,7 +20,7 @@ The recorded ``by`` is always the authenticated user's name, never something sen
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import structlog
 from starlette.requests import ClientDisconnect, Request
@@ -40,7 +40,7 @@ from risingtide.api.models import (
     parse_body,
 )
 from risingtide.domain.commands import CommandRejected
-from risingtide.domain.model import Decision
+from risingtide.relay import NoLeader
 
 log = structlog.get_logger(__name__)
 
@@ -97,16 +97,18 @@ def command_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
             return error(404, f"no line {line!r} in the config")
         return who, line
 
-    def run(line: str, command: Callable[[], Decision]) -> Response:
+    async def run(line: str, name: str, **args: Any) -> Response:
         try:
-            decision = command()
+            reason = await daemon.command(line, name, **args)
         except KeyError:  # the line went away in a reload since prepare()
             return error(404, f"no line {line!r} in the config")
         except CommandRejected as exc:
             return error(409, exc.reason)
+        except NoLeader as exc:
+            return error(503, f"{exc}; nothing was changed, try again in a few seconds")
         view = daemon.view(line)
         assert view is not None
-        return JSONResponse({"reason": decision.reason, "line": view.to_json()})
+        return JSONResponse({"reason": reason, "line": view.to_json()})
 
     async def ack(request: Request) -> Response:
         ready = prepare(request)
@@ -116,7 +118,7 @@ def command_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
         body = await body_of(request, AckBody)
         if isinstance(body, Response):
             return body
-        return run(line, lambda: daemon.acknowledge(line, by=who.user.name, note=body.note))
+        return await run(line, "acknowledge", by=who.user.name, note=body.note)
 
     async def silence(request: Request) -> Response:
         ready = prepare(request)
@@ -124,7 +126,7 @@ def command_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
             return ready
         who, line = ready
         if request.method == "DELETE":
-            return run(line, lambda: daemon.lift_silence(line, by=who.user.name))
+            return await run(line, "lift_silence", by=who.user.name)
         body = await body_of(request, SilenceBody)
         if isinstance(body, Response):
             return body
@@ -132,11 +134,8 @@ def command_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
             until = body.end(daemon.clock.now())
         except SemanticError as exc:
             return error(422, str(exc))
-        return run(
-            line,
-            lambda: daemon.silence(
-                line, until=until, by=who.user.name, reason=body.reason, undo=body.undo
-            ),
+        return await run(
+            line, "silence", until=until, by=who.user.name, reason=body.reason, undo=body.undo
         )
 
     async def override(request: Request) -> Response:
@@ -145,7 +144,7 @@ def command_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
             return ready
         who, line = ready
         if request.method == "DELETE":
-            return run(line, lambda: daemon.clear_declaration(line, by=who.user.name))
+            return await run(line, "clear_declaration", by=who.user.name)
         body = await body_of(request, OverrideBody)
         if isinstance(body, Response):
             return body
@@ -156,11 +155,8 @@ def command_routes(daemon: DaemonControl, gate: Gate) -> list[Route]:
             until = body.end(daemon.clock.now())
         except SemanticError as exc:
             return error(422, str(exc))
-        return run(
-            line,
-            lambda: daemon.declare(
-                line, level=body.level, until=until, by=who.user.name, reason=body.reason
-            ),
+        return await run(
+            line, "declare", level=body.level, until=until, by=who.user.name, reason=body.reason
         )
 
     async def reload(request: Request) -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -90,6 +90,11 @@ class DaemonControl(DaemonView, Protocol):
 
     def clear_declaration(self, line: str, *, by: str) -> Decision:
         """End the line's declared tier early."""
+        ...
+
+    async def command(self, line: str, name: str, **args: Any) -> str:
+        """Run command ``name`` (a method above) on ``line``, here or on the line's leader
+        among replicas; its reason (also ``NoLeader`` when no replica answered)."""
         ...
 
     async def reload(self, path: Path | None = None, *, by: str | None = None) -> list[str]:

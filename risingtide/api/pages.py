@@ -44,6 +44,7 @@ from risingtide.config.model import UserConfig
 from risingtide.domain.commands import CommandRejected
 from risingtide.domain.model import Acknowledgement
 from risingtide.domain.tiers import tier_label
+from risingtide.relay import NoLeader
 
 log = structlog.get_logger(__name__)
 
@@ -512,14 +513,18 @@ class AckLinkPages:
             )  # fmt: skip
         by, note = self.ack_record(claims, name, note)
         try:
-            decision = self.daemon.acknowledge(claims.line, by=by, note=note)
+            reason = await self.daemon.command(claims.line, "acknowledge", by=by, note=note)
         except (KeyError, CommandRejected):  # changed since the checks above
             return self.gone_because(claims) or message(410, "This link can no longer be used")
+        except NoLeader:
+            return message(
+                503, "Not recorded yet", "It could not be recorded just now. Try again in a minute."
+            )
         log.info("acknowledged from a link", line=claims.line, by=by)
         lc = self.daemon.config.lines[claims.line]
         return message(
             200, f"{lc.name}: acknowledged",
-            f"{decision.reason}, recorded at {uk_time(self.daemon.clock.now())}.",
+            f"{reason}, recorded at {uk_time(self.daemon.clock.now())}.",
             "Reminders and escalation for this tier have stopped"
             + _until_handover(self.daemon.states[claims.line].ack)
             + ". If the line rises to a higher tier, you will be asked again.",

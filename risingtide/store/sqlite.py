@@ -220,6 +220,9 @@ _insert_order = sqlite_insert(outbox).on_conflict_do_nothing(index_elements=[out
 class Store:
     """Line state, history and outbox in one SQLite file (see the module docstring)."""
 
+    #: Whether other replicas may share this store (a SQLite file: never).
+    shared = False
+
     def __init__(self, path: Path | str, clock: Clock, *, fresh: bool = False) -> None:
         """Open (or create) the state file at ``path``, taking its lock.
 
