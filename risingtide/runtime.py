@@ -60,6 +60,7 @@ from risingtide.domain.responses import plan, reassert
 from risingtide.domain.tiers import evaluate, initial_state, next_deadline
 from risingtide.handover import ack_expiry
 from risingtide.health import Health
+from risingtide.leader_metrics import LeaderCollector
 from risingtide.leadership import SharedLeadership, SoleLeadership
 from risingtide.metrics import Metrics
 from risingtide.persistence import Persistence, restored
@@ -130,6 +131,7 @@ class Runtime:
         self.store: Store | None = None
         #: Which lines this daemon leads: all, alone on its store; a share among replicas.
         self.leadership: SoleLeadership | SharedLeadership = SoleLeadership()
+        self.registry.register(LeaderCollector(lambda: self.leadership))
         self.dispatcher: Dispatcher | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.poller: Poller | None = None
@@ -785,6 +787,10 @@ class Runtime:
             raise ValueError(f"no command {name!r}")
         method: Callable[..., Decision] = getattr(self, name)
         return method(line, **args)
+
+    def leads(self, line: str) -> bool:
+        """Whether this daemon leads ``line`` now (alone: every line)."""
+        return self.leadership.leads(line)
 
     def lost_lead(self, refused: Fenced) -> None:
         """The database refused a write: another replica leads those partitions now."""

@@ -84,6 +84,10 @@ class ReportHost(Protocol):
         """The open store."""
         ...
 
+    def leads(self, line: str) -> bool:
+        """Whether this daemon leads ``line`` (among replicas, only its share)."""
+        ...
+
     @property
     def clock(self) -> Clock:
         """The daemon's clock."""
@@ -230,8 +234,8 @@ def due_orders(store: Store, config: Config, now: datetime, link: str = "") -> l
 async def send_due(host: ReportHost) -> list[str]:
     """Queue the reports due now; return the keys queued. The store is read in a thread."""
     store, config, now = host.store, host.config, host.clock.now()
-    if store is None or not config.reports:
-        return []
+    if store is None or not config.reports or not host.leads("*"):
+        return []  # among replicas, the leader of the reports' line ("*") sends them
     link = f"{host.public_url.rstrip('/')}/episodes"
     orders = await asyncio.to_thread(due_orders, store, config, now, link)
     if not orders:

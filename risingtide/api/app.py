@@ -48,6 +48,7 @@ from risingtide.api.listing import lines_query, next_path, select
 from risingtide.api.openapi import openapi_document
 from risingtide.api.outbox import outbox_routes
 from risingtide.api.pages import message, page_routes
+from risingtide.api.replicas import replicas_routes
 from risingtide.api.wallboard import wallboard_routes
 
 __all__ = ["MAX_EVENTS", "DaemonControl", "DaemonView", "create_app"]
@@ -187,6 +188,7 @@ def create_app(daemon: DaemonControl) -> Starlette:
             *history_routes(daemon, gate),
             *duty_routes(daemon, gate),
             *demand_routes(daemon, gate),
+            *replicas_routes(daemon, gate),
             *episode_routes(daemon, gate),
             *command_routes(daemon, gate),
             *outbox_routes(daemon, gate),

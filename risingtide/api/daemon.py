@@ -17,6 +17,7 @@ from risingtide.clock import Clock
 from risingtide.config.model import Config
 from risingtide.domain.demand_calendar import DemandEvent
 from risingtide.domain.model import Decision, LineState
+from risingtide.leadership import SharedLeadership, SoleLeadership
 from risingtide.metrics import Metrics
 from risingtide.store import OutboxEntry, Store
 from risingtide.view import LineView
@@ -64,6 +65,8 @@ class DaemonControl(DaemonView, Protocol):
     states: dict[str, LineState]
     #: The demand calendar in force (resolved, feeds read): what ``/api/v1/demand`` shows.
     demand_events: tuple[DemandEvent, ...]
+    #: Which lines this daemon leads (``risingtide.leadership``).
+    leadership: SoleLeadership | SharedLeadership
 
     @property
     def public_url(self) -> str:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from risingtide import __version__
-from risingtide.api import demand, duty, listing, models, wallboard
+from risingtide.api import demand, duty, listing, models, replicas, wallboard
 
 _MODELS: list[type[BaseModel]] = [
     models.AckBody,
@@ -36,6 +36,7 @@ _MODELS: list[type[BaseModel]] = [
     models.OutboxDone,
     duty.GroupsOut,
     demand.DemandOut,
+    replicas.ReplicasOut,
 ]
 
 JSON = "application/json"
@@ -747,6 +748,16 @@ def _demand_paths() -> dict[str, Any]:
     return {"/api/v1/demand": {"get": {**read, "parameters": [days, line]}}}
 
 
+def _replicas_paths() -> dict[str, Any]:
+    """Who leads which partition (``risingtide.api.replicas``)."""
+    read = _read(
+        "Who leads which partition of the lines",
+        _json(replicas.ReplicasOut, "This replica, and every partition's lease holder."),
+        **{"503": _err("The store cannot be read just now.")},
+    )
+    return {"/api/v1/replicas": {"get": read}}
+
+
 def openapi_document() -> dict[str, Any]:
     """The whole document (the same every time; the app caches it)."""
     _, top = models_json_schema(
@@ -762,7 +773,7 @@ def openapi_document() -> dict[str, Any]:
             "the lines and their history; acknowledge, silence and declare tiers; reload the "
             'config. Every refusal is a 4xx with {"error": reason}.',
         },
-        "paths": {**_paths(), **_episode_paths(), **_demand_paths()},
+        "paths": {**_paths(), **_episode_paths(), **_demand_paths(), **_replicas_paths()},
         "components": {
             "schemas": schemas,
             "securitySchemes": {
