@@ -610,7 +610,8 @@ class Dispatcher:
             log.warning("could not claim a response; will try again", error=str(exc),
                         **_fields(order))  # fmt: skip
             return False
-        return True
+        # Again by the clock: the claim may have waited on the database past the lease.
+        return self._leads(order.line)
 
     def _held(self) -> set[str]:
         """Keys whose outcome is held in memory (not to be run again)."""

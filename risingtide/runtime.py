@@ -131,6 +131,7 @@ class Runtime:
         self.store: Store | None = None
         #: Which lines this daemon leads: all, alone on its store; a share among replicas.
         self.leadership: SoleLeadership | SharedLeadership = SoleLeadership()
+        self._undo_pending_seen: dict[str, frozenset[str]] = {}
         self.registry.register(LeaderCollector(lambda: self.leadership))
         self.dispatcher: Dispatcher | None = None
         self.scheduler: AsyncIOScheduler | None = None
@@ -1032,11 +1033,16 @@ class Runtime:
         live until its undo goes through)."""
         if self.store is None:
             return {}
+        try:
+            entries = self.store.pending()
+        except StoreError:
+            return self._undo_pending_seen  # the store is away: the board shows what it last saw
         pending: dict[str, set[str]] = {}
-        for entry in self.store.pending():
+        for entry in entries:
             if entry.order.action is Action.UNDO:
                 pending.setdefault(entry.order.line, set()).add(entry.order.response)
-        return {line: frozenset(names) for line, names in pending.items()}
+        self._undo_pending_seen = {line: frozenset(names) for line, names in pending.items()}
+        return self._undo_pending_seen
 
     @property
     def healthy(self) -> bool:

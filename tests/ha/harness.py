@@ -1,0 +1,300 @@
+"""What the replicas' tests share: several ``risingtide run`` processes on one PostgreSQL.
+
+``Platform`` is the fault tests' loopback wallboard, switches and webhook
+(``tests.faults.harness``), here also noting **which replica** made each request: every
+replica runs the same config, whose URLs carry ``?by=${RT_NAME}`` (the config's own
+environment substitution), and each process gets its own ``RT_NAME``. So a test can say
+not only that no key went out more than twice, but that a paused leader sent nothing after
+it resumed.
+
+``Replica`` is one daemon process (``RISINGTIDE_REPLICA`` names it); ``leads`` reads its
+``risingtide_leader`` gauge. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.faults.harness import QUEUES, free_port
+from tests.faults.harness import Platform as _Platform
+
+#: A short lease, so takeovers happen within a test's patience; renewed every second.
+LEASE = 3.0
+EVALUATE_EVERY = 1.0
+
+#: The duty manager's API token (its hash is in the config), for commands on any replica.
+TOKEN = "rt_replicas-test-token-0123456789abcdef"
+
+CONFIG = """
+server:
+  database: {database}
+  partitions: {partitions}
+  lease: {lease}s
+  evaluate_every: 1s
+  log_format: json
+  secret_key: replicas-test-secret-key-0123456789abcdef
+users:
+  duty:
+    name: Duty Manager
+    role: duty_manager
+    tokens: ["sha256:{token_hash}"]
+sources:
+  board:
+    type: http_json
+    interval: 1s
+    timeout: 3s
+    request_budget: 2s
+    url: {url}/stats?by=${{RT_NAME}}
+    lines_at: queues
+    key: id
+    map: {{ avg_wait: wait, calls_waiting: waiting }}
+lines:
+{lines}
+frameworks:
+  surge:
+    stale_after: 1m
+    tiers:
+      - level: 1
+        name: rising
+        when: {{ avg_wait: {{ above: 100s }} }}
+        for: 1s
+        clear: {{ avg_wait: {{ below: 50s }} }}
+        clear_for: 2s
+        responses: [hook, ivr]
+        repeat: {{ every: 2s, responses: [hook] }}
+      - level: 2
+        name: high
+        when: {{ avg_wait: {{ above: 300s }} }}
+        for: 2s
+        clear: {{ avg_wait: {{ below: 250s }} }}
+        clear_for: 2s
+        responses: [hook, deflect]
+responses:
+  hook: {{ type: webhook, url: "{url}/hook?by=${{RT_NAME}}", group_wait: 0s }}
+  ivr:
+    type: http_action
+    apply: {{ method: PUT, url: "{url}/flags/{{{{ line }}}}-ivr?by=${{RT_NAME}}", body: {{ "on": true }} }}
+    undo: {{ method: DELETE, url: "{url}/flags/{{{{ line }}}}-ivr?by=${{RT_NAME}}" }}
+  deflect:
+    type: http_action
+    apply: {{ method: PUT, url: "{url}/flags/{{{{ line }}}}-deflect?by=${{RT_NAME}}", body: {{ "on": true }} }}
+    undo: {{ method: DELETE, url: "{url}/flags/{{{{ line }}}}-deflect?by=${{RT_NAME}}" }}
+"""  # noqa: E501
+
+
+def write_config(
+    path: Path, url: str, database: str, *, partitions: int = 1, lease: float = LEASE
+) -> Path:
+    """The surge config of ``tests.faults.harness`` on a shared ``database``."""
+    block = "\n".join(
+        f"  {line}: {{ name: {line}, framework: surge, source: {{ use: board, queue: {q} }} }}"
+        for line, q in QUEUES.items()
+    )
+    path.write_text(
+        CONFIG.format(database=database, url=url, lines=block, partitions=partitions, lease=lease)
+    )
+    return path
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request the platform took: when (monotonic), from which replica, what."""
+
+    at: float
+    replica: str
+    method: str
+    path: str
+    key: str | None
+
+
+class Platform(_Platform):
+    """The fault tests' platform, noting which replica made each request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[Request] = []
+
+    def effects_by(self, replica: str, after: float = 0.0) -> list[Request]:
+        """Requests that change something (not polls) ``replica`` made after ``after``."""
+        with self.lock:
+            return [
+                r
+                for r in self.requests
+                if r.replica == replica and r.method != "GET" and r.at > after
+            ]
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        platform = self
+        base = super()._handler()
+
+        class Handler(base):  # type: ignore[valid-type, misc]
+            def _note(self) -> None:
+                split = urlsplit(self.path)
+                by = parse_qs(split.query).get("by", ["?"])[0]
+                with platform.lock:
+                    platform.requests.append(
+                        Request(
+                            time.monotonic(),
+                            by,
+                            self.command,
+                            split.path,
+                            self.headers.get("Idempotency-Key"),
+                        )
+                    )
+                self.path = split.path
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._note()
+                super().do_GET()
+
+            def do_PUT(self) -> None:  # noqa: N802
+                self._note()
+                super().do_PUT()
+
+            def do_DELETE(self) -> None:  # noqa: N802
+                self._note()
+                super().do_DELETE()
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._note()
+                super().do_POST()
+
+        return Handler
+
+
+_LEADER = re.compile(r'^risingtide_leader\{partition="(\d+)"\} (\S+)$', re.MULTILINE)
+
+
+class Replica:
+    """One ``risingtide run`` process named ``name`` on ``config``, logging to ``log``."""
+
+    def __init__(self, name: str, config: Path, log: Path, cwd: Path) -> None:
+        self.name = name
+        self.config, self.log_path, self.cwd = config, log, cwd
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "RISINGTIDE_REPLICA": name, "RT_NAME": name}
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "risingtide",
+                    "run",
+                    "-c",
+                    str(config),
+                    "--listen",
+                    f"127.0.0.1:{self.port}",
+                ],
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    def again(self) -> Replica:
+        """A new process with the same name, config and log (a restart)."""
+        return Replica(self.name, self.config, self.log_path, self.cwd)
+
+    def get(self, path: str) -> Any:
+        return httpx.get(self.url + path, timeout=5).json()
+
+    def tiers(self) -> dict[str, int]:
+        return {line["line"]: line["tier"] for line in self.get("/api/v1/lines")["lines"]}
+
+    def leads(self) -> set[int]:
+        """The partitions this replica says it leads (its ``risingtide_leader`` gauge)."""
+        text = httpx.get(self.url + "/metrics", timeout=5).text
+        return {int(p) for p, v in _LEADER.findall(text) if float(v) == 1.0}
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_until(self, what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
+        return wait_until(what, check, [self], timeout)
+
+    def ready(self) -> None:
+        self.wait_until("readiness", lambda: httpx.get(self.url + "/readyz", timeout=2).is_success)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def pause(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return -9
+        return self.proc.returncode
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        rows = []
+        for row in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                rows.append(json.loads(row))
+            except ValueError:
+                continue
+        return rows
+
+    def tail(self, n: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-n:]
+
+
+def wait_until(
+    what: str, check: Callable[[], Any], replicas: Iterable[Replica], timeout: float = 30
+) -> Any:
+    """Poll ``check`` until it is truthy; fail naming ``what`` with the replicas' logs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except (httpx.HTTPError, KeyError, ValueError):
+            result = None
+        if result:
+            return result
+        time.sleep(0.1)
+    logs = "\n".join(f"--- {r.name}:\n{r.tail()}" for r in replicas)
+    pytest.fail(f"timed out waiting for {what}:\n{logs}")
+
+
+def leaders(replicas: Iterable[Replica], partition: int = 0) -> list[Replica]:
+    """The live replicas that say they lead ``partition``."""
+    found = []
+    for replica in replicas:
+        if replica.alive():
+            try:
+                if partition in replica.leads():
+                    found.append(replica)
+            except httpx.HTTPError:
+                continue
+    return found
+
+
+def keys_over_twice(platform: Platform) -> dict[str, int]:
+    """Idempotency keys the platform took more than twice (none, when all is well)."""
+    return {k: n for k, n in platform.keys.items() if n > 2}
