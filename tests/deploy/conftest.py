@@ -35,7 +35,7 @@ def free_port() -> int:
 
 def tool(name: str) -> str:
     """The path of a tool; a missing one fails (scripts/install-system-deps installs it)."""
-    found = shutil.which(name) or shutil.which(name, path=str(VENV_BIN))
+    found = shutil.which(name, path=str(VENV_BIN)) or shutil.which(name)
     if found is None:
         pytest.fail(f"{name} is not installed: run scripts/install-system-deps (make test does)")
     return found
