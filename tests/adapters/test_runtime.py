@@ -503,3 +503,40 @@ async def test_a_reload_picks_up_a_rotated_secret_file(tmp_path: Path) -> None:
             assert heard == ["/old-token", "/new-token"]
         finally:
             await rt.shutdown()
+
+
+async def test_a_big_poll_is_taken_in_chunks_with_the_loop_free_between(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll over ``POLL_CHUNK`` lines is evaluated a chunk at a time: another task runs
+    between the chunks, and every line's figures arrive and are evaluated in the end."""
+    import risingtide.runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "POLL_CHUNK", 1)
+    clock = runtime.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(15)
+    now = clock.now()
+    seen: list[tuple[str, set[str]]] = []
+    taken = runtime._take_poll
+
+    def take(source_id: str, stats: object, errors: object, *, last: bool) -> None:
+        taken(source_id, stats, errors, last=last)  # type: ignore[arg-type]
+        seen.append(("chunk", set(runtime.latest) & {"revenues", "waste"}))
+
+    monkeypatch.setattr(runtime, "_take_poll", take)
+
+    async def between() -> None:
+        seen.append(("other task", set(runtime.latest) & {"revenues", "waste"}))
+
+    stats = {
+        line: QueueStats(line=line, at=now, avg_wait=400) for line in ("revenues", "waste")
+    }
+    runtime._on_poll("fast", stats, {})
+    other = asyncio.ensure_future(between())
+    for _ in range(10):  # let the chunks and the other task run
+        await asyncio.sleep(0)
+    await other
+    assert [kind for kind, _ in seen] == ["chunk", "other task", "chunk"]
+    assert seen[0][1] == {"revenues"} and seen[-1][1] == {"revenues", "waste"}
+    assert all(runtime.states[line].when_since[0] == now for line in stats)
