@@ -5,8 +5,10 @@ the rest as their leaders left them.
 every third of a lease a round of ``risingtide.leadership`` renews and rebalances the
 leases. A partition gained is **taken up**: its lines' states are read from the store as
 the last leader committed them (tiers, timers, episodes, acknowledgements, live switches),
-fitted to this config, its live switches reasserted (the same idempotent keys, so nothing
-completed is repeated) and its lines evaluated at once. A partition lost is **handed on**:
+fitted to this config, and its lines evaluated at once; the outbox carries on as the last
+leader left it (entries done are never run again, pending ones run under their own keys),
+and live switches are not applied again (the platform did not restart; only the leader
+changed). A partition lost is **handed on**:
 its lines' deadlines are dropped and nothing of theirs is evaluated or sent here any more.
 The lines this replica does not lead are read back from the store every round, and the
 commands relayed to what it leads are run every ``relay.LOOK_EVERY``.
@@ -110,7 +112,8 @@ def take_up(runtime: Runtime, partitions: frozenset[int]) -> None:
         {line: state for line, state in stored.items() if line not in runtime.config.lines},
         why="not in the config when this replica took the lead",
     )
-    runtime._reassert_switches(lines)
+    # No re-assert of live switches: the platform did not restart, only the leader
+    # changed; what the old leader left pending in the outbox is run as it stands.
     runtime._evaluate_safely(lines, runtime.clock.now())
     log.info("lines taken up", partitions=sorted(partitions), lines=len(lines),
              replica=runtime.leadership.replica)  # fmt: skip
