@@ -13,6 +13,7 @@ it resumed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -106,7 +107,14 @@ def write_config(
         for line, q in QUEUES.items()
     )
     path.write_text(
-        CONFIG.format(database=database, url=url, lines=block, partitions=partitions, lease=lease)
+        CONFIG.format(
+            database=database,
+            url=url,
+            lines=block,
+            partitions=partitions,
+            lease=lease,
+            token_hash=hashlib.sha256(TOKEN.encode()).hexdigest(),
+        )
     )
     return path
 
