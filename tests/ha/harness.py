@@ -41,6 +41,8 @@ EVALUATE_EVERY = 1.0
 #: The duty manager's API token (its hash is in the config), for commands on any replica.
 TOKEN = "rt_replicas-test-token-0123456789abcdef"
 
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 CONFIG = """
 server:
   database: {database}
@@ -220,14 +222,19 @@ class Replica:
         return Replica(self.name, self.config, self.log_path, self.cwd)
 
     def get(self, path: str) -> Any:
-        return httpx.get(self.url + path, timeout=5).json()
+        """A read of the API, as the duty manager (the config has users)."""
+        answer = httpx.get(self.url + path, timeout=5, headers=AUTH)
+        answer.raise_for_status()
+        return answer.json()
 
     def tiers(self) -> dict[str, int]:
         return {line["line"]: line["tier"] for line in self.get("/api/v1/lines")["lines"]}
 
     def leads(self) -> set[int]:
         """The partitions this replica says it leads (its ``risingtide_leader`` gauge)."""
-        text = httpx.get(self.url + "/metrics", timeout=5).text
+        answer = httpx.get(self.url + "/metrics", timeout=5, headers=AUTH)
+        answer.raise_for_status()
+        text = answer.text
         return {int(p) for p, v in _LEADER.findall(text) if float(v) == 1.0}
 
     def alive(self) -> bool:

@@ -21,9 +21,9 @@ from risingtide.clock import SystemClock
 from risingtide.store import Store
 from tests.faults.harness import QUEUES
 from tests.ha.harness import (
+    AUTH,
     EVALUATE_EVERY,
     LEASE,
-    TOKEN,
     Platform,
     Replica,
     keys_over_twice,
@@ -188,7 +188,7 @@ def test_a_command_taken_by_a_standby_is_run_by_the_leader(surge: Surge) -> None
     surge.tiers_everywhere(1)
     answer = httpx.post(
         f"{standby.url}/api/v1/lines/waste/ack",
-        headers={"Authorization": f"Bearer {TOKEN}"},
+        headers=AUTH,
         json={"note": "on it"},
         timeout=15,
     )
