@@ -145,8 +145,10 @@ def test_two_replicas_one_leads_and_a_kill_9_mid_surge_hands_over_in_time(surge:
     assert took <= TAKEOVER_BOUND, f"takeover took {took:.1f} s"
     assert set(standby.tiers().values()) == {2}
     never_below(surge, 2, 3.0)
-    sent_after = len(surge.platform.effects_by(standby.name, after=killed_at))
-    assert sent_after > 0, "the new leader sent none of the surge's reminders"
+    surge.platform.surge(150.0)  # down to tier 1: the new leader undoes the deflection
+    surge.tiers_everywhere(1)
+    sent_after = surge.platform.effects_by(standby.name, after=killed_at)
+    assert any(r.method == "DELETE" for r in sent_after), "the new leader undid nothing"
     surge.calm_and_undone()
     surge.check_invariants()
     print(f"takeover after kill -9: {took:.2f} s (lease {LEASE:g} s)")
