@@ -299,6 +299,8 @@ class Runtime:
                 await asyncio.wait_for(task, 10)
         self._tasks.clear()
         self._keep_last_figures()
+        # Last: nothing of this replica runs any more, so another may lead at once.
+        await self.leadership.release_all()
         for source in self.sources.values():
             with contextlib.suppress(Exception):
                 await source.aclose()
