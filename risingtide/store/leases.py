@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, text
 
-from risingtide.store.sqlite import Fenced
+from risingtide.store.sqlite import Fenced, StoreError
 
 __all__ = ["Holding", "LeaseFence", "Leases", "partition_of"]
 
@@ -52,6 +52,14 @@ _PREPARE = text(
     "INSERT INTO lease (partition, holder, token, expires_at) "
     "SELECT p, NULL, 0, NULL FROM generate_series(0, :last) AS p "
     "ON CONFLICT (partition) DO NOTHING"
+)
+_PARTITIONS_SET = text("SELECT value FROM meta WHERE key = 'partitions'")
+_OTHERS_ALIVE = text(
+    "SELECT count(*) FROM replica WHERE name <> :me AND seen_at >= clock_timestamp() - :gone"
+)
+_PARTITIONS_NOTE = text(
+    "INSERT INTO meta (key, value) VALUES ('partitions', :count) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
 _HEARTBEAT = text(
     "INSERT INTO replica (name, seen_at, started_at) "
@@ -103,8 +111,26 @@ class Leases:
         self.lease = lease
 
     def prepare(self) -> None:
-        """Make sure every partition has its lease row (idempotent, any replica may)."""
+        """Make sure every partition has its lease row (idempotent, any replica may), and
+        that the replicas alive share the lines out the same way.
+
+        Raises ``StoreError`` when replicas alive use another ``server.partitions``: a
+        line would belong to a different partition in each, and two could lead it at once.
+        """
         with self._transaction(write=True) as conn:
+            conn.execute(text("LOCK TABLE lease IN SHARE ROW EXCLUSIVE MODE"))
+            noted = conn.execute(_PARTITIONS_SET).scalar_one_or_none()
+            if noted is not None and int(noted) != self.partitions:
+                others = conn.execute(
+                    _OTHERS_ALIVE, {"me": self.replica, "gone": self.lease}
+                ).scalar_one()
+                if others:
+                    raise StoreError(
+                        f"the running replicas share the lines in {noted} partitions and this "
+                        f"one in {self.partitions} (server.partitions): stop every replica to "
+                        "change it, then start them all with the new value"
+                    )
+            conn.execute(_PARTITIONS_NOTE, {"count": str(self.partitions)})
             conn.execute(_PREPARE, {"last": self.partitions - 1})
 
     def heartbeat(self) -> int:

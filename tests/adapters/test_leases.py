@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Connection, Engine, create_engine, text
 
 from risingtide.leadership import SharedLeadership
-from risingtide.store import Fenced
+from risingtide.store import Fenced, StoreError
 from risingtide.store.leases import LeaseFence, Leases, partition_of
 from risingtide.store.schema import metadata
 
@@ -163,3 +163,18 @@ async def test_an_unreachable_database_stops_the_lead_by_the_clock(engine: Engin
 
 def _broken(*, write: bool) -> contextlib.AbstractContextManager[Connection]:
     raise ConnectionError("the database is down")
+
+
+async def test_a_replica_with_another_partition_count_is_refused_while_others_run(
+    engine: Engine,
+) -> None:
+    """A replica started with another ``partitions`` than the running ones is refused (two
+    could lead one line); once they have all stopped, the new count is taken."""
+    a = replica(engine, "a", 4)
+    await a.start()
+    b = replica(engine, "b", 2)
+    with pytest.raises(StoreError, match="stop every replica"):
+        await b.start()
+    await a.release_all()  # a stops cleanly
+    await b.start()
+    assert b.led() == {0, 1}
