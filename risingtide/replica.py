@@ -30,7 +30,7 @@ from risingtide.relay import LOOK_EVERY, run_waiting
 from risingtide.store import Store
 from risingtide.store.leases import LeaseFence, Leases, partition_of
 from risingtide.store.relay import RelayTable
-from risingtide.store.standby import read_states
+from risingtide.store.standby import StandbyReader, read_states
 
 if TYPE_CHECKING:
     from risingtide.runtime import Runtime
@@ -67,6 +67,8 @@ async def run_replica(runtime: Runtime, stop: asyncio.Event) -> None:
     leadership = runtime.leadership
     every = runtime.config.server.lease.total_seconds() / 3
     since = runtime.clock.now()
+    assert runtime.store is not None
+    reader = StandbyReader(runtime.store.transaction)
     next_round = 0.0
     loop = asyncio.get_running_loop()
     while not stop.is_set():
@@ -76,7 +78,7 @@ async def run_replica(runtime: Runtime, stop: asyncio.Event) -> None:
                 changed = await leadership.step()
                 looked = runtime.clock.now()
                 apply(runtime, changed)
-                await refresh(runtime, since - _SKEW)
+                await refresh(runtime, reader, since - _SKEW)
                 since = looked
             else:
                 apply(runtime, leadership.settle())
@@ -127,13 +129,14 @@ def hand_over(runtime: Runtime, partitions: frozenset[int]) -> None:
                 replica=runtime.leadership.replica)  # fmt: skip
 
 
-async def refresh(runtime: Runtime, since: datetime | None = None) -> int:
+async def refresh(runtime: Runtime, reader: StandbyReader, since: datetime | None) -> int:
     """Read back the states of lines this replica does not lead, written since ``since``
     (all when None); how many changed here."""
-    store = runtime.store
-    if store is None or not runtime.leadership.shared:
-        return 0
-    states = await asyncio.to_thread(read_states, store.transaction, since=since)
+    leadership = runtime.leadership
+    if len(leadership.led()) == leadership.partitions:
+        return 0  # it leads every line: nothing of anyone else's to show
+    wanted = lambda line: not leadership.leads(line)  # noqa: E731
+    states = await asyncio.to_thread(reader.changed_since, since, wanted)
     return runtime.show_stored(states)
 
 
