@@ -500,7 +500,11 @@ class Runtime:
         keeps the last good ones (the line goes stale at its deadline). ``last``: the
         poll's last chunk (readiness waits for it)."""
         stats = enrich_polled(self.capacity, self.config, stats)  # the same step as replay's
-        self.samples.observe(self, stats)
+        if self.leadership.shared:  # each line's leader keeps its samples
+            leads = self.leadership.leads
+            self.samples.observe(self, {line: s for line, s in stats.items() if leads(line)})
+        else:
+            self.samples.observe(self, stats)
         arrived: list[str] = []
         for line, s in stats.items():
             if line in self.config.lines:
