@@ -75,7 +75,7 @@ from risingtide.responders import RESPONDER_TYPES
 from risingtide.retire import removal_orders, removal_record
 from risingtide.samples import SampleRecorder
 from risingtide.sources import SOURCE_TYPES
-from risingtide.store import OutboxEntry, Store, StoreError
+from risingtide.store import OutboxEntry, Store, StoreError, open_store
 from risingtide.view import LineView, build_view
 from risingtide.weekly import run_reports
 
@@ -155,7 +155,7 @@ class Runtime:
         self.health.started(self.clock.now())
         self.started_at = self.clock.now()
         self._use_demand(self.config, await self._read_feeds(self.config))
-        self.store = Store(self.config.server.state_file, self.clock, fresh=self.fresh_state)
+        self.store = open_store(self.config.server, self.clock, fresh=self.fresh_state)
         stored = self.store.load_states()
         self.persistence.written(stored.values())
         self._build_adapters(self.config, previous=None)
@@ -195,7 +195,7 @@ class Runtime:
             config=str(self.config.path),
             lines=len(self.config.lines),
             listen=f"{self.host}:{self.port}",
-            state_file=str(self.config.server.state_file),
+            store=self.store.describe,
         )
 
     def _restore(self, stored: Mapping[str, LineState]) -> None:
