@@ -238,8 +238,8 @@ class ServerBlock(Block):
     def _partitions_need_a_database(self) -> ServerBlock:
         if self.partitions != 1 and self.database is None:
             raise config_error(
-                "partitions share the lines out between replicas, which need a shared "
-                "database: set server.database, or leave partitions at 1",
+                "only replicas sharing a database split the lines into partitions: "
+                "set server.database, or leave partitions at 1",
                 at=("partitions",),
             )
         return self
