@@ -109,8 +109,13 @@ def _database_url(value: Any) -> str:
     hint = "e.g. postgresql://risingtide:${DB_PASSWORD}@db:5432/risingtide"
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a postgresql:// URL ({hint})")
-    if urlsplit(value.strip()).scheme not in ("postgresql", "postgresql+psycopg"):
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("postgresql", "postgresql+psycopg"):
         raise ValueError(f"is not a postgresql:// URL ({hint})")
+    try:
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:
+        raise ValueError(f"has a port that is not a number from 1 to 65535 ({hint})") from None
     return value.strip()
 
 

@@ -55,7 +55,7 @@ def postgres_url(url: str) -> URL:
     """``url`` as SQLAlchemy takes it, on psycopg 3; ``StoreError`` if it is not one."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise StoreError(f"{describe(url)} is not a PostgreSQL URL") from None
     if parsed.drivername not in ("postgresql", "postgresql+psycopg"):
         raise StoreError(f"{describe(url)} is not a postgresql:// URL")
@@ -69,7 +69,7 @@ def describe(target: Path | str) -> str:
         return str(target)
     try:
         return make_url(str(target)).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return f"{str(target).split('://', 1)[0]}://***"
 
 
@@ -79,7 +79,7 @@ def password_of(target: Path | str) -> str | None:
         return None
     try:
         return make_url(str(target)).password or None
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return None
 
 
@@ -92,14 +92,19 @@ def postgres_engine(url: str, *, read_only: bool = False) -> Engine:
     }
     if read_only:
         connect_args["options"] = "-c default_transaction_read_only=on"
-    return create_engine(
-        postgres_url(url),
-        pool_size=1 if read_only else POOL_SIZE,
-        max_overflow=POOL_SIZE,
-        pool_pre_ping=True,
-        pool_timeout=30,
-        connect_args=connect_args,
-    )
+    try:
+        return create_engine(
+            postgres_url(url),
+            pool_size=1 if read_only else POOL_SIZE,
+            max_overflow=POOL_SIZE,
+            pool_pre_ping=True,
+            pool_timeout=30,
+            connect_args=connect_args,
+        )
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"state store {describe(url)}: cannot use it: {type(exc).__name__}"
+        ) from None
 
 
 def sqlite_engine(path: Path) -> Engine:

@@ -171,3 +171,11 @@ def test_size_and_checkpoint_on_postgresql(pg_url: str) -> None:
         with store.transaction(write=False) as conn:
             size = conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar()
         assert store.size_bytes() == size > 0
+
+
+@pytest.mark.parametrize("url", ["postgresql://rt:s3cret@db:54x2/rt", "postgresql://rt:s3cret@"])
+def test_a_malformed_url_is_a_store_error_that_hides_it(url: str) -> None:
+    """A URL SQLAlchemy cannot read is refused as a ``StoreError`` without its password."""
+    with pytest.raises(StoreError) as caught:
+        Store(url, FakeClock(T0))
+    assert "s3cret" not in str(caught.value)

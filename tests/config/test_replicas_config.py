@@ -59,3 +59,13 @@ def test_a_wrong_url_is_reported_without_its_password() -> None:
     (database,) = [e for e in errors if "server.database" in e.message]
     assert database.line == 2
     assert "hunter2-secret" not in str(errors)
+
+
+def test_a_url_with_a_port_that_is_not_a_number_is_refused(tmp_path: Path) -> None:
+    """``db:54x2`` is caught by ``check``, not at the first connection, and not echoed."""
+    text = BASE + 'server:\n  database: "postgresql://rt:hunter2-secret@db:54x2/rt"\n'
+    _, errors, _ = check(write(tmp_path, text))
+    assert [e.message for e in errors] == [
+        "server.database: has a port that is not a number from 1 to 65535 "
+        "(e.g. postgresql://risingtide:${DB_PASSWORD}@db:5432/risingtide)"
+    ]
