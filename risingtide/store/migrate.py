@@ -23,9 +23,11 @@ must stay quick.
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy import Connection, inspect, select, text, update
 
 from risingtide.store.errors import SchemaTooNewError, StoreError
@@ -34,6 +36,8 @@ from risingtide.store.schema import MIGRATIONS, SCHEMA_VERSION, meta
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
+
+log = structlog.get_logger(__name__)
 
 #: Where the revisions live, as Alembic finds a package's resources.
 SCRIPT_LOCATION = "risingtide.store:migrations"
@@ -54,6 +58,12 @@ class Found:
 
 @functools.cache
 def _scripts() -> ScriptDirectory:
+    # Alembic's own INFO lines (its plugins, "non-transactional DDL" — untrue here, the
+    # store's transaction holds it all) are noise in the daemon's log; ``migrate`` logs one
+    # line of its own. Left alone if someone set Alembic's level on purpose.
+    alembic_log = logging.getLogger("alembic")
+    if alembic_log.level == logging.NOTSET:
+        alembic_log.setLevel(logging.WARNING)
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_config())
@@ -126,6 +136,7 @@ def migrate(conn: Connection, shown: str) -> None:
         config = _config()
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+        log.info("store migrated", store=shown, from_revision=found.revision or "none", to=head())
 
 
 def _before_alembic(conn: Connection, found: int) -> None:
