@@ -179,3 +179,31 @@ def test_a_malformed_url_is_a_store_error_that_hides_it(url: str) -> None:
     with pytest.raises(StoreError) as caught:
         Store(url, FakeClock(T0))
     assert "s3cret" not in str(caught.value)
+
+
+def test_replicas_starting_together_on_an_empty_database_both_open(pg_url: str) -> None:
+    """Three stores opening an empty database at once migrate it one after another (an
+    advisory lock), rather than all creating the same tables."""
+    opened: list[Store] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def open_one() -> None:
+        start.wait()
+        try:
+            opened.append(Store(pg_url, FakeClock(T0)))
+        except BaseException as exc:  # the test reports whatever it was
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert errors == [] and len(opened) == 3
+        opened[0].commit(*evaluation())
+        assert all(set(s.load_states()) == {"revenues"} for s in opened)
+    finally:
+        for store in opened:
+            store.close()
