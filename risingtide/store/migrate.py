@@ -27,7 +27,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import structlog
 from sqlalchemy import Connection, inspect, select, text, update
 
 from risingtide.store.errors import SchemaTooNewError, StoreError
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-log = structlog.get_logger(__name__)
+log = logging.getLogger(__name__)
 
 #: Where the revisions live, as Alembic finds a package's resources.
 SCRIPT_LOCATION = "risingtide.store:migrations"
@@ -136,7 +135,10 @@ def migrate(conn: Connection, shown: str) -> None:
         config = _config()
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
-        log.info("store migrated", store=shown, from_revision=found.revision or "none", to=head())
+        # Through the standard library, not structlog: unconfigured (a script, a test's
+        # child process) it stays silent rather than printing on stdout; in the daemon it
+        # joins the log like any other line.
+        log.info("store migrated: %s from revision %s to %s", shown, found.revision, head())
 
 
 def _before_alembic(conn: Connection, found: int) -> None:
