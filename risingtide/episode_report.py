@@ -404,7 +404,9 @@ def write_report(
         print(f"risingtide report: no line {line!r} in {config_path}", file=sys.stderr)
         return 1
     try:
-        with Store.read_only(config.server.state_file, SystemClock()) as store:
+        with Store.read_only(
+            config.server.database or config.server.state_file, SystemClock()
+        ) as store:
             refs = find_episodes(store, line=line, since=start, until=end, limit=100_000)
             episodes = [build_episode(store, r, now, config) for r in reversed(refs)]
     except StoreError as exc:

@@ -53,7 +53,9 @@ def send_report(
         return _fail(f"response {response!r} {what} (notifications: {known or 'none'})", 1)
     link = f"{_public_url(config).rstrip('/')}/episodes"
     try:
-        with Store.read_only(config.server.state_file, SystemClock()) as store:
+        with Store.read_only(
+            config.server.database or config.server.state_file, SystemClock()
+        ) as store:
             text = build_summary(
                 store, config, title="Rising Tide report", start=start, end=end, link=link
             )

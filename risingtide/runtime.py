@@ -81,7 +81,7 @@ from risingtide.responders import RESPONDER_TYPES
 from risingtide.retire import removal_orders, removal_record
 from risingtide.samples import SampleRecorder
 from risingtide.sources import SOURCE_TYPES
-from risingtide.store import Fenced, OutboxEntry, Store, StoreError
+from risingtide.store import Fenced, OutboxEntry, Store, StoreError, open_store
 from risingtide.store.leases import partition_of
 from risingtide.store.relay import RelayTable
 from risingtide.view import LineView, build_view
@@ -171,7 +171,7 @@ class Runtime:
         self.health.started(self.clock.now())
         self.started_at = self.clock.now()
         self._use_demand(self.config, await self._read_feeds(self.config))
-        self.store = Store(self.config.server.state_file, self.clock, fresh=self.fresh_state)
+        self.store = open_store(self.config.server, self.clock, fresh=self.fresh_state)
         self.leadership = leadership_for(self.config.server, self.store)
         await self.leadership.start()
         stored = self.store.load_states()
@@ -216,7 +216,7 @@ class Runtime:
             config=str(self.config.path),
             lines=len(self.config.lines),
             listen=f"{self.host}:{self.port}",
-            state_file=str(self.config.server.state_file),
+            store=self.store.describe,
         )
 
     def _restore(self, stored: Mapping[str, LineState]) -> None:

@@ -347,6 +347,9 @@ class _Compiler:
             ack_link_ttl=block.ack_link_ttl,
             history_retention=block.history_retention,
             per_line_counters=block.per_line_counters,
+            database=block.database,
+            partitions=block.partitions,
+            lease=block.lease,
         )
 
     def _defaults(self, raw: Any) -> None:
@@ -757,12 +760,16 @@ class _Compiler:
         if any(b is None for b in self.frameworks.values()):
             return  # a broken framework's references are unknown; don't guess
         calendar = {r for e in (*demand, *(f.template for f in feeds)) for r in e.responses}
-        used = by_reports | calendar | {
-            rid
-            for fid, block in self.frameworks.items()
-            if block is not None
-            for _, rid in response_refs(block.stale_responses, block.tiers, ("frameworks", fid))
-        }
+        used = (
+            by_reports
+            | calendar
+            | {
+                rid
+                for fid, block in self.frameworks.items()
+                if block is not None
+                for _, rid in response_refs(block.stale_responses, block.tiers, ("frameworks", fid))
+            }
+        )
         for rid in self.responses:
             if rid not in used:
                 self.report.warn(

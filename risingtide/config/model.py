@@ -83,9 +83,10 @@ def humanise(identifier: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    """The daemon's HTTP listener, state file, logging, and what signs cookies and links.
+    """The daemon's HTTP listener, store, logging, and what signs cookies and links.
 
-    ``secret_key`` is kept out of ``repr`` so that a logged config never shows it.
+    ``secret_key`` and ``database`` (whose URL may hold a password) are kept out of
+    ``repr`` so that a logged config never shows them.
     ``public_url`` is None when not configured (links then use the listen address).
     """
 
@@ -102,6 +103,13 @@ class ServerConfig:
     history_retention: timedelta = timedelta(days=366)
     #: Label the tier-transition and response-run counters by line too (small centres only).
     per_line_counters: bool = False
+    #: The PostgreSQL database replicas share (``postgresql://…``), or None for the SQLite
+    #: ``state_file``. Out of ``repr``: the URL may hold the database's password.
+    database: str | None = field(default=None, repr=False)
+    #: How many parts the lines are shared out in, each with its own lease (1..256).
+    partitions: int = 1
+    #: How long a replica's lead lasts without renewal.
+    lease: timedelta = timedelta(seconds=10)
 
 
 #: The roles, least to most powerful; each may do everything the ones before it may.

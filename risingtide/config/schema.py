@@ -98,6 +98,48 @@ _MIN_DISTINCT = 10
 _TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 
 
+#: ``server.lease``: renewed every third of it, so shorter would renew too often to be safe.
+MIN_LEASE = timedelta(seconds=2)
+#: ``server.partitions``: at most this many leases to hold and renew.
+MAX_PARTITIONS = 256
+
+
+def _database_url(value: Any) -> str:
+    # Never echo the value: it may hold the database's password.
+    hint = "e.g. postgresql://risingtide:${DB_PASSWORD}@db:5432/risingtide"
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a postgresql:// URL ({hint})")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("postgresql", "postgresql+psycopg"):
+        raise ValueError(f"is not a postgresql:// URL ({hint})")
+    try:
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:
+        raise ValueError(f"has a port that is not a number from 1 to 65535 ({hint})") from None
+    return value.strip()
+
+
+def _partitions(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{show(value)} is not a whole number from 1 to {MAX_PARTITIONS}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(
+            f"{show(value)} is not a whole number from 1 to {MAX_PARTITIONS}"
+        ) from None
+    if not 1 <= number <= MAX_PARTITIONS:
+        raise ValueError(f"{show(value)} is out of range (1 to {MAX_PARTITIONS})")
+    return number
+
+
+def _lease(value: Any) -> timedelta:
+    result = parse_duration(value)
+    if result < MIN_LEASE:
+        raise ValueError(f"{show(value)} is too short: a lease lasts at least 2s")
+    return result
+
+
 def _secret_key(value: Any) -> str:
     # Never echo the value: it is a secret, and check's output ends up in CI logs.
     if not isinstance(value, str):
@@ -160,6 +202,9 @@ SecretKey = Annotated[str, parsed_by(_secret_key)]
 PublicUrl = Annotated[str, parsed_by(_public_url)]
 PasswordHash = Annotated[str, parsed_by(_password_hash)]
 TokenHash = Annotated[str, parsed_by(_token_hash)]
+DatabaseUrl = Annotated[str, parsed_by(_database_url)]
+Partitions = Annotated[int, parsed_by(_partitions)]
+LeaseDuration = Annotated[timedelta, parsed_by(_lease)]
 Text = Annotated[str, Field(min_length=1)]
 Ids = list[str]
 
@@ -189,6 +234,20 @@ class ServerBlock(Block):
     #: How long the history is kept: a year and a day, as councils keep records.
     history_retention: PositiveDuration = timedelta(days=366)
     per_line_counters: bool = False
+    #: Replicas share this PostgreSQL database instead of the state file (issue 14).
+    database: DatabaseUrl | None = Field(default=None, repr=False)
+    partitions: Partitions = 1
+    lease: LeaseDuration = timedelta(seconds=10)
+
+    @model_validator(mode="after")
+    def _partitions_need_a_database(self) -> ServerBlock:
+        if self.partitions != 1 and self.database is None:
+            raise config_error(
+                "only replicas sharing a database split the lines into partitions: "
+                "set server.database, or leave partitions at 1",
+                at=("partitions",),
+            )
+        return self
 
 
 class DefaultsBlock(Block):

@@ -6,9 +6,13 @@ value has the same width and offset, text order is time order, so range queries 
 ``(status, next_attempt_at)`` index work on plain text comparison. JSON columns hold compact
 JSON text written by ``json.dumps``.
 
-``SCHEMA_VERSION`` goes up whenever a change needs a migration; a store refuses to open a
-file written by a newer version rather than misread it, and migrates an older one when it
-opens it (``MIGRATIONS``).
+The tables' history is Alembic's (``risingtide/store/migrations``, run by
+``risingtide.store.migrate`` when a store opens): a change here needs a new revision there,
+and ``tests/adapters/test_store_migrations.py`` fails until the migrated tables match these.
+``SCHEMA_VERSION`` and ``MIGRATIONS`` are what came before Alembic: the hand-written steps
+still bring a file from version 1 or 2 to 3, and ``schema_version`` stays 3 so that an
+older Rising Tide (which reads only that) still opens a migrated file; a store refuses a
+file whose version is newer rather than misread it.
 """
 
 from __future__ import annotations
@@ -185,7 +189,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 #: A line's figures, one row a minute, kept only around episodes (``risingtide.samples``
 #: writes them: during an episode, the 15 minutes before its first rise and the 15 after
 #: calm). ``figures`` holds the sample's measures by name. Added without a version bump:
-#: ``create_all`` makes it in an older file, and an older version ignores it.
+#: Alembic's revision 0001 creates it in an older file, and an older version ignores it.
 samples = Table(
     "samples",
     metadata,

@@ -1,6 +1,7 @@
 """Persist changes, not observations: what the store writes after a poll, and a restart.
 
-A real SQLite store on a FakeClock, the shipped ``scripted`` source, driven by hand.
+A real store on a FakeClock (a SQLite file, or PostgreSQL where the test takes
+``store_target``), the shipped ``scripted`` source, driven by hand.
 """
 
 from __future__ import annotations
@@ -18,6 +19,16 @@ from risingtide.persistence import STATS_KEPT_EVERY
 from risingtide.runtime import Runtime
 from risingtide.store import Store
 from tests.adapters.test_runtime import T0, raise_revenues, scripted, write_config
+
+
+def config_for(tmp_path: Path, store_target: Path | str) -> Path:
+    """The runtime tests' config, its store ``store_target`` (the state file it names
+    already, or a PostgreSQL database)."""
+    path = write_config(tmp_path)
+    if isinstance(store_target, str):
+        text = path.read_text().replace("server:\n", f"server:\n  database: {store_target}\n")
+        path.write_text(text)
+    return path
 
 
 async def poll_both(rt: Runtime, clock: FakeClock, *, revenues: float = 400) -> None:
@@ -44,11 +55,13 @@ def count_state_writes(store: Store) -> list[int]:
     return written
 
 
-async def test_a_poll_that_changes_nothing_durable_writes_no_line_state(tmp_path: Path) -> None:
+async def test_a_poll_that_changes_nothing_durable_writes_no_line_state(
+    tmp_path: Path, store_target: Path | str
+) -> None:
     """Polls moving only the figures' time write no state rows until five minutes (and the
     line's spread) have run."""
     clock = FakeClock(T0)
-    rt = Runtime(load_config(write_config(tmp_path)), clock=clock)
+    rt = Runtime(load_config(config_for(tmp_path, store_target)), clock=clock)
     await rt.start(serve_http=False, schedule=False)
     try:
         await raise_revenues(rt)
@@ -71,17 +84,17 @@ async def test_a_poll_that_changes_nothing_durable_writes_no_line_state(tmp_path
         assert sum(written) == 2, written
     finally:
         await rt.shutdown()
-    with Store(tmp_path / "state.sqlite", clock) as store:  # a clean stop keeps the exact time
+    with Store(store_target, clock) as store:  # a clean stop keeps the exact time
         assert store.load_states()["revenues"].last_stats_at == clock.now()
 
 
 async def test_a_restart_after_a_crash_raises_no_false_stale_alert_and_keeps_tiers(
-    tmp_path: Path,
+    tmp_path: Path, store_target: Path | str
 ) -> None:
     """With the stored figures' time minutes behind, a restart keeps the tier and dates the
     stale spell from the last poll, so "stats stale" comes a full stale_alert_after later."""
     clock = FakeClock(T0)
-    config = load_config(write_config(tmp_path))
+    config = load_config(config_for(tmp_path, store_target))
     rt = Runtime(config, clock=clock)
     await rt.start(serve_http=False, schedule=False)
     await raise_revenues(rt)
@@ -96,7 +109,7 @@ async def test_a_restart_after_a_crash_raises_no_false_stale_alert_and_keeps_tie
     last_poll = clock.now()
 
     clock.advance(30)
-    again = Runtime(load_config(write_config(tmp_path)), clock=clock)
+    again = Runtime(load_config(config_for(tmp_path, store_target)), clock=clock)
     await again.start(serve_http=False, schedule=False)
     try:
         assert again.store is not None

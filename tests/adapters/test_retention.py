@@ -21,10 +21,11 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-def test_prune_deletes_old_history_and_long_done_entries_only(tmp_path: Path) -> None:
-    """Old history and entries done before the cut go; pending, dead and recent ones stay."""
+def test_prune_deletes_old_history_and_long_done_entries_only(store_target: Path | str) -> None:
+    """Old history and entries done before the cut go; pending, dead and recent ones stay
+    (on SQLite and on PostgreSQL)."""
     clock = FakeClock(T0)
-    with Store(tmp_path / "s.sqlite", clock) as store:
+    with Store(store_target, clock) as store:
         store.commit([], [raised("revenues", T0 - 400 * DAY), raised("waste", T0 - DAY)], [])
         store.commit([], [], [order(k, at=T0 - 30 * DAY) for k in ("old", "new", "wait", "dead")])
         store.record_success("old", "ok", T0 - 8 * DAY)
@@ -91,3 +92,34 @@ async def test_maintenance_prunes_checkpoints_and_the_size_is_exported(runtime: 
     await runtime.maintain()
     assert store.history(kinds=["response", "tier_changed"]) == []
     assert runtime.registry.get_sample_value("risingtide_store_bytes") == size(store.path)
+
+
+@pytest.fixture
+async def shared_runtime(tmp_path: Path, pg_url: str) -> AsyncIterator[Runtime]:
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace("server:\n", f"server:\n  database: {pg_url}\n"))
+    rt = Runtime(load_config(path), clock=FakeClock(T0))
+    await rt.start(serve_http=False, schedule=False)
+    yield rt
+    await rt.shutdown()
+
+
+async def test_maintenance_on_postgresql_prunes_and_exports_the_database_size(
+    shared_runtime: Runtime, tmp_path: Path
+) -> None:
+    """On PostgreSQL maintenance prunes as on SQLite, has no file to checkpoint, and
+    ``risingtide_store_bytes`` is the database's size; no state file is made."""
+    runtime = shared_runtime
+    clock = runtime.clock
+    assert isinstance(clock, FakeClock) and runtime.store is not None
+    assert runtime.store.shared and not (tmp_path / "state.sqlite").exists()
+    await raise_revenues(runtime)
+    assert runtime.dispatcher is not None
+    await runtime.dispatcher.run_due()
+    (done,) = runtime.store.history(kinds=["response"])
+    clock.advance(DONE_KEPT + DAY)
+    await runtime.maintain()
+    assert runtime.store.outbox_entry(done.data["key"]) is None
+    with runtime.store.transaction(write=False) as conn:
+        size = conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar()
+    assert runtime.registry.get_sample_value("risingtide_store_bytes") == size

@@ -1,4 +1,5 @@
-"""The sample recorder against a real SQLite store: the ring, and what is kept around episodes."""
+"""The sample recorder against a real store (SQLite and PostgreSQL): the ring, and what is
+kept around episodes."""
 
 from __future__ import annotations
 
@@ -33,9 +34,9 @@ class Daemon:
 
 
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
+def daemon(store_target: Path | str) -> Iterator[Daemon]:
     clock = FakeClock(T0)
-    with Store(tmp_path / "state.sqlite", clock) as store:
+    with Store(store_target, clock) as store:
         yield Daemon(load_config(DEMO), store, clock)
 
 

@@ -1,4 +1,9 @@
-"""The SQLite store: line state, history, outbox, atomic commits, schema version and lock."""
+"""The store: line state, history, outbox, atomic commits, schema version and lock.
+
+Tests taking the ``store`` fixture run on both backends (a SQLite file and a PostgreSQL
+database); those about the SQLite file itself (its lock, WAL, migrations of old files) on
+SQLite only.
+"""
 
 from __future__ import annotations
 
@@ -49,8 +54,15 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path, clock: FakeClock) -> Iterator[Store]:
-    """An open store on a fresh file."""
+def store(store_target: Path | str, clock: FakeClock) -> Iterator[Store]:
+    """An open store on a fresh file, or on an empty PostgreSQL database."""
+    with Store(store_target, clock) as s:
+        yield s
+
+
+@pytest.fixture
+def sqlite_store(db_path: Path, clock: FakeClock) -> Iterator[Store]:
+    """An open store on a fresh SQLite file at ``db_path``."""
     with Store(db_path, clock) as s:
         yield s
 
@@ -91,7 +103,7 @@ def test_creates_missing_directories(db_path: Path, clock: FakeClock) -> None:
         assert Path(f"{db_path}.lock").read_text().strip() == str(os.getpid())
 
 
-def test_file_is_in_wal_mode(store: Store, db_path: Path) -> None:
+def test_file_is_in_wal_mode(sqlite_store: Store, db_path: Path) -> None:
     """The database uses write-ahead logging (fast commits, readers never block)."""
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -118,11 +130,14 @@ def test_newer_schema_is_refused(db_path: Path, clock: FakeClock) -> None:
         Store(db_path, clock)
 
 
-def test_schema_version_is_written(store: Store, db_path: Path) -> None:
-    """A new file records the current schema version (3: dismissed dead letters)."""
-    with sqlite3.connect(db_path) as conn:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    assert row == ("3",)
+def test_schema_version_is_written(store: Store) -> None:
+    """A new store records the schema version older versions read (3: dismissed dead
+    letters), and Alembic's newest revision."""
+    with store.transaction(write=False) as conn:
+        row = conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").one()
+        revision = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+    assert tuple(row) == ("3",)
+    assert revision == "0002"
 
 
 def test_version_1_file_is_migrated_keeping_its_outbox(db_path: Path, clock: FakeClock) -> None:
@@ -145,7 +160,7 @@ def test_version_1_file_is_migrated_keeping_its_outbox(db_path: Path, clock: Fak
 # --------------------------------------------------------------------------- the lock
 
 
-def test_second_store_in_same_process_is_locked_out(store: Store, db_path: Path) -> None:
+def test_second_store_in_same_process_is_locked_out(sqlite_store: Store, db_path: Path) -> None:
     """Opening the same file twice in one process raises StoreLocked, naming our pid."""
     with pytest.raises(StoreLocked) as caught:
         Store(db_path, FakeClock(T0))
@@ -211,15 +226,28 @@ def test_states_round_trip_and_latest_wins(store: Store) -> None:
     assert store.load_states() == {"revenues": second, "waste": other}
 
 
-def test_commit_is_all_or_nothing(store: Store, db_path: Path) -> None:
+#: A trigger that fails every insert into the outbox, in each backend's words.
+REFUSE_ORDERS = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_orders BEFORE INSERT ON outbox "
+        "BEGIN SELECT RAISE(ABORT, 'outbox refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_orders() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$",
+        "CREATE TRIGGER refuse_orders BEFORE INSERT ON outbox "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_orders()",
+    ],
+}
+
+
+def test_commit_is_all_or_nothing(store: Store) -> None:
     """When the third insert (the outbox) fails, the state and history inserts are undone."""
     store.commit(*evaluation())
     before = (store.load_states(), store.history(), store.pending())
-    with sqlite3.connect(db_path) as conn:
-        conn.execute(
-            "CREATE TRIGGER refuse_orders BEFORE INSERT ON outbox "
-            "BEGIN SELECT RAISE(ABORT, 'outbox refused'); END"
-        )
+    with store.transaction(write=True) as conn:
+        for statement in REFUSE_ORDERS[conn.dialect.name]:
+            conn.exec_driver_sql(statement)
     changed = LineState(line="revenues", tier=3)
     with pytest.raises(StoreError, match="outbox refused"):
         store.commit(

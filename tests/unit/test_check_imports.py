@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_ONLY = (
     "uvicorn", "starlette", "sqlalchemy", "apprise", "apscheduler", "prometheus_client",
     "botocore", "risingtide.runtime", "risingtide.store", "risingtide.api", "risingtide.remote",
+    "alembic", "psycopg",
 )  # fmt: skip
 
 _PROBE = """
