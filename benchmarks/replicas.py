@@ -123,6 +123,12 @@ def _database_figures(cluster: Cluster, database: str) -> dict[str, float]:
     return {"db_mb": size / 1e6, "postgres_rss_mb": scale._rss(postmaster)[0]}
 
 
+def _connections(cluster: Cluster, database: str) -> int:
+    """Connections open to ``database`` now (both replicas' pools)."""
+    name = database.rsplit("/", 1)[1]
+    return int(cluster.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'"))
+
+
 def measure(n: int, trials: int) -> dict[str, Any]:
     """Every figure for N lines."""
     figures: dict[str, Any] = {"lines": n, "partitions": PARTITIONS}
@@ -139,7 +145,7 @@ def measure(n: int, trials: int) -> dict[str, Any]:
             figures |= _database_figures(cluster, database)
         takeovers: list[float] = []
         for trial in range(trials):
-            with _start(n, feed, cluster, tmp, ["a", "b"]) as (_, started):
+            with _start(n, feed, cluster, tmp, ["a", "b"]) as (database, started):
                 bases = [s[1] for s in started]
                 deadline = time.monotonic() + TAKEOVER_LIMIT
                 while time.monotonic() < deadline:  # until they have shared the partitions
@@ -148,6 +154,7 @@ def measure(n: int, trials: int) -> dict[str, Any]:
                     time.sleep(0.5)
                 if trial == 0:
                     usage = _usage([s[2] for s in started])
+                    figures["connections"] = _connections(cluster, database)
                     figures["two"] = [
                         {"ready_s": s[3], **u, "leads": len(_leads(s[1]))}
                         for s, u in zip(started, usage, strict=True)
