@@ -241,6 +241,9 @@ def test_partitions_are_shared_and_a_dead_replicas_half_moves(tmp_path: Path, pg
             halves = lambda: len(a.leads()) == 2 and len(b.leads()) == 2  # noqa: E731
             wait_until("two partitions each", halves, run.replicas, 20)
             assert a.leads() | b.leads() == {0, 1, 2, 3}
+            shown = b.get("/api/v1/replicas")  # the database's view, from either replica
+            assert shown["replica"] == "b" and shown["unled"] == []
+            assert {r["name"]: len(r["leads"]) for r in shown["replicas"]} == {"a": 2, "b": 2}
             killed_at = time.monotonic()
             b.kill()
             a.wait_until("a to lead all four", lambda: a.leads() == {0, 1, 2, 3}, 15)
