@@ -6,7 +6,6 @@ Exit codes: 0 ok, 1 bad input or config (or the daemon could not start), 2 usage
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import os
 import sys
@@ -358,6 +357,8 @@ def _run(path: Path, listen: tuple[str, int] | None, *, fresh_state: bool = Fals
         await runtime.wait_stopped()
         return 0
 
+    import asyncio
+
     return asyncio.run(serve())
 
 
@@ -384,6 +385,8 @@ def _probe(path: Path, lines: list[str]) -> int:
         print(f"risingtide: no such line in {path}: {', '.join(unknown)} "
               f"(lines: {', '.join(config.lines)})", file=sys.stderr)  # fmt: skip
         return 1
+    import asyncio
+
     results = asyncio.run(probe(config, lines or None))
     sys.stdout.write(probe_text(results))
     return 1 if any(r.error is not None for r in results) else 0

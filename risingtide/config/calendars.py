@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from datetime import date, time
 from typing import Literal
 
-import holidays
-
 from risingtide.config.errors import show
 from risingtide.domain.model import WEEKDAYS
 
@@ -129,6 +127,8 @@ def bank_holidays(region: str, first_year: int, last_year: int) -> frozenset[dat
     subdiv = BANK_HOLIDAY_REGIONS.get(region)
     if subdiv is None:
         return frozenset()
+    import holidays  # here, not at the top: its country data costs start-up and memory
+
     found = holidays.country_holidays("GB", subdiv=subdiv, years=range(first_year, last_year + 1))
     return frozenset(found.keys())
 

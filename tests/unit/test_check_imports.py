@@ -10,10 +10,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 #: Packages and modules only the daemon uses (the HTTP server, the store, the scheduler,
-#: the metrics, notification libraries); ``check`` and ``--help`` must not pay for them.
+#: the metrics, notification libraries, the HTTP client, message templates, the event
+#: loop, the logger), or only channels and platforms the demo does not use (JWT, SMTP):
+#: ``check`` and ``--help`` must not pay for them.
 RUN_ONLY = (
-    "uvicorn", "starlette", "sqlalchemy", "apprise", "apscheduler", "prometheus_client",
-    "botocore", "risingtide.runtime", "risingtide.store", "risingtide.api", "risingtide.remote",
+    "uvicorn", "starlette", "sqlalchemy", "alembic", "psycopg", "apprise", "apscheduler",
+    "prometheus_client", "botocore", "httpx", "jinja2", "jwt", "aiosmtplib", "numpy",
+    "icalendar", "structlog", "rich", "asyncio",
+    "risingtide.runtime", "risingtide.store", "risingtide.api", "risingtide.remote",
+    "risingtide.messages", "risingtide.replay", "risingtide.sources.webclient",
+    "risingtide.sources.http_json", "risingtide.responders.email",
 )  # fmt: skip
 
 _PROBE = """
