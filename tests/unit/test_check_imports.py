@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_ONLY = (
     "uvicorn", "starlette", "sqlalchemy", "alembic", "psycopg", "apprise", "apscheduler",
     "prometheus_client", "botocore", "httpx", "jinja2", "jwt", "aiosmtplib", "numpy",
-    "icalendar", "structlog", "rich", "asyncio",
+    "icalendar", "structlog", "rich", "asyncio", "holidays",
     "risingtide.runtime", "risingtide.store", "risingtide.api", "risingtide.remote",
     "risingtide.messages", "risingtide.replay", "risingtide.sources.webclient",
     "risingtide.sources.http_json", "risingtide.responders.email",
