@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import importlib.util
 import pathlib
 from datetime import date
 
@@ -24,18 +25,28 @@ DATES: dict[str, str] = {}  # filled in below by ``main`` (generated text)
 
 
 @functools.cache
-def _installed_version() -> str | None:
+def _made_with_installed() -> bool:
+    """True when the installed ``holidays`` is the version the table came from."""
+    spec = importlib.util.find_spec("holidays")  # finds, without importing, the package
+    # pip's record of the installed version lies beside the package: no metadata scan.
+    record = f"holidays-{MADE_WITH}.dist-info"
+    if (
+        spec is not None
+        and spec.origin
+        and (pathlib.Path(spec.origin).parents[1] / record).is_dir()
+    ):
+        return True
     try:
-        return importlib.metadata.version("holidays")
+        return importlib.metadata.version("holidays") == MADE_WITH
     except importlib.metadata.PackageNotFoundError:
-        return None
+        return False
 
 
 def table_dates(subdiv: str, first_year: int, last_year: int) -> frozenset[date] | None:
     """The bank holidays of ``subdiv`` in those years, or None when the table cannot say."""
     if first_year < FIRST_YEAR or last_year > LAST_YEAR or subdiv not in DATES:
         return None
-    if _installed_version() != MADE_WITH:
+    if not _made_with_installed():
         return None
     return frozenset(
         day
