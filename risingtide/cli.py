@@ -335,6 +335,7 @@ def _check(path: Path) -> int:
 
 
 def _run(path: Path, listen: tuple[str, int] | None, *, fresh_state: bool = False) -> int:
+    from risingtide.gcpause import collector_paused, freeze_what_lives
     from risingtide.logs import configure_logging
     from risingtide.runtime import Runtime
     from risingtide.store import StoreError
@@ -348,11 +349,13 @@ def _run(path: Path, listen: tuple[str, int] | None, *, fresh_state: bool = Fals
 
     async def serve() -> int:
         try:
-            await runtime.start()
+            with collector_paused():  # start-up builds what lives on: see risingtide.gcpause
+                await runtime.start()
         except (StoreError, OSError) as exc:
             print(f"risingtide: {exc}", file=sys.stderr)
             await runtime.shutdown()
             return 1
+        freeze_what_lives()
         runtime.install_signal_handlers()
         await runtime.wait_stopped()
         return 0

@@ -71,6 +71,7 @@ from risingtide.config.schema import (
 from risingtide.domain.demand_calendar import DemandEvent
 from risingtide.domain.model import ALWAYS_OPEN, Calendar, Framework
 from risingtide.domain.people import Directory, Group, Person, uncovered
+from risingtide.gcpause import collector_paused
 from risingtide.ports import ResponderPlugin, SourcePlugin
 
 #: Ids become metric labels and URL parts, so they stay plain.
@@ -120,6 +121,20 @@ def check_config(
     The config is None exactly when there are errors. Warnings never stop a config from
     loading; they are also in ``Config.warnings`` as ``FILE:LINE:COL: warning: …``.
     """
+    with collector_paused():  # many long-lived objects: see risingtide.gcpause
+        return _check_config(
+            path, env, today=today, source_types=source_types, responder_types=responder_types
+        )
+
+
+def _check_config(
+    path: pathlib.Path | str,
+    env: Mapping[str, str] | None,
+    *,
+    today: date | None,
+    source_types: Mapping[str, SourcePlugin] | None,
+    responder_types: Mapping[str, ResponderPlugin] | None,
+) -> tuple[Config | None, list[ConfigError], list[ConfigError]]:
     file = str(path)
     text, problem = _read(file)
     if problem is not None or text is None:
