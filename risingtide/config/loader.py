@@ -836,6 +836,10 @@ class _Compiler:
     def _lines(self, section: dict[str, Any]) -> dict[str, LineConfig]:
         compiled: dict[tuple[str, float], Framework] = {}
         checked: set[tuple[str, float]] = set()
+        # What many lines share is worked out once: per framework and target, the measures
+        # read; per framework, the forecast horizon.
+        reads: dict[tuple[str, float], frozenset[str]] = {}
+        horizons: dict[str, float | None] = {}
         lines: dict[str, LineConfig] = {}
         for lid, raw in section.items():
             path: Path = ("lines", lid)
@@ -863,8 +867,15 @@ class _Compiler:
                     compiled[(fid, seconds)] = framework
             if framework is None or calendar is None or source is None:
                 continue
+            assert fid is not None  # a framework was compiled: it has an id and a block
+            assert framework_block is not None
             sid, params = source
-            missing = measures_read(framework) - self.source_plugins[sid].provides
+            read = reads.get((fid, seconds))
+            if read is None:
+                read = reads[(fid, seconds)] = measures_read(framework)
+            if fid not in horizons:
+                horizons[fid] = forecast_within(framework_block)
+            missing = read - self.source_plugins[sid].provides
             if missing:
                 plugin = self.source_plugins[sid]
                 self.report.warn(
@@ -883,7 +894,7 @@ class _Compiler:
                 source=sid,
                 source_params=params,
                 handle_time=_handle_time(block, self.defaults),
-                forecast_within=forecast_within(framework_block) if framework_block else None,
+                forecast_within=horizons[fid],
             )
         return lines
 
