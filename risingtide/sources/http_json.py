@@ -573,7 +573,28 @@ class _Plan:
     problem: str | None  # a mapping that cannot work (found when merging); reported per poll
 
 
-def _plan(line: str, settings: HttpJsonSettings, params: HttpJsonLine) -> _Plan:
+#: What a plan reads, apart from whose line it is: (fields, at, window, problem).
+_Shape = tuple[tuple[tuple[str, JsonPath, float], ...], AtSpec | None, float | None, str | None]
+
+
+def _plans(settings: HttpJsonSettings, lines: Mapping[str, HttpJsonLine]) -> list[_Plan]:
+    """Every line's plan; lines that map nothing of their own share one worked-out shape."""
+    shared: dict[timedelta | None, _Shape] = {}
+    plans: list[_Plan] = []
+    for line, params in lines.items():
+        if params.map is None:
+            shape = shared.get(params.window)
+            if shape is None:
+                shape = shared[params.window] = _shape(settings, params)
+        else:
+            shape = _shape(settings, params)
+        fields, at, window, problem = shape
+        queue = params.queue if params.queue is not None else line
+        plans.append(_Plan(line, queue, fields, at, window, problem))
+    return plans
+
+
+def _shape(settings: HttpJsonSettings, params: HttpJsonLine) -> _Shape:
     merged = merge_maps(settings.map, params.map)
     fields: list[tuple[str, JsonPath, float]] = []
     for name, spec in merged.items():
@@ -589,13 +610,11 @@ def _plan(line: str, settings: HttpJsonSettings, params: HttpJsonLine) -> _Plan:
         if rate in merged and "offered" not in merged:
             problem = f"{rate} is mapped but offered is not, so {count} cannot be worked out"
     window = params.window or settings.window
-    return _Plan(
-        line=line,
-        queue=params.queue if params.queue is not None else line,
-        fields=tuple(fields),
-        at=at if isinstance(at, AtSpec) else None,
-        window=window.total_seconds() if window is not None else None,
-        problem=problem,
+    return (
+        tuple(fields),
+        at if isinstance(at, AtSpec) else None,
+        window.total_seconds() if window is not None else None,
+        problem,
     )
 
 
@@ -706,7 +725,7 @@ class HttpJsonSource:
         self.name = name
         self.settings = settings
         self._clock = clock
-        self._plans = [_plan(line, settings, params) for line, params in lines.items()]
+        self._plans = _plans(settings, lines)
         self._client = PlatformClient(
             name, auth=build_auth(settings.auth, clock), headers=settings.headers, policy=policy
         )
