@@ -108,27 +108,37 @@ class JsonPath:
         range or a step into the wrong kind of value raises ``PathError``.
         """
         node = root if self.absolute else start
-        here = "$" if self.absolute else start_at
-        for step in self.steps:
+        for done, step in enumerate(self.steps):
             if node is None:
                 return None
             if isinstance(step, str):
                 if not isinstance(node, dict):
+                    here = self._here(start_at, done)
                     raise PathError(f"{here or '$'} is {_kind(node)}, not an object")
                 if step not in node:
+                    here = self._here(start_at, done)
                     raise PathError(f'{here or "$"} has no "{step}"{_close(step, node)}')
                 node = node[step]
             else:
                 if not isinstance(node, list):
+                    here = self._here(start_at, done)
                     raise PathError(f"{here or '$'} is {_kind(node)}, not a list")
                 try:
                     node = node[step]
                 except IndexError:
+                    here = self._here(start_at, done)
                     raise PathError(
                         f"{here or '$'} has {len(node)} item(s), so no [{step}]"
                     ) from None
-            here = join_path(here, step)
         return node
+
+    def _here(self, start_at: str, done: int) -> str:
+        """Where the walk stands after its first ``done`` steps, written as a path (for
+        messages only: worked out when one is needed, not at every step of every poll)."""
+        here = "$" if self.absolute else start_at
+        for step in self.steps[:done]:
+            here = join_path(here, step)
+        return here
 
 
 def join_path(base: str, step: str | int) -> str:
