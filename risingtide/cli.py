@@ -335,7 +335,9 @@ def _check(path: Path) -> int:
 
 
 def _run(path: Path, listen: tuple[str, int] | None, *, fresh_state: bool = False) -> int:
-    from risingtide.gcpause import collector_paused, freeze_what_lives
+    import asyncio
+
+    from risingtide.gcpause import StartupPause
     from risingtide.logs import configure_logging
     from risingtide.runtime import Runtime
     from risingtide.store import StoreError
@@ -348,19 +350,19 @@ def _run(path: Path, listen: tuple[str, int] | None, *, fresh_state: bool = Fals
     runtime = Runtime(config, host=host, port=port, fresh_state=fresh_state)
 
     async def serve() -> int:
+        pause = StartupPause()  # start-up builds what lives on: see risingtide.gcpause
         try:
-            with collector_paused():  # start-up builds what lives on: see risingtide.gcpause
-                await runtime.start()
+            await runtime.start()
         except (StoreError, OSError) as exc:
+            pause.end()
             print(f"risingtide: {exc}", file=sys.stderr)
             await runtime.shutdown()
             return 1
-        freeze_what_lives()
+        resume = asyncio.create_task(pause.end_when(lambda: runtime.ready))
         runtime.install_signal_handlers()
         await runtime.wait_stopped()
+        resume.cancel()
         return 0
-
-    import asyncio
 
     return asyncio.run(serve())
 
