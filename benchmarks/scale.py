@@ -55,6 +55,7 @@ from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scale_reference
+import scale_startup
 from results import machine, write_section
 
 FIGURES = Path(__file__).resolve().parent / "scale.json"
@@ -435,8 +436,9 @@ def write(figures: dict[str, dict[str, dict[str, Any]]]) -> None:
     """The "Scale" section of RESULTS.md, one row per label and size."""
     demo = figures.get(DEMO_KEY, {})
     reference = figures.get(REFERENCE_KEY, {})
+    startup = figures.get(scale_startup.KEY, {})
     order = sorted(
-        (label for label in figures if label not in (DEMO_KEY, REFERENCE_KEY)),
+        (label for label in figures if label not in (DEMO_KEY, REFERENCE_KEY, scale_startup.KEY)),
         key=lambda label: (label != "before", label),
     )
     rows = [
@@ -470,8 +472,15 @@ def write(figures: dict[str, dict[str, dict[str, Any]]]) -> None:
         f"check` ({CHECKS} runs, min / median / max), start → `/readyz`, RSS after "
         f"{WARMUP:.0f} s (peak).\n\n"
         "| code | `check` | start → ready | RSS (peak) | load |\n"
-        "|---|---|---:|---:|---:|\n" + _demo_rows(demo) + "\n\n"
-        "Beside it, Prometheus + Alertmanager (Debian's) on the same feed's figures as a "
+        "|---|---|---:|---:|---:|\n"
+        + _demo_rows(demo)
+        + "\n\n"
+        + (
+            scale_startup.describe() + "\n\n" + scale_startup.table(startup) + "\n\n"
+            if startup
+            else ""
+        )
+        + "Beside it, Prometheus + Alertmanager (Debian's) on the same feed's figures as a "
         "Prometheus exposition (nine series a queue), scraped every 15 s with the two tiers "
         f"as alert rules: after {WARMUP:.0f} s, a query for every series ({SCRAPES} times), "
         "their RSS, and Rising Tide's RSS (row `scale`) over both of theirs.\n\n"
@@ -487,8 +496,9 @@ def write(figures: dict[str, dict[str, dict[str, Any]]]) -> None:
         "and holds Python's GIL for a time that grows with lines (once every 15 s). Polls "
         "made against due, and evaluation passes (one a poll here: nothing else falls due), "
         "say whether the daemon keeps up. The first page of `/api/v1/lines` costs the same "
-        "at any size. The demo's RSS is almost all imports (the daemon's libraries: about "
-        "77 MB before a line is read).\n\n"
+        "at any size. The demo's RSS is almost all imports: the daemon's libraries were "
+        "about 77 MB before a line was read until the plugin tables and the rarely used "
+        "libraries were imported lazily (the start-up table).\n\n"
         "Reproduce: `.venv/bin/python benchmarks/scale.py [--lines 1000 10000 50000] "
         "[--label scale] [--demo]`, and `--reference` for Prometheus + Alertmanager; "
         "`before` ran the same script with `PYTHONPATH` at an export "
@@ -505,10 +515,21 @@ def main() -> None:
     parser.add_argument(
         "--reference", action="store_true", help="Prometheus + Alertmanager, not Rising Tide"
     )
+    parser.add_argument(
+        "--startup", action="store_true", help="only check and start → ready, repeated"
+    )
+    parser.add_argument("--python", default=sys.executable, help="the daemon's interpreter")
     args = parser.parse_args()
     figures: dict[str, dict[str, dict[str, Any]]] = (
         json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
     )
+    if args.startup:
+        s = scale_startup.measure(sys.modules[__name__], args.python, args.lines)
+        print(json.dumps(s))
+        figures.setdefault(scale_startup.KEY, {})[args.label] = s
+        FIGURES.write_text(json.dumps(figures, indent=1) + "\n")
+        write(figures)
+        return
     if args.demo:
         d = measure_demo()
         print(json.dumps(d))

@@ -6,7 +6,6 @@ Exit codes: 0 ok, 1 bad input or config (or the daemon could not start), 2 usage
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import os
 import sys
@@ -336,6 +335,9 @@ def _check(path: Path) -> int:
 
 
 def _run(path: Path, listen: tuple[str, int] | None, *, fresh_state: bool = False) -> int:
+    import asyncio
+
+    from risingtide.gcpause import StartupPause
     from risingtide.logs import configure_logging
     from risingtide.runtime import Runtime
     from risingtide.store import StoreError
@@ -348,14 +350,18 @@ def _run(path: Path, listen: tuple[str, int] | None, *, fresh_state: bool = Fals
     runtime = Runtime(config, host=host, port=port, fresh_state=fresh_state)
 
     async def serve() -> int:
+        pause = StartupPause()  # start-up builds what lives on: see risingtide.gcpause
         try:
             await runtime.start()
         except (StoreError, OSError) as exc:
+            pause.end()
             print(f"risingtide: {exc}", file=sys.stderr)
             await runtime.shutdown()
             return 1
+        resume = asyncio.create_task(pause.end_when(lambda: runtime.ready))
         runtime.install_signal_handlers()
         await runtime.wait_stopped()
+        resume.cancel()
         return 0
 
     return asyncio.run(serve())
@@ -384,6 +390,8 @@ def _probe(path: Path, lines: list[str]) -> int:
         print(f"risingtide: no such line in {path}: {', '.join(unknown)} "
               f"(lines: {', '.join(config.lines)})", file=sys.stderr)  # fmt: skip
         return 1
+    import asyncio
+
     results = asyncio.run(probe(config, lines or None))
     sys.stdout.write(probe_text(results))
     return 1 if any(r.error is not None for r in results) else 0

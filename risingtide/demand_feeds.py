@@ -20,8 +20,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from risingtide.config.model import DemandFeed
 from risingtide.domain.demand_calendar import ALL_LINES, DemandEvent
 
@@ -99,6 +97,8 @@ def _lines(component: Any, lines: tuple[str, ...]) -> tuple[str, ...]:
 def read_feed(feed: DemandFeed) -> tuple[DemandEvent, ...]:
     """Read one feed (a file, or a URL fetched now) into events; FeedError when it fails."""
     if feed.is_url:
+        import httpx  # here, not at the top: a daemon without URL feeds never loads it
+
         try:
             response = httpx.get(feed.where, timeout=FETCH_TIMEOUT, follow_redirects=True)
         except httpx.HTTPError as exc:

@@ -31,6 +31,17 @@ MARK_EVERY = timedelta(seconds=15)
 _durable = attrgetter(*(f.name for f in fields(LineState) if f.name != "last_stats_at"))
 
 
+def _only_marked_stale(before: LineState, after: LineState) -> bool:
+    """True when ``after`` is ``before`` newly stale, and nothing else has changed."""
+    if before.stale or not after.stale or before.last_stats_at != after.last_stats_at:
+        return False
+    return all(
+        getattr(before, name) == getattr(after, name)
+        for name in _DURABLE
+        if name not in ("stale", "stale_since")
+    )
+
+
 def durably_changed(before: LineState, after: LineState) -> bool:
     """True when ``after`` differs from ``before`` in more than ``last_stats_at``."""
     if after is before:
@@ -58,7 +69,15 @@ class Persistence:
         self._stored.pop(line, None)
 
     def wants(self, before: LineState, after: LineState) -> bool:
-        """True when the move from ``before`` to ``after`` must be written now."""
+        """True when the move from ``before`` to ``after`` must be written now.
+
+        A line the store has never held that has only been marked stale (a first start,
+        no figures yet) is written with its first figures, a moment later, rather than
+        twice over (10,000 rows each at 10,000 lines); a clean stop writes it meanwhile
+        (``behind``).
+        """
+        if after.line not in self._stored and _only_marked_stale(before, after):
+            return False
         if durably_changed(before, after):
             return True
         new = after.last_stats_at
@@ -77,9 +96,12 @@ class Persistence:
         return every
 
     def behind(self, states: Mapping[str, LineState]) -> list[LineState]:
-        """The states whose ``last_stats_at`` the store does not hold yet (for a shutdown)."""
+        """The states the store does not hold yet, or whose ``last_stats_at`` it does not
+        hold yet (for a shutdown)."""
         stored = self._stored
-        return [s for lid, s in states.items() if stored.get(lid, None) != s.last_stats_at]
+        return [
+            s for lid, s in states.items() if lid not in stored or stored[lid] != s.last_stats_at
+        ]
 
     def mark_due(self, now: datetime) -> bool:
         """True (and noted) when a pass should note ``now`` as when the lines were seen."""

@@ -46,8 +46,6 @@ if TYPE_CHECKING:
     #: Row indices or times: a list, or numpy's int64 array (``replay_rows``).
     Ints = Sequence[int] | NDArray[np.int64]
 
-import structlog
-
 from risingtide.anticipation import inputs_of
 from risingtide.config.model import Config, LineConfig
 from risingtide.demand_feeds import read_feeds
@@ -65,7 +63,6 @@ from risingtide.domain.model import (
 from risingtide.domain.responses import plan
 from risingtide.domain.tiers import evaluate, initial_state, next_deadline
 
-log = structlog.get_logger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -286,8 +283,12 @@ def with_demand(config: Config, started: datetime | None) -> Config:
     else:
         events = tuple(e for e in config.demand if not e.relative)
     feed_events, problems = read_feeds(config.demand_feeds)
-    for problem in problems:
-        log.warning("demand feed not read", problem=problem, line="*", tier=None)
+    if problems:
+        import structlog  # here, not at the top: a replay without feeds logs nothing
+
+        log = structlog.get_logger(__name__)
+        for problem in problems:
+            log.warning("demand feed not read", problem=problem, line="*", tier=None)
     return replace(config, demand=(*events, *feed_events), demand_feeds=())
 
 

@@ -3,8 +3,8 @@
 Days are ``mon`` … ``sun``, ranges such as ``mon-fri``, or ``weekdays``, ``weekend`` and
 ``daily``. Hours are ``"08:30-17:00"``, several ranges separated by commas
 (``"08:00-12:00, 13:00-17:00"``) or given as a list, or ``closed``; ``24:00`` may end a
-range. UK bank holidays come from the ``holidays`` package and are cached, because the
-daemon rebuilds calendars on every reload.
+range. UK bank holidays come from the ``holidays`` package (kept as dates in
+``bank_holiday_table``) and are cached, because the daemon rebuilds calendars on every reload.
 
 Every failure is a ``CalendarError`` (a ``ValueError``) whose message can be shown as is.
 """
@@ -18,8 +18,7 @@ from collections.abc import Iterable
 from datetime import date, time
 from typing import Literal
 
-import holidays
-
+from risingtide.config.bank_holiday_table import package_dates, table_dates
 from risingtide.config.errors import show
 from risingtide.domain.model import WEEKDAYS
 
@@ -129,8 +128,10 @@ def bank_holidays(region: str, first_year: int, last_year: int) -> frozenset[dat
     subdiv = BANK_HOLIDAY_REGIONS.get(region)
     if subdiv is None:
         return frozenset()
-    found = holidays.country_holidays("GB", subdiv=subdiv, years=range(first_year, last_year + 1))
-    return frozenset(found.keys())
+    # The kept table when it holds the years (the package's own answer, without loading
+    # every country's calendar), else the package.
+    known = table_dates(subdiv, first_year, last_year)
+    return package_dates(subdiv, first_year, last_year) if known is None else known
 
 
 def week(assignments: Iterable[tuple[tuple[int, ...], Hours]]) -> tuple[Hours, ...]:

@@ -42,6 +42,9 @@ MAX_VALUES = 1_000_000
 #: Of those, values that aliases may add: aliases can make a small file expand enormously
 #: ("billion laughs"), so the expansion is counted while parsing and stopped here.
 MAX_ALIAS_VALUES = 100_000
+#: The most parser events (values) a character of YAML can make, with room to spare: the
+#: densest texts (``? ? ?``, ``{a,b}``) make about one a character, plus two.
+MAX_VALUE_DENSITY = 1.5
 
 
 def format_path(path: Path) -> str:
@@ -76,6 +79,47 @@ class Document:
 
 class _TooLargeError(Exception):
     pass
+
+
+class _OverBudgetError(Exception):
+    """The file passes the values budget; ``problem`` says where."""
+
+    def __init__(self, problem: ConfigError) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def _compose_within_budget(text: str, file: str) -> yaml.Node | None:
+    """The composed document, or ``_OverBudgetError`` when it passes the values budget.
+
+    A text long enough to hold more values than the budget is counted first, streaming
+    (``_size_problem``), so that a huge file is refused before its nodes are built. A
+    shorter one (YAML spends at least about a character a value: ``MAX_VALUE_DENSITY``)
+    is composed first, which is safe since aliases share their node (a "billion laughs"
+    file composes small): without aliases it is counted on its nodes; one with aliases,
+    or that is not YAML, is counted by ``_size_problem``, which says where the budget was
+    passed (before any syntax error further on), as it always has.
+    """
+    if len(text) * MAX_VALUE_DENSITY + 8 > MAX_VALUES:
+        _raise_if_too_large(text, file)
+        return yaml.compose(text, Loader=_Loader)
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:
+        _raise_if_too_large(text, file)
+        raise
+    if root is None:
+        return None
+    size = _plain_size(root)
+    if size is None or size > MAX_VALUES:
+        _raise_if_too_large(text, file)
+    return root
+
+
+def _raise_if_too_large(text: str, file: str) -> None:
+    problem = _size_problem(text, file)
+    if problem is not None:
+        raise _OverBudgetError(problem)
 
 
 def _size_problem(text: str, file: str) -> ConfigError | None:
@@ -120,6 +164,30 @@ def _size_problem(text: str, file: str) -> ConfigError | None:
                 f"the file has more than {MAX_VALUES:,} values; a config needs far fewer",
             )  # fmt: skip
     return None
+
+
+def _plain_size(root: yaml.Node) -> int | None:
+    """The values in a composed document with no aliases, or None when it has one.
+
+    Without aliases every node is reached once and stands for one parser event, so this
+    is the count ``_size_problem`` makes, at a third of its cost. A node reached twice is
+    an alias: None, and ``_size_problem`` counts (and places) its expansion.
+    """
+    seen: set[int] = set()
+    stack = [root]
+    mapping = yaml.MappingNode
+    while stack:
+        node = stack.pop()
+        key = id(node)
+        if key in seen:
+            return None
+        seen.add(key)
+        if isinstance(node, mapping):
+            for pair in node.value:
+                stack.extend(pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return len(seen)
 
 
 def _pos(node: yaml.Node) -> Pos:
@@ -231,10 +299,9 @@ def parse_document(
     Returns the document (None when the text is not YAML at all) and the errors found.
     """
     try:
-        too_big = _size_problem(text, file)
-        if too_big is not None:
-            return None, [too_big]
-        root = yaml.compose(text, Loader=_Loader)
+        root = _compose_within_budget(text, file)
+    except _OverBudgetError as exc:
+        return None, [exc.problem]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

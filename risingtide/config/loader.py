@@ -71,6 +71,7 @@ from risingtide.config.schema import (
 from risingtide.domain.demand_calendar import DemandEvent
 from risingtide.domain.model import ALWAYS_OPEN, Calendar, Framework
 from risingtide.domain.people import Directory, Group, Person, uncovered
+from risingtide.gcpause import collector_paused
 from risingtide.ports import ResponderPlugin, SourcePlugin
 
 #: Ids become metric labels and URL parts, so they stay plain.
@@ -120,6 +121,20 @@ def check_config(
     The config is None exactly when there are errors. Warnings never stop a config from
     loading; they are also in ``Config.warnings`` as ``FILE:LINE:COL: warning: …``.
     """
+    with collector_paused():  # many long-lived objects: see risingtide.gcpause
+        return _check_config(
+            path, env, today=today, source_types=source_types, responder_types=responder_types
+        )
+
+
+def _check_config(
+    path: pathlib.Path | str,
+    env: Mapping[str, str] | None,
+    *,
+    today: date | None,
+    source_types: Mapping[str, SourcePlugin] | None,
+    responder_types: Mapping[str, ResponderPlugin] | None,
+) -> tuple[Config | None, list[ConfigError], list[ConfigError]]:
     file = str(path)
     text, problem = _read(file)
     if problem is not None or text is None:
@@ -828,6 +843,10 @@ class _Compiler:
     def _lines(self, section: dict[str, Any]) -> dict[str, LineConfig]:
         compiled: dict[tuple[str, float], Framework] = {}
         checked: set[tuple[str, float]] = set()
+        # What many lines share is worked out once: per framework and target, the measures
+        # read; per framework, the forecast horizon.
+        reads: dict[tuple[str, float], frozenset[str]] = {}
+        horizons: dict[str, float | None] = {}
         lines: dict[str, LineConfig] = {}
         for lid, raw in section.items():
             path: Path = ("lines", lid)
@@ -855,8 +874,15 @@ class _Compiler:
                     compiled[(fid, seconds)] = framework
             if framework is None or calendar is None or source is None:
                 continue
+            assert fid is not None  # a framework was compiled: it has an id and a block
+            assert framework_block is not None
             sid, params = source
-            missing = measures_read(framework) - self.source_plugins[sid].provides
+            read = reads.get((fid, seconds))
+            if read is None:
+                read = reads[(fid, seconds)] = measures_read(framework)
+            if fid not in horizons:
+                horizons[fid] = forecast_within(framework_block)
+            missing = read - self.source_plugins[sid].provides
             if missing:
                 plugin = self.source_plugins[sid]
                 self.report.warn(
@@ -875,7 +901,7 @@ class _Compiler:
                 source=sid,
                 source_params=params,
                 handle_time=_handle_time(block, self.defaults),
-                forecast_within=forecast_within(framework_block) if framework_block else None,
+                forecast_within=horizons[fid],
             )
         return lines
 

@@ -19,8 +19,6 @@ from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import argon2
-from argon2.exceptions import InvalidHashError
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -171,6 +169,9 @@ def _password_hash(value: Any) -> str:
     hint = 'make one with "risingtide hash-password"'
     if not isinstance(value, str) or not value.startswith("$argon2id$"):
         raise ValueError(f"is not an argon2id hash; it starts with $argon2id$ ({hint})")
+    import argon2  # here, not at the top: only a config with users has a hash to read
+    from argon2.exceptions import InvalidHashError
+
     try:
         params = argon2.extract_parameters(value)
     except InvalidHashError:
@@ -212,8 +213,14 @@ Ids = list[str]
 class Block(BaseModel):
     """Every block forbids unknown keys, so a typo is an error and never silently ignored."""
 
+    # ``defer_build``: a block's validator is built when a config first has such a block,
+    # not at import (``check`` of a config without users or reports never builds theirs).
     model_config = ConfigDict(
-        extra="forbid", frozen=True, coerce_numbers_to_str=True, arbitrary_types_allowed=True
+        extra="forbid",
+        frozen=True,
+        coerce_numbers_to_str=True,
+        arbitrary_types_allowed=True,
+        defer_build=True,
     )
 
 

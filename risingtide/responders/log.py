@@ -8,7 +8,6 @@ response pages who are on duty (``to``), just as a real channel would send them.
 
 from __future__ import annotations
 
-import structlog
 from pydantic import BaseModel, ConfigDict
 
 from risingtide.domain.model import ResponseOrder
@@ -40,6 +39,8 @@ class LogResponder:
         """Log with ``settings.message`` under the response's ``name``."""
         self.name = name
         self._settings = settings
+        import structlog  # here, not at the top: ``check`` loads the plugin, never logs
+
         self._log = structlog.get_logger("risingtide.responders.log")
         self.sent: list[ResponseOrder] = []
 

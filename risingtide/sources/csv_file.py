@@ -60,7 +60,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-import structlog
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from risingtide.clock import Clock
@@ -87,7 +86,6 @@ __all__ = [
     "read_rows",
 ]
 
-log = structlog.get_logger(__name__)
 
 #: The figure columns, in ``QueueStats`` order (so a column's index is its argument slot).
 STATS_COLUMNS: Final = (
@@ -495,7 +493,11 @@ class CsvSource:
         if row is None:
             self._done = True
             self._close()
-            log.info("csv replay finished", source=self.name, file=str(self._path))
+            import structlog  # here, not at the top: replay reads files with this module
+
+            structlog.get_logger(__name__).info(
+                "csv replay finished", source=self.name, file=str(self._path)
+            )
             return None
         at = row.at + self._offset
         if self._last is not None and at < self._last:

@@ -108,27 +108,37 @@ class JsonPath:
         range or a step into the wrong kind of value raises ``PathError``.
         """
         node = root if self.absolute else start
-        here = "$" if self.absolute else start_at
-        for step in self.steps:
+        for done, step in enumerate(self.steps):
             if node is None:
                 return None
             if isinstance(step, str):
                 if not isinstance(node, dict):
+                    here = self._here(start_at, done)
                     raise PathError(f"{here or '$'} is {_kind(node)}, not an object")
                 if step not in node:
+                    here = self._here(start_at, done)
                     raise PathError(f'{here or "$"} has no "{step}"{_close(step, node)}')
                 node = node[step]
             else:
                 if not isinstance(node, list):
+                    here = self._here(start_at, done)
                     raise PathError(f"{here or '$'} is {_kind(node)}, not a list")
                 try:
                     node = node[step]
                 except IndexError:
+                    here = self._here(start_at, done)
                     raise PathError(
                         f"{here or '$'} has {len(node)} item(s), so no [{step}]"
                     ) from None
-            here = join_path(here, step)
         return node
+
+    def _here(self, start_at: str, done: int) -> str:
+        """Where the walk stands after its first ``done`` steps, written as a path (for
+        messages only: worked out when one is needed, not at every step of every poll)."""
+        here = "$" if self.absolute else start_at
+        for step in self.steps[:done]:
+            here = join_path(here, step)
+        return here
 
 
 def join_path(base: str, step: str | int) -> str:
@@ -573,7 +583,28 @@ class _Plan:
     problem: str | None  # a mapping that cannot work (found when merging); reported per poll
 
 
-def _plan(line: str, settings: HttpJsonSettings, params: HttpJsonLine) -> _Plan:
+#: What a plan reads, apart from whose line it is: (fields, at, window, problem).
+_Shape = tuple[tuple[tuple[str, JsonPath, float], ...], AtSpec | None, float | None, str | None]
+
+
+def _plans(settings: HttpJsonSettings, lines: Mapping[str, HttpJsonLine]) -> list[_Plan]:
+    """Every line's plan; lines that map nothing of their own share one worked-out shape."""
+    shared: dict[timedelta | None, _Shape] = {}
+    plans: list[_Plan] = []
+    for line, params in lines.items():
+        if params.map is None:
+            shape = shared.get(params.window)
+            if shape is None:
+                shape = shared[params.window] = _shape(settings, params)
+        else:
+            shape = _shape(settings, params)
+        fields, at, window, problem = shape
+        queue = params.queue if params.queue is not None else line
+        plans.append(_Plan(line, queue, fields, at, window, problem))
+    return plans
+
+
+def _shape(settings: HttpJsonSettings, params: HttpJsonLine) -> _Shape:
     merged = merge_maps(settings.map, params.map)
     fields: list[tuple[str, JsonPath, float]] = []
     for name, spec in merged.items():
@@ -589,13 +620,11 @@ def _plan(line: str, settings: HttpJsonSettings, params: HttpJsonLine) -> _Plan:
         if rate in merged and "offered" not in merged:
             problem = f"{rate} is mapped but offered is not, so {count} cannot be worked out"
     window = params.window or settings.window
-    return _Plan(
-        line=line,
-        queue=params.queue if params.queue is not None else line,
-        fields=tuple(fields),
-        at=at if isinstance(at, AtSpec) else None,
-        window=window.total_seconds() if window is not None else None,
-        problem=problem,
+    return (
+        tuple(fields),
+        at if isinstance(at, AtSpec) else None,
+        window.total_seconds() if window is not None else None,
+        problem,
     )
 
 
@@ -706,7 +735,7 @@ class HttpJsonSource:
         self.name = name
         self.settings = settings
         self._clock = clock
-        self._plans = [_plan(line, settings, params) for line, params in lines.items()]
+        self._plans = _plans(settings, lines)
         self._client = PlatformClient(
             name, auth=build_auth(settings.auth, clock), headers=settings.headers, policy=policy
         )

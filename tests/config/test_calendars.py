@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from datetime import date, time
 
 import pytest
 
+from risingtide.config import bank_holiday_table
 from risingtide.config.calendars import (
     CalendarError,
     bank_holidays,
@@ -88,3 +90,37 @@ def test_bank_holidays_by_region() -> None:
     assert date(2026, 4, 6) not in scotland  # no Easter Monday in Scotland
     assert date(2026, 3, 17) in northern_ireland  # St Patrick's Day
     assert bank_holidays("none", 2026, 2026) == frozenset()
+
+
+@pytest.mark.parametrize("subdiv", ["ENG", "SCT", "NIR"])
+def test_the_kept_bank_holiday_table_is_the_package_answer(subdiv: str) -> None:
+    """Every year the table holds has the dates the installed ``holidays`` gives.
+
+    Fails after a ``holidays`` upgrade that changes a date: regenerate the table with
+    ``python -m risingtide.config.bank_holiday_table``.
+    """
+    first, last = bank_holiday_table.FIRST_YEAR, bank_holiday_table.LAST_YEAR
+    assert importlib.metadata.version("holidays") == bank_holiday_table.MADE_WITH
+    assert bank_holiday_table.table_dates(subdiv, first, last) == (
+        bank_holiday_table.package_dates(subdiv, first, last)
+    )
+
+
+def test_the_table_answers_only_inside_its_years_and_for_its_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Outside its years, or with another ``holidays`` installed, the package answers."""
+    first, last = bank_holiday_table.FIRST_YEAR, bank_holiday_table.LAST_YEAR
+    assert bank_holiday_table.table_dates("ENG", first, last + 1) is None
+    assert bank_holiday_table.table_dates("ENG", first - 1, last) is None
+    inside = bank_holiday_table.table_dates("ENG", 2026, 2026)
+    assert inside is not None and date(2026, 12, 25) in inside
+    assert all(d.year == 2026 for d in inside)
+    monkeypatch.setattr(bank_holiday_table, "MADE_WITH", "0.0")
+    bank_holiday_table._made_with_installed.cache_clear()
+    try:
+        assert bank_holiday_table.table_dates("ENG", 2026, 2026) is None
+        assert bank_holidays.__wrapped__("england-and-wales", 2026, 2026) == inside
+    finally:
+        monkeypatch.undo()
+        bank_holiday_table._made_with_installed.cache_clear()
