@@ -29,17 +29,17 @@ MARK_EVERY = timedelta(seconds=15)
 #: Every field but ``last_stats_at``, read as one tuple (``attrgetter`` does it in C: this
 #: runs for every line after every poll).
 _durable = attrgetter(*(f.name for f in fields(LineState) if f.name != "last_stats_at"))
+#: The same less the stale flags (``_only_marked_stale``).
+_unstaled = attrgetter(
+    *(f.name for f in fields(LineState) if f.name not in ("last_stats_at", "stale", "stale_since"))
+)
 
 
 def _only_marked_stale(before: LineState, after: LineState) -> bool:
     """True when ``after`` is ``before`` newly stale, and nothing else has changed."""
     if before.stale or not after.stale or before.last_stats_at != after.last_stats_at:
         return False
-    return all(
-        getattr(before, name) == getattr(after, name)
-        for name in _DURABLE
-        if name not in ("stale", "stale_since")
-    )
+    return bool(_unstaled(before) == _unstaled(after))
 
 
 def durably_changed(before: LineState, after: LineState) -> bool:
