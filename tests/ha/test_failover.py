@@ -147,8 +147,13 @@ def test_two_replicas_one_leads_and_a_kill_9_mid_surge_hands_over_in_time(surge:
     never_below(surge, 2, 3.0)
     surge.platform.surge(150.0)  # down to tier 1: the new leader undoes the deflection
     surge.tiers_everywhere(1)
-    sent_after = surge.platform.effects_by(standby.name, after=killed_at)
-    assert any(r.method == "DELETE" for r in sent_after), "the new leader undid nothing"
+    standby.wait_until(
+        "the new leader to undo the deflection",
+        lambda: any(
+            r.method == "DELETE" for r in surge.platform.effects_by(standby.name, after=killed_at)
+        ),
+        timeout=10,
+    )
     surge.calm_and_undone()
     surge.check_invariants()
     print(f"takeover after kill -9: {took:.2f} s (lease {LEASE:g} s)")
