@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tests.faults.harness import CONFIG as FAULTS_CONFIG
 from tests.faults.harness import QUEUES, free_port
 from tests.faults.harness import Platform as _Platform
 
@@ -43,61 +44,26 @@ TOKEN = "rt_replicas-test-token-0123456789abcdef"
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
-CONFIG = """
-server:
-  database: {database}
-  partitions: {partitions}
-  lease: {lease}s
-  evaluate_every: 1s
-  log_format: json
-  secret_key: replicas-test-secret-key-0123456789abcdef
-users:
-  duty:
-    name: Duty Manager
-    role: duty_manager
-    tokens: ["sha256:{token_hash}"]
-sources:
-  board:
-    type: http_json
-    interval: 1s
-    timeout: 3s
-    request_budget: 2s
-    url: {url}/stats?by=${{RT_NAME}}
-    lines_at: queues
-    key: id
-    map: {{ avg_wait: wait, calls_waiting: waiting }}
-lines:
-{lines}
-frameworks:
-  surge:
-    stale_after: 1m
-    tiers:
-      - level: 1
-        name: rising
-        when: {{ avg_wait: {{ above: 100s }} }}
-        for: 1s
-        clear: {{ avg_wait: {{ below: 50s }} }}
-        clear_for: 2s
-        responses: [hook, ivr]
-        repeat: {{ every: 2s, responses: [hook] }}
-      - level: 2
-        name: high
-        when: {{ avg_wait: {{ above: 300s }} }}
-        for: 2s
-        clear: {{ avg_wait: {{ below: 250s }} }}
-        clear_for: 2s
-        responses: [hook, deflect]
-responses:
-  hook: {{ type: webhook, url: "{url}/hook?by=${{RT_NAME}}", group_wait: 0s }}
-  ivr:
-    type: http_action
-    apply: {{ method: PUT, url: "{url}/flags/{{{{ line }}}}-ivr?by=${{RT_NAME}}", body: {{ "on": true }} }}
-    undo: {{ method: DELETE, url: "{url}/flags/{{{{ line }}}}-ivr?by=${{RT_NAME}}" }}
-  deflect:
-    type: http_action
-    apply: {{ method: PUT, url: "{url}/flags/{{{{ line }}}}-deflect?by=${{RT_NAME}}", body: {{ "on": true }} }}
-    undo: {{ method: DELETE, url: "{url}/flags/{{{{ line }}}}-deflect?by=${{RT_NAME}}" }}
-"""  # noqa: E501
+#: The fault tests' surge config on a shared database, every URL saying which replica
+#: asks (``?by=${RT_NAME}``, substituted per process by the config's own ``${…}``).
+_BY = "?by=${{RT_NAME}}"
+CONFIG = (
+    FAULTS_CONFIG.replace(
+        "server:\n  state_file: {state}\n",
+        "server:\n  database: {database}\n  partitions: {partitions}\n  lease: {lease}s\n"
+        "  secret_key: replicas-test-secret-key-0123456789abcdef\n",
+    )
+    .replace("url: {url}/stats\n", f"url: {{url}}/stats{_BY}\n")
+    .replace('/hook"', f'/hook{_BY}"')
+    .replace('-ivr"', f'-ivr{_BY}"')
+    .replace('-deflect"', f'-deflect{_BY}"')
+    .replace(
+        "sources:\n",
+        "users:\n  duty:\n    name: Duty Manager\n    role: duty_manager\n"
+        '    tokens: ["sha256:{token_hash}"]\nsources:\n',
+    )
+)
+assert CONFIG.count("?by=") == 6 and "{database}" in CONFIG, "the fault config changed shape"
 
 
 def write_config(

@@ -60,6 +60,15 @@ class Surge:
     def alive(self) -> list[Replica]:
         return [r for r in self.replicas if r.alive()]
 
+    def pair(self) -> tuple[Replica, Replica]:
+        """Start replicas ``a`` and ``b``, wait until both are ready and one leads;
+        (the leader, the standby)."""
+        a, b = self.start("a"), self.start("b")
+        a.ready()
+        b.ready()
+        leader = self.one_leader()
+        return leader, (b if leader is a else a)
+
     def one_leader(self, partition: int = 0, timeout: float = 30) -> Replica:
         found: list[Replica] = wait_until(
             f"exactly one leader of partition {partition}",
@@ -131,11 +140,7 @@ def never_below(surge: Surge, tier: int, seconds: float) -> None:
 def test_two_replicas_one_leads_and_a_kill_9_mid_surge_hands_over_in_time(surge: Surge) -> None:
     """Two replicas: exactly one leads; the standby shows the leader's tiers; kill -9 the
     leader at tier 2 and the other leads within a lease and an evaluation, holding tier 2."""
-    a, b = surge.start("a"), surge.start("b")
-    a.ready()
-    b.ready()
-    leader = surge.one_leader()
-    standby = b if leader is a else a
+    leader, standby = surge.pair()
     surge.platform.surge(400.0)
     surge.tiers_everywhere(2)  # the standby shows what the leader committed
     killed_at = time.monotonic()
@@ -186,11 +191,7 @@ def test_a_paused_leader_sends_nothing_once_another_has_taken_over(surge: Surge)
 def test_a_command_taken_by_a_standby_is_run_by_the_leader(surge: Surge) -> None:
     """An acknowledgement posted to the standby is run by the leader: the standby answers
     with the leader's reason, and both show the line acknowledged."""
-    a, b = surge.start("a"), surge.start("b")
-    a.ready()
-    b.ready()
-    leader = surge.one_leader()
-    standby = b if leader is a else a
+    leader, standby = surge.pair()
     surge.platform.surge(150.0)
     surge.tiers_everywhere(1)
     answer = httpx.post(
