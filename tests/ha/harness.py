@@ -276,6 +276,13 @@ def leaders(replicas: Iterable[Replica], partition: int = 0) -> list[Replica]:
     return found
 
 
+def switches_applied_again(platform: Platform) -> dict[str, int]:
+    """Switch applies (PUT) whose idempotency key reached the platform more than once."""
+    with platform.lock:
+        puts = [r.key for r in platform.requests if r.method == "PUT" and r.key]
+    return {key: puts.count(key) for key in set(puts) if puts.count(key) > 1}
+
+
 def keys_over_twice(platform: Platform) -> dict[str, int]:
     """Idempotency keys the platform took more than twice (none, when all is well)."""
     return {k: n for k, n in platform.keys.items() if n > 2}

@@ -28,6 +28,7 @@ from tests.ha.harness import (
     Replica,
     keys_over_twice,
     leaders,
+    switches_applied_again,
     wait_until,
     write_config,
 )
@@ -233,6 +234,8 @@ def test_a_rolling_restart_during_a_surge_loses_nothing(surge: Surge) -> None:
     surge.one_leader()
     surge.calm_and_undone()
     surge.check_invariants()
+    # A clean stop finishes and records what it sends: nothing was applied twice.
+    assert not switches_applied_again(surge.platform), switches_applied_again(surge.platform)
 
 
 def test_partitions_are_shared_and_a_dead_replicas_half_moves(tmp_path: Path, pg_url: str) -> None:
