@@ -48,6 +48,9 @@ from risingtide.ports import SourceError, http_reason
 
 Sleep = Callable[[float], Awaitable[None]]
 
+#: A JSON body at least this long is decoded in a worker thread (``PlatformClient.json``).
+DECODE_IN_THREAD_FROM = 1_000_000
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -271,8 +274,15 @@ class PlatformClient:
             await self._sleep(wait)
 
     async def json(self, method: str, url: str, *, budget: float, **kwargs: Any) -> Any:
-        """``request`` and decode the JSON body (a malformed body is a ``parse`` error)."""
-        return _decode(await self.request(method, url, budget=budget, **kwargs))
+        """``request`` and decode the JSON body (a malformed body is a ``parse`` error).
+
+        A body over ``DECODE_IN_THREAD_FROM`` bytes is decoded in a worker thread: a feed of
+        50,000 queues takes a third of a second to decode, and the event loop must go on
+        answering ``/healthz`` and other sources meanwhile."""
+        response = await self.request(method, url, budget=budget, **kwargs)
+        if len(response.content) >= DECODE_IN_THREAD_FROM:
+            return await asyncio.to_thread(_decode, response)
+        return _decode(response)
 
     async def aclose(self) -> None:
         """Close the connections."""

@@ -307,3 +307,30 @@ def test_field_names_the_missing_or_malformed_path():
     with pytest.raises(SourceError) as caught:
         field([], 3)
     assert (caught.value.reason, caught.value.retryable) == ("parse", False)
+
+
+async def test_a_big_body_is_decoded_off_the_event_loop(vendor, monkeypatch):
+    """A body over the threshold is decoded in a worker thread, a small one on the loop,
+    both to the same value."""
+    import threading
+
+    from risingtide.sources import webclient
+
+    _, url = vendor
+    threads: list[str] = []
+    decode = webclient._decode
+
+    def noting(response):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return decode(response)
+
+    monkeypatch.setattr(webclient, "_decode", noting)
+    client = PlatformClient("x", base_url=url, auth=BasicAuth("AC123", "tok"), policy=FAST)
+    try:
+        assert await client.json("GET", "/basic", budget=5) == {"ok": True}
+        monkeypatch.setattr(webclient, "DECODE_IN_THREAD_FROM", 1)
+        assert await client.json("GET", "/basic", budget=5) == {"ok": True}
+    finally:
+        await client.aclose()
+    main = threading.main_thread().name
+    assert threads[0] == main and threads[1] != main
