@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import signal
@@ -43,6 +44,7 @@ from results import machine, write_section  # noqa: E402
 
 from tests.pgcluster import Cluster, running_cluster  # noqa: E402
 
+FIGURES = HERE / "replicas.json"  # the last run's figures, for --write-only
 PARTITIONS = 8
 LEASE = 10.0  # the defaults: server.lease and server.evaluate_every
 EVALUATE_EVERY = 5.0
@@ -198,8 +200,10 @@ on loopback, the lines in {f["partitions"]} partitions, default lease (10 s) and
 partitions), {len(f["takeovers"])} trials: {t["min"]:.1f} / {t["median"]:.1f} /
 {t["max"]:.1f} s (min / median / max), against the bound of lease + `evaluate_every` = 15 s.
 
-PostgreSQL for {f["lines"]:,} lines: the database {f["db_mb"]:.1f} MB, the server
-{f["postgres_rss_mb"]:.0f} MB RSS (its postmaster; backends are shared memory mostly).
+PostgreSQL for {f["lines"]:,} lines: the database {f["db_mb"]:.1f} MB after one replica's
+run (an empty one is about 7.5 MB: PostgreSQL's own catalogue), the server
+{f["postgres_rss_mb"]:.0f} MB RSS (its postmaster; backends are shared memory mostly);
+{f["connections"]} connections open with two replicas running.
 
 Every replica polls the whole feed (a standby's board shows live figures, and a takeover
 starts with warm smoothing), so polling and mapping cost the same on each; evaluation,
@@ -212,8 +216,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--lines", type=int, default=10_000)
     parser.add_argument("--trials", type=int, default=TRIALS)
+    parser.add_argument("--write-only", type=Path, help="write RESULTS.md from saved figures")
     args = parser.parse_args(argv)
+    if args.write_only:
+        write(json.loads(args.write_only.read_text()))
+        return
     figures = measure(args.lines, args.trials)
+    FIGURES.write_text(json.dumps(figures, indent=1) + "\n")
     print(figures)
     write(figures)
     print(f"median of {len(figures['takeovers'])}: {statistics.median(figures['takeovers']):.1f}")
