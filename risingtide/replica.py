@@ -70,6 +70,7 @@ async def run_replica(runtime: Runtime, stop: asyncio.Event) -> None:
     assert runtime.store is not None
     reader = StandbyReader(runtime.store.transaction)
     next_round = 0.0
+    failing = 0  # rounds failed in a row: the first is logged, then the recovery
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
@@ -84,7 +85,13 @@ async def run_replica(runtime: Runtime, stop: asyncio.Event) -> None:
                 apply(runtime, leadership.settle())
             await _run_relayed(runtime)
         except Exception:
-            log.exception("the replica's round failed; trying again")
+            failing += 1
+            if failing == 1:  # once a spell: the database away would log it 4 times a second
+                log.exception("the replica's round failed; trying again")
+        else:
+            if failing:
+                log.info("the replica's rounds work again", failures=failing)
+            failing = 0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), LOOK_EVERY)
 
