@@ -73,8 +73,10 @@ async def run_replica(runtime: Runtime, stop: asyncio.Event) -> None:
     failing = 0  # rounds failed in a row: the first is logged, then the recovery
     loop = asyncio.get_running_loop()
     while not stop.is_set():
+        whole = False  # a whole round (leases and read-back), not only the relayed commands
         try:
             if loop.time() >= next_round:
+                whole = True
                 next_round = loop.time() + every
                 changed = await leadership.step()
                 looked = runtime.clock.now()
@@ -89,9 +91,9 @@ async def run_replica(runtime: Runtime, stop: asyncio.Event) -> None:
             if failing == 1:  # once a spell: the database away would log it 4 times a second
                 log.exception("the replica's round failed; trying again")
         else:
-            if failing:
+            if failing and whole:
                 log.info("the replica's rounds work again", failures=failing)
-            failing = 0
+                failing = 0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), LOOK_EVERY)
 
