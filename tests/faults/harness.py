@@ -14,6 +14,7 @@ and reads its API. Every wait is bounded.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -21,7 +22,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -182,7 +183,10 @@ class Platform:
 class Daemon:
     """One ``risingtide run`` process on ``config``, logging to ``log``."""
 
-    def __init__(self, config: Path, log: Path, cwd: Path) -> None:
+    def __init__(
+        self, config: Path, log: Path, cwd: Path, env: Mapping[str, str] | None = None
+    ) -> None:
+        """Start it; ``env`` adds to (or replaces) the test's environment."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -190,7 +194,7 @@ class Daemon:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "risingtide", "run", "-c", str(config),
                  "--listen", f"127.0.0.1:{self.port}"],
-                cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
             )  # fmt: skip
 
     def get(self, path: str) -> Any:

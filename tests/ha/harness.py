@@ -14,12 +14,8 @@ it resumed.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,7 +28,7 @@ import httpx
 import pytest
 
 from tests.faults.harness import CONFIG as FAULTS_CONFIG
-from tests.faults.harness import QUEUES, free_port
+from tests.faults.harness import QUEUES, Daemon
 from tests.faults.harness import Platform as _Platform
 
 #: A short lease, so takeovers happen within a test's patience; renewed every second.
@@ -156,36 +152,16 @@ class Platform(_Platform):
 _LEADER = re.compile(r'^risingtide_leader\{partition="(\d+)"\} (\S+)$', re.MULTILINE)
 
 
-class Replica:
+class Replica(Daemon):
     """One ``risingtide run`` process named ``name`` on ``config``, logging to ``log``."""
 
     def __init__(self, name: str, config: Path, log: Path, cwd: Path) -> None:
-        self.name = name
-        self.config, self.log_path, self.cwd = config, log, cwd
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "RISINGTIDE_REPLICA": name, "RT_NAME": name}
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "risingtide",
-                    "run",
-                    "-c",
-                    str(config),
-                    "--listen",
-                    f"127.0.0.1:{self.port}",
-                ],
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
+        super().__init__(config, log, cwd, env={"RISINGTIDE_REPLICA": name, "RT_NAME": name})
+        self.name, self.config, self.cwd = name, config, cwd
 
     def again(self) -> Replica:
         """A new process with the same name, config and log (a restart)."""
-        return Replica(self.name, self.config, self.log_path, self.cwd)
+        return Replica(self.name, self.config, self.log, self.cwd)
 
     def get(self, path: str) -> Any:
         """A read of the API, as the duty manager (the config has users)."""
@@ -193,28 +169,17 @@ class Replica:
         answer.raise_for_status()
         return answer.json()
 
-    def tiers(self) -> dict[str, int]:
-        return {line["line"]: line["tier"] for line in self.get("/api/v1/lines")["lines"]}
-
     def leads(self) -> set[int]:
         """The partitions this replica says it leads (its ``risingtide_leader`` gauge)."""
         answer = httpx.get(self.url + "/metrics", timeout=5, headers=AUTH)
         answer.raise_for_status()
-        text = answer.text
-        return {int(p) for p, v in _LEADER.findall(text) if float(v) == 1.0}
+        return {int(p) for p, v in _LEADER.findall(answer.text) if float(v) == 1.0}
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def wait_until(self, what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
         return wait_until(what, check, [self], timeout)
-
-    def ready(self) -> None:
-        self.wait_until("readiness", lambda: httpx.get(self.url + "/readyz", timeout=2).is_success)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
 
     def pause(self) -> None:
         self.proc.send_signal(signal.SIGSTOP)
@@ -223,27 +188,10 @@ class Replica:
         self.proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                return -9
-        return self.proc.returncode
-
-    def log_lines(self) -> list[dict[str, Any]]:
-        rows = []
-        for row in self.log_path.read_text(errors="replace").splitlines():
-            try:
-                rows.append(json.loads(row))
-            except ValueError:
-                continue
-        return rows
-
-    def tail(self, n: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-n:]
+        """SIGTERM (resumed first if paused); its exit code, -9 when it had to be killed."""
+        if self.alive():
+            self.resume()
+        return super().stop()
 
 
 def wait_until(
