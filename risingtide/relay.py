@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -94,18 +94,18 @@ def _answered(line: str, status: str, result: Any) -> str:
 
 def run_waiting(
     table: RelayTable,
-    partitions: frozenset[int],
+    waiting: Sequence[Relayed],
     run: Callable[[str, str, dict[str, Any]], Decision],
     now: datetime,
 ) -> int:
-    """Run the commands relayed to ``partitions`` (this replica leads them) with ``run``
-    (line, name, args → the command's decision); how many were answered.
+    """Run ``waiting`` (``RelayTable.waiting`` for the partitions this replica leads) with
+    ``run`` (line, name, args → the command's decision); how many were answered.
 
     A command whose run fails in the store (this replica lost the lead: ``Fenced``) is left
-    waiting for the next leader."""
+    waiting for the next leader; one withdrawn meanwhile is not run."""
     answered = 0
-    for waiting in table.waiting(partitions):
-        if table.run(waiting, lambda w: _run_one(w, run), now):
+    for one in waiting:
+        if table.run(one, lambda w: _run_one(w, run), now):
             answered += 1
     return answered
 

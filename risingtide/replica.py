@@ -165,4 +165,4 @@ async def _run_relayed(runtime: Runtime) -> None:
     waiting = await asyncio.to_thread(table.waiting, led)
     if waiting:
         # The commands change this replica's memory: run them here, on the event loop.
-        run_waiting(table, led, runtime.run_named, runtime.clock.now())
+        run_waiting(table, waiting, runtime.run_named, runtime.clock.now())

@@ -44,7 +44,7 @@ async def test_nobody_answering_withdraws_the_command(
         ran.append(name)
         raise AssertionError("a withdrawn command ran")
 
-    assert run_waiting(table, frozenset({0}), run, T0) == 0
+    assert run_waiting(table, table.waiting(frozenset({0})), run, T0) == 0
     assert ran == []
 
 
@@ -61,7 +61,7 @@ async def test_the_leaders_answer_and_refusal_reach_the_caller(table: RelayTable
     async def leader(partitions: frozenset[int]) -> int:
         answered = 0
         for _ in range(40):
-            answered += run_waiting(table, partitions, run, T0)
+            answered += run_waiting(table, table.waiting(partitions), run, T0)
             await asyncio.sleep(0.05)
         return answered
 
