@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import dataclasses
 import heapq
-import math
 import signal
 import socket
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
@@ -418,21 +417,14 @@ class Runtime:
         """Keep the store from growing without bound: ``maintain`` hourly, and the store's
         size on ``/metrics`` (read at each scrape)."""
         assert self.scheduler is not None
-        self.metrics.store_bytes.set_function(self._store_bytes)
+        # Never raises: the store keeps its last figure while the database is away.
+        self.metrics.store_bytes.set_function(
+            lambda: float(self.store.size_bytes()) if self.store is not None else 0.0
+        )
         self.scheduler.add_job(
             self.maintain, "interval", id="maintain", seconds=MAINTAIN_EVERY.total_seconds(),
             max_instances=1, coalesce=True, misfire_grace_time=None,
         )  # fmt: skip
-
-    def _store_bytes(self) -> float:
-        """The store's size for ``/metrics``; NaN while it cannot be read (a scrape must
-        not fail because the database is away)."""
-        if self.store is None:
-            return 0.0
-        try:
-            return float(self.store.size_bytes())
-        except StoreError:
-            return math.nan
 
     async def maintain(self) -> None:
         """Delete history older than ``server.history_retention`` and outbox entries done
