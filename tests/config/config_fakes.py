@@ -24,6 +24,17 @@ from risingtide.sources import scripted
 FIXTURES = Path(__file__).parent / "fixtures"
 #: A Monday in January: GMT, and bank holidays resolved for 2025–2031.
 TODAY = date(2026, 1, 5)
+#: The smallest whole config: one line on a scripted source, one tier (tests add a block).
+ONE_LINE = """
+sources:
+  demo: { type: scripted }
+lines:
+  revenues: { name: Revenues & Benefits, source: demo, framework: standard }
+frameworks:
+  standard:
+    tiers:
+      - { level: 1, name: rising, when: { avg_wait: { above: target } } }
+"""
 ENV = {"STATE_DIR": "/var/lib/rising-tide", "SOCIAL_CARE_NAME": "Adult Social Care"}
 
 

@@ -9,18 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from config_fakes import FIXTURES, check, load, write
+from config_fakes import FIXTURES, ONE_LINE, check, load, write
 
-BASE = """
-sources:
-  demo: { type: scripted }
-lines:
-  revenues: { name: Revenues & Benefits, source: demo, framework: standard }
-frameworks:
-  standard:
-    tiers:
-      - { level: 1, name: rising, when: { avg_wait: { above: target } } }
-"""
+BASE = ONE_LINE
 PASSWORD = "Pg-pass-from-the-environment-71"
 
 

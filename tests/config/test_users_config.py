@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from argon2 import PasswordHasher
-from config_fakes import check, load, write
+from config_fakes import ONE_LINE, check, load, write
 
 from risingtide.api.auth import hash_token
 
@@ -19,16 +19,7 @@ HASH = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("correct h
 TOKEN_HASH = hash_token("rt_some-token")
 OTHER_HASH = hash_token("rt_another-token")
 
-BASE = """
-sources:
-  demo: { type: scripted }
-lines:
-  revenues: { name: Revenues & Benefits, source: demo, framework: standard }
-frameworks:
-  standard:
-    tiers:
-      - { level: 1, name: rising, when: { avg_wait: { above: target } } }
-"""
+BASE = ONE_LINE
 
 
 def test_users_load_with_their_roles_and_the_secret_from_the_environment(tmp_path: Path) -> None:
