@@ -266,3 +266,18 @@ def demo_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
         yield daemon
     finally:
         daemon.stop()
+
+
+# The Deployment's pod and its one container, of whichever manifests the test module reads
+# (its own ``docs`` fixture: the base kubernetes/ or the built kubernetes-ha/ overlay).
+@pytest.fixture(scope="module")
+def pod(docs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    spec: dict[str, Any] = docs["Deployment"]["spec"]["template"]["spec"]
+    return spec
+
+
+@pytest.fixture(scope="module")
+def container(pod: dict[str, Any]) -> dict[str, Any]:
+    (only,) = pod["containers"]
+    result: dict[str, Any] = only
+    return result

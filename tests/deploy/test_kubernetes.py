@@ -32,19 +32,6 @@ def docs() -> dict[str, dict[str, Any]]:
     return documents()
 
 
-@pytest.fixture(scope="module")
-def pod(docs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    spec: dict[str, Any] = docs["Deployment"]["spec"]["template"]["spec"]
-    return spec
-
-
-@pytest.fixture(scope="module")
-def container(pod: dict[str, Any]) -> dict[str, Any]:
-    (only,) = pod["containers"]
-    result: dict[str, Any] = only
-    return result
-
-
 def test_manifests_validate_against_the_kubernetes_schemas() -> None:
     """kubernetes-validate --strict accepts every built-in resource (unknown fields are errors)."""
     files = [str(p) for p in sorted(KUBE.glob("*.yaml"))]

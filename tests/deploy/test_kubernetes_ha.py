@@ -42,19 +42,6 @@ def docs(built: str) -> dict[str, dict[str, Any]]:
     return by_kind(built)
 
 
-@pytest.fixture(scope="module")
-def pod(docs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    spec: dict[str, Any] = docs["Deployment"]["spec"]["template"]["spec"]
-    return spec
-
-
-@pytest.fixture(scope="module")
-def container(pod: dict[str, Any]) -> dict[str, Any]:
-    (only,) = pod["containers"]
-    result: dict[str, Any] = only
-    return result
-
-
 def test_built_manifests_validate_against_the_kubernetes_schemas(
     built: str, tmp_path: Path
 ) -> None:
